@@ -13,3 +13,7 @@ app = typer.Typer(
 )
 
 # Commands are registered below, one block per module (keep blocks independent).
+
+from idia.lab.command import train_command  # noqa: E402
+
+app.command("train")(train_command)

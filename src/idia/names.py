@@ -251,9 +251,7 @@ def dedupe_real_names(real_names: Iterable[str]) -> list[str]:
     return out
 
 
-def sample_decoys(
-    n: int, pool: NamePool, seed: int, exclude: Iterable[str] = ()
-) -> list[str]:
+def sample_decoys(n: int, pool: NamePool, seed: int, exclude: Iterable[str] = ()) -> list[str]:
     """``n`` random "first last" names, half per sex, none equal to an excluded name.
 
     Per sex: a uniform sample without replacement from first x last (the cross product is

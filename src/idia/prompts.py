@@ -40,9 +40,7 @@ def validate_templates(templates: Sequence[str]) -> tuple[str, ...]:
         raise TemplateError("no prompt templates given")
     seen: set[str] = set()
     for template in templates:
-        if template.count("{}") != 1 or template.replace("{}", "").count("{") + template.count(
-            "}"
-        ) != 1:
+        if not template.count("{}") == template.count("{") == template.count("}") == 1:
             raise TemplateError(
                 f"template {template!r} must contain the name slot '{{}}' exactly once "
                 "and no other braces"

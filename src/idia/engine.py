@@ -1,0 +1,258 @@
+"""The attack on one person: photos + name + model -> verdict with its evidence.
+
+:class:`IdentityInferenceAttack` wires the pieces (candidate names, templates, face crops, a
+model) and leaves the decision rule to :mod:`idia.attack`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from idia import attack
+from idia.cache import EmbeddingCache
+from idia.faces import (
+    CropMode,
+    FaceDetector,
+    Photo,
+    get_detector,
+    prepare_image,
+    prepare_photo,
+    usable,
+)
+from idia.models import ClosedBoxModel, EmbeddingModel, load_model
+from idia.names import DEFAULT_NUM_CANDIDATES, CandidateSet, NamePool, build_candidates
+from idia.prompts import PAPER_TEMPLATES, render_prompts, validate_templates
+from idia.zeroshot import EmbeddingZeroShot
+
+
+class AttackInputError(ValueError):
+    """The attack cannot run on these inputs; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """What the model said about one person's usable photos.
+
+    ``best``: (P, T) candidate index per photo and template. ``rank`` / ``probability``:
+    (P, T) rank and softmax probability of the real name, or None when the model reveals
+    only its top answer.
+    """
+
+    best: np.ndarray
+    rank: np.ndarray | None
+    probability: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class TemplateResult:
+    template: str
+    prediction: str | None
+    votes: int
+    correct: bool
+
+
+@dataclass
+class CheckResult:
+    """The verdict on one person, with the evidence a person can inspect."""
+
+    name: str
+    model: str
+    n_photos: int
+    n_candidates: int
+    score: int
+    threshold: int
+    member: bool
+    p_value: float
+    chance_member_probability: float
+    templates: list[TemplateResult]
+    photos: list[dict[str, Any]]
+    seed: int
+    candidate_source: str
+    mean_real_rank: float | None = None
+    mean_real_probability: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def photo_record(photo: Photo) -> dict[str, Any]:
+    box = photo.box
+    return {
+        "path": photo.path,
+        "status": photo.status,
+        "reason": photo.reason,
+        "n_faces": photo.n_faces,
+        "box": None if box is None else [box.x, box.y, box.w, box.h],
+    }
+
+
+class IdentityInferenceAttack:
+    """Does a CLIP-style model know a person? The paper's attack, reusable across people.
+
+    ``model``: a spec string (see :func:`idia.models.load_model`), an
+    :class:`~idia.models.EmbeddingModel` (e.g. ``OpenCLIPModel(my_model, preprocess,
+    tokenizer)``) or a :class:`~idia.models.ClosedBoxModel`.
+    ``cache_dir``: where embeddings are cached; None for the default, False for no cache.
+    """
+
+    def __init__(
+        self,
+        model: str | EmbeddingModel | ClosedBoxModel,
+        *,
+        templates: Sequence[str] = PAPER_TEMPLATES,
+        num_names: int = DEFAULT_NUM_CANDIDATES,
+        seed: int = 0,
+        threshold: int = 1,
+        crop: CropMode = "face",
+        detector: str | FaceDetector = "yunet",
+        face_margin: float = 0.3,
+        decoy_names: Sequence[str] | None = None,
+        name_pool: NamePool | None = None,
+        cache_dir: str | Path | None | bool = None,
+        device: str | None = None,
+        progress: bool = True,
+    ) -> None:
+        if threshold < 1:
+            raise AttackInputError(f"threshold must be at least 1, got {threshold}")
+        if num_names < 2:
+            raise AttackInputError(f"num_names must be at least 2, got {num_names}")
+        if crop not in ("face", "none"):
+            raise AttackInputError(f"crop must be 'face' or 'none', not {crop!r}")
+        self.templates = validate_templates(list(templates))
+        if threshold > len(self.templates):
+            raise AttackInputError(
+                f"threshold {threshold} exceeds the number of templates ({len(self.templates)})"
+            )
+        self.num_names = num_names
+        self.seed = seed
+        self.threshold = threshold
+        self.crop = crop
+        self.face_margin = face_margin
+        self.decoy_names = decoy_names
+        self.name_pool = name_pool
+        self._detector = detector
+        if isinstance(model, str):
+            model = load_model(model, device=device, progress=progress)
+        self.cache = (
+            None
+            if cache_dir is False
+            else EmbeddingCache(None if cache_dir in (None, True) else cache_dir)
+        )
+        if isinstance(model, EmbeddingModel):
+            self.classifier: ClosedBoxModel = EmbeddingZeroShot(model, self.cache)
+        elif isinstance(model, ClosedBoxModel):
+            self.classifier = model
+        else:
+            raise AttackInputError(
+                f"{type(model).__name__} is neither an EmbeddingModel nor a ClosedBoxModel"
+            )
+
+    @property
+    def model_name(self) -> str:
+        return self.classifier.name
+
+    @property
+    def detector(self) -> FaceDetector | None:
+        if self.crop == "none":
+            return None
+        if isinstance(self._detector, str):
+            self._detector = get_detector(self._detector)
+        return self._detector
+
+    def candidates(self, real_names: Sequence[str]) -> CandidateSet:
+        return build_candidates(
+            real_names, self.num_names, self.seed, pool=self.name_pool, decoys=self.decoy_names
+        )
+
+    def prepare(self, photos: Sequence[str | Path | Image.Image]) -> list[Photo]:
+        """Load (paths) and crop photos; PIL images are taken as already loaded."""
+        detector = self.detector
+        return [
+            prepare_image(
+                item.convert("RGB"), f"<image {i}>", self.crop, detector, self.face_margin
+            )
+            if isinstance(item, Image.Image)
+            else prepare_photo(item, self.crop, detector, self.face_margin)
+            for i, item in enumerate(photos)
+        ]
+
+    def predict(
+        self, images: Sequence[Image.Image], candidates: CandidateSet, real_index: int | None
+    ) -> Predictions:
+        """The model's pick per photo and template, and where the real name ranked."""
+        groups = [render_prompts([t], candidates.names) for t in self.templates]
+        answer = self.classifier.zero_shot(images, groups)
+        if answer.scores is None or real_index is None:
+            return Predictions(np.asarray(answer.best), None, None)
+        scale = getattr(self.classifier, "logit_scale", 100.0)
+        rank, probability = attack.real_name_stats(answer.scores, real_index, scale)
+        return Predictions(np.asarray(answer.best), rank, probability)
+
+    def check(
+        self,
+        photos: Sequence[str | Path | Image.Image],
+        name: str,
+        candidates: CandidateSet | None = None,
+    ) -> CheckResult:
+        """Run the attack for one person; raises AttackInputError if no photo is usable."""
+        if not name or not name.strip():
+            raise AttackInputError("the person's name is empty")
+        if not photos:
+            raise AttackInputError("no photos given")
+        prepared = self.prepare(photos)
+        good = usable(prepared)
+        if not good:
+            reasons = "; ".join(f"{p.path}: {p.reason}" for p in prepared)
+            raise AttackInputError(f"none of the {len(prepared)} photos is usable ({reasons})")
+        candidates = candidates or self.candidates([name])
+        real = candidates.index_of(name)
+        predictions = self.predict([p.image for p in good], candidates, real)
+        return self.verdict(name, predictions, candidates, real, prepared)
+
+    def verdict(
+        self,
+        name: str,
+        predictions: Predictions,
+        candidates: CandidateSet,
+        real_index: int,
+        photos: Sequence[Photo],
+    ) -> CheckResult:
+        winners, votes = attack.majority_votes(predictions.best)
+        person_score = int(attack.score(winners, real_index))
+        templates = [
+            TemplateResult(
+                template=t,
+                prediction=None if w < 0 else candidates.names[w],
+                votes=int(v),
+                correct=bool(w == real_index),
+            )
+            for t, w, v in zip(self.templates, winners, votes, strict=True)
+        ]
+        return CheckResult(
+            name=name,
+            model=self.model_name,
+            n_photos=int(predictions.best.shape[0]),
+            n_candidates=len(candidates),
+            score=person_score,
+            threshold=self.threshold,
+            member=bool(attack.is_member(person_score, self.threshold)),
+            p_value=attack.decoy_p_value(winners, real_index, len(candidates)),
+            chance_member_probability=attack.chance_member_probability(
+                len(self.templates), len(candidates), self.threshold
+            ),
+            templates=templates,
+            photos=[photo_record(p) for p in photos],
+            seed=candidates.seed,
+            candidate_source=candidates.source,
+            mean_real_rank=None if predictions.rank is None else float(predictions.rank.mean()),
+            mean_real_probability=None
+            if predictions.probability is None
+            else float(predictions.probability.mean()),
+        )

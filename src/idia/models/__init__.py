@@ -1,0 +1,59 @@
+"""Model specs and backends.
+
+A spec is one string: ``open_clip:ARCH[:PRETRAINED]`` (ARCH an open_clip model name or a
+model-config JSON; PRETRAINED a pretrained tag, a checkpoint file or ``random``) or
+``hf:ID_OR_DIR`` (a transformers CLIP/SigLIP model id or a saved folder).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from idia.models.base import (
+    ClosedBoxModel,
+    EmbeddingModel,
+    ModelLoadError,
+    ZeroShotResult,
+)
+
+SPEC_HELP = (
+    "open_clip:ARCH[:PRETRAINED] (e.g. open_clip:ViT-B-32:laion400m_e32, "
+    "open_clip:config.json:checkpoint.pt) or hf:ID_OR_DIR (e.g. hf:openai/clip-vit-base-patch32)"
+)
+
+
+def parse_spec(spec: str) -> tuple[str, str, str | None]:
+    """Split a spec into (backend, model, weights)."""
+    backend, sep, rest = spec.partition(":")
+    if not sep or not rest:
+        raise ModelLoadError(f"model spec {spec!r} is not of the form {SPEC_HELP}")
+    if backend == "open_clip":
+        if rest.startswith(("hf-hub:", "local-dir:")):
+            return backend, rest, None
+        arch, _, weights = rest.partition(":")
+        return backend, arch, weights or None
+    if backend == "hf":
+        return backend, rest, None
+    raise ModelLoadError(f"unknown model backend {backend!r} in {spec!r}; use {SPEC_HELP}")
+
+
+def load_model(spec: str, device: str | None = None, **kwargs: Any) -> EmbeddingModel:
+    """Build the model a spec names; raises :class:`ModelLoadError` with what to do."""
+    backend, model, weights = parse_spec(spec)
+    if backend == "open_clip":
+        from idia.models.openclip import OpenCLIPModel
+
+        return OpenCLIPModel.from_spec(model, weights, device=device, **kwargs)
+    from idia.models.hf import HFCLIPModel
+
+    return HFCLIPModel.from_spec(model, device=device, **kwargs)
+
+
+__all__ = [
+    "ClosedBoxModel",
+    "EmbeddingModel",
+    "ModelLoadError",
+    "ZeroShotResult",
+    "load_model",
+    "parse_spec",
+]
