@@ -137,6 +137,7 @@ class IdentityInferenceAttack:
         self.face_margin = face_margin
         self.decoy_names = decoy_names
         self.name_pool = name_pool
+        self.progress = progress
         self._detector = detector
         if isinstance(model, str):
             model = load_model(model, device=device, progress=progress)

@@ -125,7 +125,7 @@ class YuNetDetector:
         bgr = np.ascontiguousarray(rgb[:, :, ::-1])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # warns on large inputs; we downscale first
-            confidences, boxes, _ = self._detect(bgr, conf_thresh=self.min_confidence)
+            confidences, boxes, _ = self._detect(bgr, conf=self.min_confidence)
         return [
             Box(int(x), int(y), int(w), int(h), float(c) / 100.0)
             for c, (x, y, w, h) in zip(confidences, boxes, strict=True)

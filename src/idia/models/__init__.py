@@ -53,6 +53,7 @@ __all__ = [
     "ClosedBoxModel",
     "EmbeddingModel",
     "ModelLoadError",
+    "SPEC_HELP",
     "ZeroShotResult",
     "load_model",
     "parse_spec",

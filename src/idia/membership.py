@@ -1,0 +1,80 @@
+"""Ground truth: which people are in a model's training data, and how often.
+
+Accepted tables (CSV/TSV/Parquet): ``name,member[,count]`` where member is true/false,
+1/0, yes/no or member/non_member; the paper's ``name,count,membership,bin`` file; or
+``name,count`` alone (member when count >= 1).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from idia.names import display_name, normalize_name
+
+TRUE_WORDS = {"true", "1", "yes", "y", "member", "in", "t"}
+FALSE_WORDS = {"false", "0", "no", "n", "non_member", "non-member", "nonmember", "out", "f"}
+
+
+class MembershipError(ValueError):
+    """The membership table cannot be read; the message says what is wrong."""
+
+
+def read_membership(path: str | Path) -> pd.DataFrame:
+    """A table with columns ``name`` (display form), ``key`` (normalised), ``member`` (bool)
+    and ``count`` (nullable int)."""
+    path = Path(path)
+    if not path.is_file():
+        raise MembershipError(f"membership file not found: {path}")
+    try:
+        if path.suffix.lower() == ".parquet":
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path, sep=None, engine="python", dtype=str)
+    except Exception as err:  # pandas raises many types for malformed files
+        raise MembershipError(f"{path}: cannot read as a table ({err})") from err
+    frame.columns = [str(c).strip().lower() for c in frame.columns]
+    if "name" not in frame:
+        raise MembershipError(f"{path}: needs a 'name' column; found {list(frame.columns)}")
+    flag_column = next((c for c in ("member", "membership", "is_member") if c in frame), None)
+    if flag_column is None and "count" not in frame:
+        raise MembershipError(
+            f"{path}: needs a 'member' (or 'membership') column or a 'count' column; "
+            f"found {list(frame.columns)}"
+        )
+    counts = (
+        pd.to_numeric(frame["count"], errors="coerce").astype("Int64")
+        if "count" in frame
+        else pd.Series(pd.NA, index=frame.index, dtype="Int64")
+    )
+    if flag_column is not None:
+        words = frame[flag_column].astype(str).str.strip().str.lower()
+        unknown = sorted(set(words) - TRUE_WORDS - FALSE_WORDS)
+        if unknown:
+            raise MembershipError(
+                f"{path}: column '{flag_column}' has values {unknown[:5]} that are neither "
+                "true/1/yes/member nor false/0/no/non_member"
+            )
+        member = words.isin(TRUE_WORDS)
+    else:
+        if counts.isna().any():
+            raise MembershipError(f"{path}: some 'count' values are not numbers")
+        member = counts >= 1
+    names = frame["name"].astype(str).map(display_name)
+    table = pd.DataFrame(
+        {
+            "name": names,
+            "key": names.map(normalize_name),
+            "member": member.astype(bool),
+            "count": counts,
+        }
+    )
+    duplicated = table[table["key"].duplicated(keep=False)]
+    if not duplicated.empty:
+        raise MembershipError(
+            f"{path}: people listed more than once: {sorted(set(duplicated['name']))[:10]}"
+        )
+    if table.empty:
+        raise MembershipError(f"{path}: no rows")
+    return table.reset_index(drop=True)
