@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+from typing import Annotated, NoReturn
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from idia.audit import run_audit
+from idia.engine import CheckResult, IdentityInferenceAttack
+from idia.models import SPEC_HELP, ModelLoadError
+from idia.names import read_names_file
+from idia.prompts import PAPER_TEMPLATES, load_templates, select_templates
 
 app = typer.Typer(
     name="idia",
@@ -12,8 +25,204 @@ app = typer.Typer(
     add_completion=False,
 )
 
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Report a problem the user can fix: one line on stderr, no traceback."""
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(code)
+
+
+USER_ERRORS: tuple[type[Exception], ...] = (ValueError, FileNotFoundError, ModelLoadError)
+
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help=f"Model spec: {SPEC_HELP}.")]
+CropOpt = Annotated[
+    str, typer.Option(help="'face': detect the largest face and crop it; 'none': whole photo.")
+]
+NumNamesOpt = Annotated[int, typer.Option(help="Candidate names in total (real + random).")]
+SeedOpt = Annotated[int, typer.Option(help="Seed for the random candidate names and sampling.")]
+ThresholdOpt = Annotated[
+    int, typer.Option(help="tau: member if at least this many templates name the person.")
+]
+TemplatesOpt = Annotated[
+    str | None,
+    typer.Option(help="A file with one template per line ('{}' = the name), or indices like 0,2,5 "
+                 "of the paper's 21 templates. Default: all 21."),
+]
+NamesFileOpt = Annotated[
+    Path | None, typer.Option(help="Your own decoy names (one per line, or CSV with 'name').")
+]
+DetectorOpt = Annotated[str, typer.Option(help="Face detector: 'yunet' or 'haar'.")]
+DeviceOpt = Annotated[str | None, typer.Option(help="'cpu', 'cuda', 'cuda:1'; default: auto.")]
+CacheOpt = Annotated[
+    Path | None, typer.Option(help="Embedding cache folder (default ~/.cache/idia).")
+]
+NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Do not read or write the cache.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+
+
+def build_attack(
+    model: str, crop: str, num_names: int, seed: int, threshold: int, templates: str | None,
+    names_file: Path | None, detector: str, device: str | None, cache_dir: Path | None,
+    no_cache: bool, progress: bool,
+) -> IdentityInferenceAttack:
+    if crop not in ("face", "none"):
+        fail(f"--crop must be 'face' or 'none', not {crop!r}")
+    if templates and Path(templates).exists():
+        chosen = load_templates(templates)
+    elif templates and all(part.strip().isdigit() for part in templates.split(",")):
+        chosen = select_templates(templates)
+    elif templates:
+        fail(f"--templates {templates!r} is neither a file nor indices like 0,2,5")
+    else:
+        chosen = PAPER_TEMPLATES
+    return IdentityInferenceAttack(
+        model,
+        templates=chosen,
+        num_names=num_names,
+        seed=seed,
+        threshold=threshold,
+        crop=crop,  # type: ignore[arg-type]
+        detector=detector,
+        decoy_names=read_names_file(names_file) if names_file else None,
+        cache_dir=False if no_cache else cache_dir,
+        device=device,
+        progress=progress,
+    )
+
+
+@app.command()
+def check(
+    photos: Annotated[list[Path], typer.Argument(help="Photos of the person.")],
+    name: Annotated[str, typer.Option("--name", "-n", help="The person's real name.")],
+    model: ModelOpt,
+    crop: CropOpt = "face",
+    num_names: NumNamesOpt = 1000,
+    seed: SeedOpt = 0,
+    threshold: ThresholdOpt = 1,
+    templates: TemplatesOpt = None,
+    names_file: NamesFileOpt = None,
+    detector: DetectorOpt = "yunet",
+    device: DeviceOpt = None,
+    cache_dir: CacheOpt = None,
+    no_cache: NoCacheOpt = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Does the model know this person? Verdict with the evidence, template by template."""
+    missing = [str(p) for p in photos if not p.exists()]
+    if missing:
+        fail(f"photo(s) not found: {', '.join(missing)}")
+    try:
+        attacker = build_attack(model, crop, num_names, seed, threshold, templates, names_file,
+                                detector, device, cache_dir, no_cache, not (quiet or as_json))
+        result = attacker.check(photos, name)
+    except USER_ERRORS as err:
+        fail(str(err))
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+    else:
+        render_check(result)
+
+
+@app.command()
+def audit(
+    people: Annotated[Path, typer.Option(help="Folder with one subfolder of photos per person.")],
+    model: ModelOpt,
+    out: Annotated[Path, typer.Option(help="Run folder to write (resumable).")],
+    membership: Annotated[
+        Path | None,
+        typer.Option(help="CSV name,member[,count] (or the paper's name,count,membership)."),
+    ] = None,
+    photos_per_person: Annotated[
+        int | None, typer.Option(help="Use at most this many photos per person (seeded).")
+    ] = None,
+    crop: CropOpt = "face",
+    num_names: NumNamesOpt = 1000,
+    seed: SeedOpt = 0,
+    threshold: ThresholdOpt = 1,
+    templates: TemplatesOpt = None,
+    names_file: NamesFileOpt = None,
+    detector: DetectorOpt = "yunet",
+    device: DeviceOpt = None,
+    cache_dir: CacheOpt = None,
+    no_cache: NoCacheOpt = False,
+    overwrite: Annotated[
+        bool, typer.Option(help="Restart a run folder that has other settings.")
+    ] = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Attack many people with known membership; verdicts, TP/FP/FN/TN, TPR, FPR, accuracy."""
+    try:
+        attacker = build_attack(model, crop, num_names, seed, threshold, templates, names_file,
+                                detector, device, cache_dir, no_cache, not quiet)
+        summary = run_audit(attacker, people, out, membership, photos_per_person, overwrite,
+                            log=lambda m: typer.echo(m, err=True))
+    except USER_ERRORS as err:
+        fail(str(err))
+    render_summary(summary, out)
+
+
+def render_check(result: CheckResult) -> None:
+    console = Console()
+    console.print(f"[bold]Does {result.model} know {result.name!r}?[/bold]")
+    skipped = [p for p in result.photos if p["status"] != "ok"]
+    console.print(f"Photos: {result.n_photos} used, {len(skipped)} skipped.  Candidates: "
+                  f"{result.n_candidates} names (seed {result.seed}).")
+    for photo in skipped:
+        console.print(f"  [yellow]skipped[/yellow] {photo['path']}: {photo['reason']}")
+    table = Table("template", "predicted name", "votes", "real name?")
+    for t in result.templates:
+        table.add_row(t.template, t.prediction or "[dim](tie: no prediction)[/dim]",
+                      f"{t.votes}/{result.n_photos}", "[green]yes[/green]" if t.correct else "no")
+    console.print(table)
+    verdict = "[bold red]YES[/bold red]" if result.member else "[bold green]NO[/bold green]"
+    console.print(
+        f"Score: {result.score}/{len(result.templates)} templates named {result.name} "
+        f"(threshold {result.threshold}).  Knows this person: {verdict}"
+    )
+    console.print(
+        f"Decoy p-value: {result.p_value:.4g} (share of the {result.n_candidates - 1} other "
+        f"candidate names scoring at least as high).  A model guessing at random would be "
+        f"called a member with probability {result.chance_member_probability:.2%}."
+    )
+
+
+def render_summary(summary: dict, out: Path) -> None:
+    console = Console()
+    table = Table("TP", "FP", "FN", "TN", "TPR", "FPR", "accuracy", title=f"audit: {out}")
+
+    def pct(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.1%}"
+
+    table.add_row(*(str(summary[k]) for k in ("tp", "fp", "fn", "tn")),
+                  pct(summary["tpr"]), pct(summary["fpr"]), pct(summary["accuracy"]))
+    console.print(table)
+    console.print(
+        f"{summary['n_people']} people, {summary['n_judged']} with known membership and usable "
+        f"photos, {summary['n_predicted_members']} called members (threshold "
+        f"{summary['threshold']}). Details: {out / 'results.csv'}"
+    )
+
+
 # Commands are registered below, one block per module (keep blocks independent).
 
 from idia.lab.command import train_command  # noqa: E402
 
 app.command("train")(train_command)
+
+from idia.census.command import count_names_command  # noqa: E402
+
+app.command("count-names")(count_names_command)
+
+
+def main() -> None:
+    """Entry point: user errors are reported by the commands; anything else is a bug, shown
+    as one line (set IDIA_DEBUG=1 for the traceback)."""
+    try:
+        app()
+    except Exception as err:  # the last line of defence: never a raw traceback for users
+        if os.environ.get("IDIA_DEBUG"):
+            raise
+        typer.secho(f"internal error: {type(err).__name__}: {err} (set IDIA_DEBUG=1 for the "
+                    "traceback, and please report it)", err=True, fg=typer.colors.RED)
+        raise SystemExit(1) from None
+
