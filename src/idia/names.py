@@ -133,6 +133,8 @@ def read_baby_names_csv(path: str | Path, top: int = 1000) -> dict[str, tuple[st
     """First names from hadley/data-baby-names ``baby-names.csv`` (year,name,percent,sex)."""
     frame = _read_csv(path, required={"year", "name", "percent", "sex"})
     frame = frame.rename(columns={"percent": "prop"})
+    frame["year"] = pd.to_numeric(frame["year"], errors="coerce")
+    frame["prop"] = pd.to_numeric(frame["prop"], errors="coerce")
     frame["sex"] = frame["sex"].astype(str).map(lambda s: {"boy": "m", "girl": "f"}.get(s, s))
     ranked = rank_first_names(frame, years=(-(10**9), 10**9), top=top)
     return {sex: tuple(ranked.loc[ranked["sex"] == sex, "first_name"]) for sex in SEXES}
@@ -242,7 +244,7 @@ def dedupe_real_names(real_names: Iterable[str]) -> list[str]:
     seen: set[str] = set()
     out = []
     for name in real_names:
-        key = normalize_name(name)
+        key = normalize_name(display_name(name))
         if not key:
             raise NameSourceError("a real name is empty")
         if key not in seen:
@@ -264,8 +266,6 @@ def sample_decoys(n: int, pool: NamePool, seed: int, exclude: Iterable[str] = ()
     for sex, wanted in zip(SEXES, per_sex, strict=True):
         firsts, lasts = pool.first_names[sex], pool.surnames
         total = len(firsts) * len(lasts)
-        if wanted > total - len(taken):
-            raise NameSourceError(f"cannot draw {wanted} names for sex {sex!r} from {total}")
         chosen = 0
         for flat in rng.permutation(total):
             name = f"{firsts[flat // len(lasts)]} {lasts[flat % len(lasts)]}"
@@ -277,6 +277,10 @@ def sample_decoys(n: int, pool: NamePool, seed: int, exclude: Iterable[str] = ()
             chosen += 1
             if chosen == wanted:
                 break
+        if chosen < wanted:
+            raise NameSourceError(
+                f"cannot draw {wanted} distinct names for sex {sex!r} from a pool of {total}"
+            )
     return out
 
 

@@ -1,0 +1,106 @@
+"""Shared fixtures: tiny real models saved as real checkpoints, a model that "knows" chosen
+people by construction, and the path to ../shared/data (tests skip when it is absent)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+TINY_OPEN_CLIP = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 8, "head_width": 32},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+}
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data is absent (reference data lives outside the repo)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_open_clip(tmp_path_factory) -> tuple[Path, Path]:
+    """(config JSON, checkpoint) of a random tiny open_clip model, saved as open_clip_train
+    does under DDP: the state dict under 'state_dict', keys prefixed with 'module.'."""
+    import open_clip
+    import torch
+
+    root = tmp_path_factory.mktemp("tiny_open_clip")
+    config = root / "tiny-test-clip.json"
+    config.write_text(json.dumps(TINY_OPEN_CLIP))
+    open_clip.add_model_config(config)
+    torch.manual_seed(0)
+    model = open_clip.create_model("tiny-test-clip")
+    checkpoint = root / "epoch_1.pt"
+    state = {f"module.{k}": v for k, v in model.state_dict().items()}
+    torch.save({"epoch": 1, "name": "tiny", "state_dict": state}, checkpoint)
+    return config, checkpoint
+
+
+def _unit(seed_text: str, dim: int) -> np.ndarray:
+    seed = int.from_bytes(hashlib.blake2b(seed_text.encode(), digest_size=8).digest(), "little")
+    v = np.random.default_rng(seed).normal(size=dim)
+    return v / np.linalg.norm(v)
+
+
+class KnowingModel:
+    """An EmbeddingModel that knows chosen people, by construction.
+
+    A photo is a flat colour whose red channel is the person's number; its embedding is the
+    person's direction plus noise. A prompt's embedding is the direction of the known person
+    it names, if any (plus a little of the template), else a random direction: so the model
+    picks the real name for known people and nothing in particular for the others.
+    """
+
+    name = "test:knowing"
+    identity = "knowing-model-v1"
+    logit_scale = 100.0
+
+    def __init__(self, people: Sequence[str], known: Sequence[str], dim: int = 64) -> None:
+        self.people = list(people)
+        self.known = set(known)
+        self.dim = dim
+        self.image_calls = 0
+        self.text_calls = 0
+
+    def photo(self, person: str, variant: int = 0) -> Image.Image:
+        number = self.people.index(person) + 1
+        return Image.new("RGB", (40, 40), (number, variant, 0))
+
+    def encode_images(self, images: Sequence[Image.Image]) -> np.ndarray:
+        self.image_calls += len(images)
+        out = []
+        for image in images:
+            red, green, _ = image.getpixel((0, 0))
+            person = self.people[red - 1]
+            noise = _unit(f"noise{red}-{green}", self.dim)
+            out.append(_unit(f"person:{person}", self.dim) + 0.3 * noise)
+        return np.stack([v / np.linalg.norm(v) for v in out]).astype(np.float32)
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        self.text_calls += len(texts)
+        out = []
+        for text in texts:
+            named = [p for p in self.known if p in text]
+            v = _unit(f"text:{text}", self.dim)
+            if named:
+                v = _unit(f"person:{named[0]}", self.dim) + 0.2 * v
+            out.append(v / np.linalg.norm(v))
+        return np.stack(out).astype(np.float32)
+
+
+@pytest.fixture
+def knowing_model() -> KnowingModel:
+    people = ["Adrianne León", "Lin-Manuel Miranda", "Conan O'Brien", "Jane Doe", "Max Mustermann",
+              "Erika Musterfrau"]
+    return KnowingModel(people, known=people[:3])
