@@ -1,0 +1,211 @@
+"""idia audit: run folders, metrics against membership, resumption, bad input, the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from idia import IdentityInferenceAttack
+from idia.audit import AuditError, run_audit
+from idia.cli import app
+
+runner = CliRunner()
+
+
+def people_folder(root, model, photos=4, folder_names=None):
+    root.mkdir(parents=True, exist_ok=True)
+    for person in model.people:
+        folder = root / (folder_names or {}).get(person, person.replace(" ", "_"))
+        folder.mkdir()
+        for v in range(photos):
+            model.photo(person, v).save(folder / f"{v}.png")
+    return root
+
+
+def membership_csv(path, model):
+    rows = [{"name": p, "member": p in model.known, "count": 10 if p in model.known else 0}
+            for p in model.people]
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def attack_for(model, tmp_path):
+    return IdentityInferenceAttack(model, crop="none", num_names=100, seed=3,
+                                   cache_dir=tmp_path / "cache", progress=False)
+
+
+def test_audit_writes_a_complete_run_folder(knowing_model, tmp_path):
+    people = people_folder(tmp_path / "people", knowing_model)
+    csv = membership_csv(tmp_path / "m.csv", knowing_model)
+    summary = run_audit(attack_for(knowing_model, tmp_path), people, tmp_path / "run", csv,
+                        log=lambda m: None)
+    assert (summary["tp"], summary["fp"], summary["fn"], summary["tn"]) == (3, 0, 0, 3)
+    assert summary["tpr"] == 1.0 and summary["fpr"] == 0.0 and summary["accuracy"] == 1.0
+    run = tmp_path / "run"
+    for name in ("config.json", "candidates.parquet", "photos.parquet", "predictions.parquet",
+                 "results.parquet", "results.csv", "summary.json"):
+        assert (run / name).exists(), name
+    predictions = pd.read_parquet(run / "predictions.parquet")
+    assert len(predictions) == 6 * 4 * 21
+    results = pd.read_csv(run / "results.csv")
+    assert set(results["outcome"]) == {"TP", "TN"}
+    assert results.set_index("name").loc["Conan O'Brien", "score"] == 21
+    config = json.loads((run / "config.json").read_text())
+    assert config["seed"] == 3 and len(config["templates"]) == 21
+    candidates = pd.read_parquet(run / "candidates.parquet")
+    assert candidates["is_real"].sum() == 6 and len(candidates) == 100
+
+
+class DiesAfter:
+    """Wraps a model and fails after a number of image encodings, like a killed process."""
+
+    def __init__(self, model, images):
+        self.model, self.left = model, images
+        self.name, self.identity, self.logit_scale = model.name, model.identity, 100.0
+
+    def encode_texts(self, texts):
+        return self.model.encode_texts(texts)
+
+    def encode_images(self, images):
+        self.left -= len(images)
+        if self.left < 0:
+            raise KeyboardInterrupt
+        return self.model.encode_images(images)
+
+
+def test_an_interrupted_audit_resumes_and_loses_nothing(knowing_model, tmp_path):
+    people = people_folder(tmp_path / "people", knowing_model)
+    csv = membership_csv(tmp_path / "m.csv", knowing_model)
+    complete = run_audit(attack_for(knowing_model, tmp_path / "a"), people, tmp_path / "full",
+                         csv, log=lambda m: None)
+    dying = DiesAfter(knowing_model, images=9)  # dies during the third person
+    with pytest.raises(KeyboardInterrupt):
+        run_audit(attack_for(dying, tmp_path / "b"), people, tmp_path / "run", csv,
+                  log=lambda m: None)
+    done = sorted((tmp_path / "run" / "parts").glob("*.predictions.parquet"))
+    assert len(done) == 2 and not list((tmp_path / "run" / "parts").glob("*.tmp"))
+    knowing_model.image_calls = 0
+    messages = []
+    resumed = run_audit(attack_for(knowing_model, tmp_path / "c"), people, tmp_path / "run",
+                        csv, log=messages.append)
+    assert knowing_model.image_calls == 4 * 4, "only the four unfinished people are attacked"
+    assert any("resuming: 2 of 6" in m for m in messages)
+    assert resumed == complete
+    full = pd.read_parquet(tmp_path / "full" / "predictions.parquet")
+    again = pd.read_parquet(tmp_path / "run" / "predictions.parquet")
+    pd.testing.assert_frame_equal(full, again)
+
+
+def test_a_run_folder_with_other_settings_is_not_mixed(knowing_model, tmp_path):
+    people = people_folder(tmp_path / "people", knowing_model)
+    run_audit(attack_for(knowing_model, tmp_path), people, tmp_path / "run", log=lambda m: None)
+    other = IdentityInferenceAttack(knowing_model, crop="none", num_names=100, seed=4,
+                                    cache_dir=tmp_path / "cache", progress=False)
+    with pytest.raises(AuditError, match="other settings \\(seed"):
+        run_audit(other, people, tmp_path / "run", log=lambda m: None)
+    summary = run_audit(other, people, tmp_path / "run", overwrite=True, log=lambda m: None)
+    assert summary["n_people"] == 6
+
+
+def test_people_folder_problems(knowing_model, tmp_path):
+    attack = attack_for(knowing_model, tmp_path)
+    with pytest.raises(AuditError, match="not found"):
+        run_audit(attack, tmp_path / "nope", tmp_path / "run")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(AuditError, match="no person folders"):
+        run_audit(attack, tmp_path / "empty", tmp_path / "run")
+    dup = people_folder(tmp_path / "dup", knowing_model, photos=1)
+    (dup / "jane doe").mkdir()
+    with pytest.raises(AuditError, match="several folders"):
+        run_audit(attack, dup, tmp_path / "run")
+
+
+def test_unusable_photos_and_people_without_photos_are_reported(knowing_model, tmp_path):
+    people = people_folder(tmp_path / "people", knowing_model, photos=2)
+    (people / "Jane_Doe" / "broken.jpg").write_bytes(b"")
+    (people / "Nobody_Here").mkdir()
+    membership = tmp_path / "m.csv"
+    membership_csv(membership, knowing_model)
+    with membership.open("a") as handle:
+        handle.write("Ghost Person,true,3\n")
+    messages = []
+    run_audit(attack_for(knowing_model, tmp_path), people, tmp_path / "run", membership,
+              log=messages.append)
+    assert any("Nobody_Here: no image files" in m for m in messages)
+    assert any("Ghost Person" in m and "no photos" in m for m in messages)
+    photos = pd.read_parquet(tmp_path / "run" / "photos.parquet")
+    broken = photos[photos["path"].str.endswith("broken.jpg")]
+    assert broken["status"].tolist() == ["unreadable"]
+    results = pd.read_parquet(tmp_path / "run" / "results.parquet").set_index("name")
+    assert results.loc["Jane Doe", "n_skipped"] == 1 and results.loc["Jane Doe", "n_photos"] == 2
+
+
+def test_papers_membership_file_is_accepted(shared_data, knowing_model, tmp_path):
+    from idia.membership import read_membership
+
+    table = read_membership(shared_data / "captions" / "laion400m_name_counts_paper.csv")
+    assert len(table) == 548
+    leon = table.set_index("key").loc["adrianne leon"]
+    assert not leon["member"] and leon["count"] == 0
+    assert table["member"].sum() == (table["count"] > 0).sum()
+
+
+def save_image(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (48, 48), (200, 150, 120)).save(path)
+    return path
+
+
+def test_cli_check_json_and_errors(tiny_open_clip, tmp_path):
+    config, checkpoint = tiny_open_clip
+    spec = f"open_clip:{config}:{checkpoint}"
+    photo = save_image(tmp_path / "me" / "1.png")
+    common = ["--model", spec, "--crop", "none", "--num-names", "50",
+              "--cache-dir", str(tmp_path / "c")]
+    result = runner.invoke(app, ["check", str(photo), "--name", "Conan O'Brien", "--json",
+                                 *common])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["n_candidates"] == 50 and len(payload["templates"]) == 21
+    assert {"template", "prediction", "votes", "correct"} <= payload["templates"][0].keys()
+    human = runner.invoke(app, ["check", str(photo), "--name", "Lin-Manuel Miranda", *common])
+    assert human.exit_code == 0 and "Knows this person" in " ".join(human.stdout.split())
+
+    def fails(args, text):
+        outcome = runner.invoke(app, args)
+        assert outcome.exit_code == 2, (args, outcome.output)
+        assert text in outcome.output and "Traceback" not in outcome.output
+
+    fails(["check", str(tmp_path / "nope.jpg"), "--name", "A B", *common], "not found")
+    fails(["check", str(photo), "--name", " ", *common], "name is empty")
+    fails(["check", str(photo), "--name", "A B", "--model", "open_clip:Nope-1:x"],
+          "unknown open_clip architecture")
+    (tmp_path / "zero.jpg").write_bytes(b"")
+    fails(["check", str(tmp_path / "zero.jpg"), "--name", "A B", *common], "none of the 1")
+    fails(["check", str(photo), "--name", "A B", *common, "--crop", "eyes"], "--crop")
+    fails(["audit", "--people", str(tmp_path / "none"), "--out", str(tmp_path / "r"), *common],
+          "people folder not found")
+
+
+def test_cli_audit_end_to_end(tiny_open_clip, tmp_path):
+    config, checkpoint = tiny_open_clip
+    for person in ("Adrianne León", "Conan O'Brien", "Lin-Manuel Miranda"):
+        for i in range(2):
+            save_image(tmp_path / "people" / person / f"{i}.jpg")
+    pd.DataFrame({"name": ["Adrianne Leon", "Conan O'Brien", "Lin-Manuel Miranda"],
+                  "member": ["member", "non_member", "member"]}).to_csv(tmp_path / "m.csv",
+                                                                         index=False)
+    args = ["audit", "--people", str(tmp_path / "people"), "--model",
+            f"open_clip:{config}:{checkpoint}", "--out", str(tmp_path / "run"), "--membership",
+            str(tmp_path / "m.csv"), "--crop", "none", "--num-names", "40", "--quiet",
+            "--cache-dir", str(tmp_path / "c")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["n_judged"] == 3 and summary["tp"] + summary["fn"] == 2
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0 and "resuming: 3 of 3" in again.output

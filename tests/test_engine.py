@@ -1,0 +1,65 @@
+"""End to end with a model that knows chosen people by construction: known people are found,
+unknown ones are not; embeddings are encoded once and cached."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from idia import IdentityInferenceAttack
+from idia.zeroshot import EmbeddingZeroShot
+
+
+def make_attack(model, tmp_path, **kwargs):
+    return IdentityInferenceAttack(model, crop="none", num_names=200, seed=1,
+                                   cache_dir=tmp_path / "cache", progress=False, **kwargs)
+
+
+def test_known_people_are_found_and_unknown_are_not(knowing_model, tmp_path):
+    attack = make_attack(knowing_model, tmp_path)
+    for person in knowing_model.people:
+        photos = [knowing_model.photo(person, v) for v in range(5)]
+        result = attack.check(photos, person)
+        known = person in knowing_model.known
+        assert result.member == known, person
+        assert result.n_candidates == 200 and result.n_photos == 5
+        if known:
+            assert result.score == 21 and result.p_value == 1 / 200
+            assert all(t.correct and t.votes == 5 for t in result.templates)
+            assert result.mean_real_rank == 0
+        else:
+            assert result.score == 0 and result.p_value == 1.0
+
+
+def test_each_prompt_and_photo_is_encoded_once(knowing_model, tmp_path):
+    attack = make_attack(knowing_model, tmp_path)
+    photos = [knowing_model.photo("Jane Doe", v) for v in range(3)]
+    attack.check(photos, "Jane Doe")
+    assert knowing_model.text_calls == 21 * 200 and knowing_model.image_calls == 3
+    attack.check(photos + [knowing_model.photo("Jane Doe", 9)], "Jane Doe")
+    assert knowing_model.text_calls == 21 * 200, "same candidates: no text re-encoded"
+    assert knowing_model.image_calls == 4, "only the new photo is encoded"
+    fresh = make_attack(knowing_model, tmp_path)  # a new process would read the disk cache
+    fresh.check(photos, "Jane Doe")
+    assert knowing_model.text_calls == 21 * 200 and knowing_model.image_calls == 4
+    assert isinstance(fresh.classifier, EmbeddingZeroShot)
+    assert fresh.classifier.encoded_texts == 0
+
+
+def test_cache_is_keyed_by_model_identity(knowing_model, tmp_path):
+    make_attack(knowing_model, tmp_path).check([knowing_model.photo("Jane Doe")], "Jane Doe")
+    knowing_model.identity = "another-model"
+    other = make_attack(knowing_model, tmp_path)
+    other.check([knowing_model.photo("Jane Doe")], "Jane Doe")
+    assert other.classifier.encoded_texts == 21 * 200
+
+
+def test_custom_templates_and_threshold(knowing_model, tmp_path):
+    attack = make_attack(knowing_model, tmp_path, templates=["portrait of {}", "{} smiling"],
+                         threshold=2)
+    result = attack.check([knowing_model.photo("Adrianne León")], "Adrianne León")
+    assert result.score == 2 and result.member and len(result.templates) == 2
+    payload = result.to_dict()
+    assert {"name", "model", "n_photos", "n_candidates", "score", "threshold", "member",
+            "templates"} <= payload.keys()
+    assert np.isclose(result.chance_member_probability, 1 - (1 - 1 / 200) ** 2 - 2 * (
+        1 / 200) * (1 - 1 / 200))
