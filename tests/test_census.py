@@ -318,6 +318,15 @@ def test_names_from_text_file_with_aliases_and_comments(tmp_path: Path) -> None:
     ]
 
 
+def test_files_with_a_byte_order_mark_read_the_same(tmp_path: Path) -> None:
+    captions = tmp_path / "excel.csv"
+    captions.write_text("caption,url\nBrad Pitt,u\n", encoding="utf-8-sig")
+    for names_file, content in (("names.csv", "name\nBrad Pitt\n"), ("names.txt", "Brad Pitt\n")):
+        names = tmp_path / names_file
+        names.write_text(content, encoding="utf-8-sig")
+        assert count_names(captions, names).values.tolist() == [["Brad Pitt", 1]]
+
+
 def test_names_from_people_folder(tmp_path: Path) -> None:
     for name in ("Johannes_B._Kerner", "Brad Pitt", ".cache"):
         (tmp_path / name).mkdir()

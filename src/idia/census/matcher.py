@@ -49,7 +49,7 @@ ligature forms of plain letters ("Skarsgård" decomposes by itself, "Søren" nee
 
 _NON_ASCII_SEPARATORS = r"[^\p{L}\p{N}\p{M}\x00-\x7f]+"
 _FORMAT_CHARACTERS = r"\p{Cf}+"  # soft hyphens, zero-width joiners, direction marks
-_COMBINING_MARKS = r"\p{Mn}+"
+_FORMAT_OR_COMBINING = r"[\p{Cf}\p{Mn}]+"  # the above plus accents once decomposed
 
 
 def _ascii_table(case_sensitive: bool) -> np.ndarray:
@@ -108,9 +108,10 @@ def _fold_unicode(texts: pa.Array, *, case_sensitive: bool, fold_accents: bool) 
     texts = pc.utf8_normalize(texts, "NFKD" if fold_accents else "NFC")
     if not case_sensitive:
         texts = pc.utf8_lower(texts)
-    texts = pc.replace_substring_regex(texts, _FORMAT_CHARACTERS, "")
+    texts = pc.replace_substring_regex(
+        texts, _FORMAT_OR_COMBINING if fold_accents else _FORMAT_CHARACTERS, ""
+    )
     if fold_accents:
-        texts = pc.replace_substring_regex(texts, _COMBINING_MARKS, "")
         for letter, replacement in SPECIAL_LETTERS.items():
             texts = pc.replace_substring(texts, letter, replacement)
     return pc.replace_substring_regex(texts, _NON_ASCII_SEPARATORS, " ")

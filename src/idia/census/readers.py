@@ -158,7 +158,7 @@ def _delimited_layout(path: Path, delimiter: str, column: str | None) -> tuple[l
     layout, columns named caption and url).
     """
     with _open_text(path) as stream:
-        first_line = stream.readline()
+        first_line = stream.readline().removeprefix("\ufeff")
     quoting = csv.QUOTE_MINIMAL if delimiter == "," else csv.QUOTE_NONE
     first_row = [
         cell.strip()
@@ -198,7 +198,8 @@ def check_columns(
 def _parquet_batches(
     path: Path, column: str | None, url_column: str | None, batch_size: int
 ) -> Iterator[CaptionBatch]:
-    parquet = pq.ParquetFile(path)
+    # No pre-buffering: it would read a whole file's column chunks into memory at once.
+    parquet = pq.ParquetFile(path, pre_buffer=False)
     text, url = _resolve_columns(path, parquet.schema_arrow.names, column, url_column)
     columns = [text] if url is None else [text, url]
     for batch in parquet.iter_batches(batch_size=batch_size, columns=columns, use_threads=False):
@@ -323,7 +324,8 @@ def _person_from_line(line: str) -> Person | None:
 
 
 def _people_from_table(path: Path) -> list[Person]:
-    table = pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",", dtype=str)
+    separator = "\t" if path.suffix.lower() == ".tsv" else ","
+    table = pd.read_csv(path, sep=separator, dtype=str, encoding="utf-8-sig")
     lowered = {str(name).strip().lower(): name for name in table.columns}
     if "name" not in lowered:
         raise CensusInputError(
@@ -367,7 +369,7 @@ def read_people(path: Path | str) -> list[Person]:
         except pd.errors.EmptyDataError:
             people = []
     else:
-        with path.open(encoding="utf-8") as stream:
+        with path.open(encoding="utf-8-sig") as stream:
             lines = [line for line in stream if not line.lstrip().startswith("#")]
         people = [person for line in lines if (person := _person_from_line(line))]
     if not people:

@@ -1,0 +1,237 @@
+"""Benchmark of the caption census (idia count-names).
+
+Builds ``--captions`` captions (default 10,000,000) by resampling the real LAION-400M sample in
+../shared/data/captions (or a generated stand-in when that folder is absent) into Parquet shards,
+then reports:
+
+1. captions/s and MB/s of the local engine end to end (reading Parquet included) for each
+   ``--workers`` count, with peak resident memory of the parent and of a worker process;
+2. the paper's per-name ``str.contains`` loop on a ``--baseline-captions`` subset, against the
+   matcher on the same in-memory subset and against the end-to-end single-worker rate;
+3. matcher time against the number of names (100, 548, 5,000) on ``--scaling-captions``.
+
+Each census run happens in a fresh process so peak-memory figures are its own.
+
+    python benchmarks/bench_census.py --captions 10000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from idia.census import NameMatcher, Person, read_people, run_census
+
+SHARED_CAPTIONS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "captions"
+LAION_SAMPLE = SHARED_CAPTIONS / "laion400m_sample_10000.parquet"
+PAPER_NAMES = SHARED_CAPTIONS / "laion400m_name_counts_paper.csv"
+BATCH = 65_536
+
+
+def stand_in_pool(seed: int) -> tuple[pa.Table, list[str]]:
+    """10,000 synthetic LAION-like rows and 548 names, for machines without ../shared."""
+    from faker import Faker
+
+    fake = Faker("en_US")
+    fake.seed_instance(seed)
+    names = list(dict.fromkeys(f"{fake.first_name()} {fake.last_name()}" for _ in range(700)))
+    names = names[:548]
+    rng = random.Random(seed)
+    texts = []
+    for _ in range(10_000):
+        words = fake.sentence(nb_words=rng.randint(4, 14)).rstrip(".")
+        if rng.random() < 0.02:
+            words = f"{rng.choice(names)} {words}"
+        texts.append(words)
+    urls = [f"https://example.com/{index}.jpg" for index in range(len(texts))]
+    return pa.table({"URL": urls, "TEXT": texts}), names
+
+
+def source_pool(seed: int) -> tuple[pa.Table, list[str], str]:
+    if LAION_SAMPLE.exists() and PAPER_NAMES.exists():
+        table = pq.read_table(LAION_SAMPLE, columns=["URL", "TEXT"])
+        names = [person.name for person in read_people(PAPER_NAMES)]
+        return table, names, f"resampled from {LAION_SAMPLE.name} (real LAION-400M captions)"
+    table, names = stand_in_pool(seed)
+    return table, names, "generated stand-in (../shared/data absent)"
+
+
+def write_shards(pool: pa.Table, captions: int, shards: int, folder: Path, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    sizes = [len(part) for part in np.array_split(np.arange(captions), shards)]
+    for index, size in enumerate(sizes):
+        rows = rng.integers(0, pool.num_rows, size)
+        # No dictionary encoding: resampled captions repeat, real LAION shards mostly do not.
+        pq.write_table(
+            pool.take(rows),
+            folder / f"part-{index:05d}.parquet",
+            row_group_size=BATCH,
+            use_dictionary=False,
+        )
+
+
+def more_names(names: list[str], total: int, seed: int) -> list[str]:
+    """The paper's names plus first x last recombinations of them, up to ``total``."""
+    firsts = sorted({name.split()[0] for name in names})
+    lasts = sorted({name.split()[-1] for name in names})
+    rng = random.Random(seed)
+    result = list(names)
+    seen = set(result)
+    while len(result) < total:
+        candidate = f"{rng.choice(firsts)} {rng.choice(lasts)}"
+        if candidate not in seen:
+            seen.add(candidate)
+            result.append(candidate)
+    return result[:total]
+
+
+def measure(folder: Path, names_file: Path, workers: int) -> dict:
+    """One census run in this (fresh) process; prints its figures as JSON."""
+    names = names_file.read_text(encoding="utf-8").splitlines()
+    result = run_census(folder, names, workers=workers)
+    return {
+        "seconds": result.seconds,
+        "captions": result.captions,
+        "text_bytes": result.text_bytes,
+        "members": int((result.counts["count"] > 0).sum()),
+        "parent_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "worker_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    }
+
+
+def measure_in_subprocess(folder: Path, names_file: Path, workers: int) -> dict:
+    command = [sys.executable, __file__, "--measure", str(folder), str(names_file), str(workers)]
+    completed = subprocess.run(command, capture_output=True, text=True, check=True)
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def paper_loop_rate(captions: pd.Series, names: list[str]) -> float:
+    """Captions/s of the paper's search: one ``str.contains`` (regex, case-sensitive) per name
+    over a DataFrame of captions, keeping the matching rows as the paper did."""
+    frame = pd.DataFrame({"caption": captions})
+    started = time.perf_counter()
+    found = [frame[frame["caption"].str.contains(name)] for name in names]
+    elapsed = time.perf_counter() - started
+    assert len(found) == len(names)
+    return len(frame) / elapsed
+
+
+def matcher_seconds(texts: pa.Array, names: list[str]) -> float:
+    """Matching time over in-memory captions, without the one-off automaton build."""
+    matcher = NameMatcher([Person(name) for name in names])
+    started = time.perf_counter()
+    for start in range(0, len(texts), BATCH):
+        matcher.match_batch(texts.slice(start, BATCH))
+    return time.perf_counter() - started
+
+
+def read_captions(folder: Path, limit: int) -> pa.Array:
+    """The first ``limit`` captions of the shards, in memory."""
+    parts, total = [], 0
+    for path in sorted(folder.iterdir()):
+        if total >= limit:
+            break
+        parts.append(pq.read_table(path, columns=["TEXT"]).column("TEXT").combine_chunks())
+        total += len(parts[-1])
+    return pa.concat_arrays(parts).slice(0, limit)
+
+
+def load_average() -> str:
+    """Other processes compete for the CPUs; worker scaling means little under load."""
+    return ", ".join(f"{value:.1f}" for value in os.getloadavg())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--captions", type=int, default=10_000_000)
+    parser.add_argument("--shards", type=int, default=8)
+    parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
+    parser.add_argument("--baseline-captions", type=int, default=20_000)
+    parser.add_argument("--scaling-captions", type=int, default=1_000_000)
+    parser.add_argument("--scaling-names", default="100,548,5000")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--measure", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        folder, names_file, workers = args.measure
+        print(json.dumps(measure(Path(folder), Path(names_file), int(workers))))
+        return
+
+    pool, names, origin = source_pool(args.seed)
+    print(f"captions: {args.captions:,} in {args.shards} Parquet shards, {origin}")
+    print(f"names: {len(names)}; {os.cpu_count()} CPUs, load average {load_average()}")
+    with tempfile.TemporaryDirectory(prefix="bench_census_") as temporary:
+        folder = Path(temporary) / "shards"
+        folder.mkdir()
+        started = time.perf_counter()
+        write_shards(pool, args.captions, args.shards, folder, args.seed)
+        size_mb = sum(path.stat().st_size for path in folder.iterdir()) / 1e6
+        print(f"wrote shards in {time.perf_counter() - started:.1f} s ({size_mb:,.0f} MB on disk)")
+        names_file = Path(temporary) / "names.txt"
+        names_file.write_text("\n".join(names) + "\n", encoding="utf-8")
+
+        print("\n1. local engine, end to end (read Parquet + match)")
+        single_rate = None
+        for workers in (int(value) for value in args.workers.split(",")):
+            run = measure_in_subprocess(folder, names_file, workers)
+            rate = run["captions"] / run["seconds"]
+            single_rate = rate if workers == 1 else single_rate
+            worker_peak = f"{run['worker_peak_mb']:,.0f} MB" if workers > 1 else "n/a"
+            print(
+                f"   workers={workers}: {run['seconds']:.1f} s, {rate:,.0f} captions/s, "
+                f"{run['text_bytes'] / 1e6 / run['seconds']:,.1f} MB/s of caption text, "
+                f"peak RSS parent {run['parent_peak_mb']:,.0f} MB, "
+                f"per worker {worker_peak}; {run['members']} names found"
+            )
+
+        texts = read_captions(folder, max(args.baseline_captions, args.scaling_captions))
+        baseline = texts.slice(0, args.baseline_captions)
+        print(f"\n2. the paper's per-name str.contains loop, {len(baseline):,} captions")
+        in_memory_rate = len(baseline) / matcher_seconds(baseline, names)
+        object_rate = paper_loop_rate(pd.Series(baseline.to_pylist(), dtype=object), names)
+        arrow_rate = paper_loop_rate(baseline.to_pandas(), names)
+        print(f"   paper loop, object strings (pandas of the paper): {object_rate:,.0f} captions/s")
+        print(
+            f"   paper loop, pandas {pd.__version__} default strings: {arrow_rate:,.0f} captions/s"
+        )
+        print(f"   census matcher, same in-memory captions: {in_memory_rate:,.0f} captions/s")
+        print(
+            f"   speed-up in memory: {in_memory_rate / object_rate:,.0f}x (object), "
+            f"{in_memory_rate / arrow_rate:,.0f}x (default strings)"
+        )
+        if single_rate:
+            print(
+                f"   speed-up of 1 worker end to end (with Parquet reading): "
+                f"{single_rate / object_rate:,.0f}x (object), "
+                f"{single_rate / arrow_rate:,.0f}x (default strings)"
+            )
+
+        scaling = min(args.scaling_captions, len(texts))
+        texts = texts.slice(0, scaling)
+        print(f"\n3. matcher time against number of names, {scaling:,} in-memory captions")
+        reference = None
+        for count in (int(value) for value in args.scaling_names.split(",")):
+            seconds = matcher_seconds(texts, more_names(names, count, args.seed))
+            reference = reference or seconds
+            print(
+                f"   {count:>6,} names: {seconds:.2f} s, {scaling / seconds:,.0f} captions/s "
+                f"({seconds / reference:.2f}x the time for {args.scaling_names.split(',')[0]})"
+            )
+    print(f"\nload average at the end: {load_average()}")
+
+
+if __name__ == "__main__":
+    main()
