@@ -44,8 +44,8 @@ def main() -> None:
     rng = np.random.default_rng(0)
     pool = [Image.fromarray(rng.integers(0, 255, (256, 256, 3), dtype=np.uint8))
             for _ in range(64)]
-    print(f"device {model.device} ({torch.cuda.get_device_name() if model.device.type == 'cuda'
-          else 'cpu'}), model {args.model} random init, load {load_s:.1f} s")
+    gpu = torch.cuda.get_device_name() if model.device.type == "cuda" else "cpu"
+    print(f"device {model.device} ({gpu}), model {args.model} random init, load {load_s:.1f} s")
 
     t0 = time.perf_counter()
     idia.classifier.group_embeddings(
