@@ -52,7 +52,7 @@ _FORMAT_CHARACTERS = r"\p{Cf}+"  # soft hyphens, zero-width joiners, direction m
 _FORMAT_OR_COMBINING = r"[\p{Cf}\p{Mn}]+"  # the above plus accents once decomposed
 
 
-def _ascii_table(case_sensitive: bool) -> np.ndarray:
+def _ascii_table(case_sensitive: bool) -> bytes:
     """Byte lookup table: ASCII letters and digits kept (lower-cased unless case-sensitive), every
     other ASCII byte becomes a space; bytes of multi-byte UTF-8 sequences pass through."""
     table = np.arange(256, dtype=np.uint8)
@@ -62,7 +62,7 @@ def _ascii_table(case_sensitive: bool) -> np.ndarray:
             table[code] = ord(" ")
         elif not case_sensitive:
             table[code] = ord(char.lower())
-    return table
+    return table.tobytes()
 
 
 _ASCII_TABLES = {flag: _ascii_table(flag) for flag in (False, True)}
@@ -141,8 +141,8 @@ def normalize_batch(
     )
     offsets = np.frombuffer(framed.buffers()[1], dtype=np.int64)
     offsets = offsets[framed.offset : framed.offset + len(framed) + 1]
-    data = np.frombuffer(framed.buffers()[2], dtype=np.uint8, count=offsets[-1])[offsets[0] :]
-    data = _ASCII_TABLES[case_sensitive][data]
+    raw = memoryview(framed.buffers()[2])[offsets[0] : offsets[-1]]
+    data = np.frombuffer(bytearray(raw).translate(_ASCII_TABLES[case_sensitive]), dtype=np.uint8)
     data[offsets[1:] - offsets[0] - 1] = CAPTION_END
     spaces = data == ord(" ")
     keep = np.ones(len(data), dtype=bool)
