@@ -2,7 +2,8 @@
 
 A spec is one string: ``open_clip:ARCH[:PRETRAINED]`` (ARCH an open_clip model name or a
 model-config JSON; PRETRAINED a pretrained tag, a checkpoint file or ``random``) or
-``hf:ID_OR_DIR`` (a transformers CLIP/SigLIP model id or a saved folder).
+``hf:ID_OR_DIR`` (a transformers CLIP/SigLIP model id or a saved folder) or
+``http(s)://HOST:PORT`` (a model behind ``idia serve``'s API: closed-box, answers only).
 """
 
 from __future__ import annotations
@@ -18,13 +19,18 @@ from idia.models.base import (
 
 SPEC_HELP = (
     "open_clip:ARCH[:PRETRAINED] (e.g. open_clip:ViT-B-32:laion400m_e32, "
-    "open_clip:config.json:checkpoint.pt) or hf:ID_OR_DIR (e.g. hf:openai/clip-vit-base-patch32)"
+    "open_clip:config.json:checkpoint.pt), hf:ID_OR_DIR (e.g. hf:openai/clip-vit-base-patch32) "
+    "or http(s)://HOST:PORT (a model served by 'idia serve', queried as a closed box)"
 )
 
 
 def parse_spec(spec: str) -> tuple[str, str, str | None]:
-    """Split a spec into (backend, model, weights)."""
+    """Split a spec into (backend, model, weights); a URL gives ("remote", URL, None)."""
     backend, sep, rest = spec.partition(":")
+    if backend in ("http", "https"):
+        if not rest.startswith("//") or not rest[2:].split("/")[0]:
+            raise ModelLoadError(f"{spec!r} is not a URL like http://127.0.0.1:8000")
+        return "remote", spec, None
     if not sep or not rest:
         raise ModelLoadError(f"model spec {spec!r} is not of the form {SPEC_HELP}")
     if backend == "open_clip":
@@ -37,9 +43,19 @@ def parse_spec(spec: str) -> tuple[str, str, str | None]:
     raise ModelLoadError(f"unknown model backend {backend!r} in {spec!r}; use {SPEC_HELP}")
 
 
-def load_model(spec: str, device: str | None = None, **kwargs: Any) -> EmbeddingModel:
-    """Build the model a spec names; raises :class:`ModelLoadError` with what to do."""
+def load_model(
+    spec: str, device: str | None = None, **kwargs: Any
+) -> EmbeddingModel | ClosedBoxModel:
+    """Build the model a spec names; raises :class:`ModelLoadError` with what to do.
+
+    A URL gives a :class:`~idia.models.remote.RemoteModel` (keyword ``api_key``; ``device`` and
+    ``progress`` do not apply: the server computes)."""
     backend, model, weights = parse_spec(spec)
+    if backend == "remote":
+        from idia.models.remote import RemoteModel
+
+        kwargs.pop("progress", None)
+        return RemoteModel(model, **kwargs)
     if backend == "open_clip":
         from idia.models.openclip import OpenCLIPModel
 
