@@ -364,6 +364,18 @@ def test_tpr_per_bin(small_run):
     assert bins.loc["0", "n_non_members"] == 1 and bins.loc["0", "fpr_mean"] == 0.0
 
 
+def test_people_without_usable_photos_take_part_in_no_size(tmp_path):
+    predictions = [all_photos(0, 2), np.empty((0, T)), decoys(2)]
+    run_dir = write_run(tmp_path / "run", predictions, [True, True, False], [3, 3, 0])
+    document, frames = ev.evaluate(ev.load_run(run_dir), sizes=[1, 2, 3], draws=2)
+    by_size = frames["evaluation"].set_index("size")
+    assert by_size["n_members"].tolist() == [1, 1, 0]
+    assert by_size["n_excluded"].tolist() == [0, 0, 2]
+    assert by_size["n_excluded_members"].tolist() == [0, 0, 1]
+    assert document["people"]["n_with_photos"] == 2 and document["p_values"]["n_tested"] == 2
+    assert frames["evaluation_bins"].set_index(["size", "bin"]).loc[(1, "3"), "n_excluded"] == 0
+
+
 def test_without_truth_only_verdict_rates(tmp_path):
     run_dir = write_run(tmp_path / "run", [all_photos(0, 2), decoys(2), all_photos(2, 2)])
     document, frames = ev.evaluate(ev.load_run(run_dir), sizes=[1, 2], draws=3)

@@ -320,7 +320,7 @@ def sample_photo_indices(
     width = max(int(n_photos.max(initial=0)), size)
     keys = rng.random((draws, len(n_photos), width))
     keys[:, np.arange(width)[None, :] >= n_photos[:, None]] = np.inf
-    indices = np.argsort(keys, axis=-1)[..., :size]
+    indices = np.argpartition(keys, size - 1, axis=-1)[..., :size]
     included = n_photos >= size
     return np.where(included[None, :, None], indices, -1), included
 
@@ -334,31 +334,43 @@ def selection_mask(indices: np.ndarray, width: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class VoteTables:
-    """Per person, everything a draw needs, prepared once: the real name's hits and the other
-    names' one-hot codes, so that a draw's vote counts are one batched matrix product."""
+    """Per person, everything a draw needs, prepared once, so that a draw's vote counts are
+    batched matrix products: the real name's hits, and the other names as one-hot codes.
+
+    Code 0 gathers the names a person's photos pick only once under a template: each of them
+    can get at most one vote, so "any of them selected" is all the rule needs. Codes 1.. are
+    the names picked at least twice. This keeps the codes few (often one or two).
+    """
 
     real_hits: np.ndarray  # (people, photos, templates) float32: photo picked the real name
-    other_codes: np.ndarray  # (people, photos, templates * codes) float32 one-hot
+    other_codes: np.ndarray  # (people, photos, codes * templates) float32 one-hot
     n_codes: int
 
 
 def vote_tables(grid: np.ndarray, real_index: np.ndarray) -> VoteTables:
-    """Encode each person's and template's other predicted names as 0..C-1 (C <= photos)."""
+    """Encode, per person and template, the other names their photos picked (see VoteTables)."""
     hits = grid == np.asarray(real_index)[:, None, None]
     others = np.where(hits | (grid < 0), -1, grid).transpose(0, 2, 1)  # (people, T, photos)
+    n_people, n_templates, n_slots = others.shape
     order = np.argsort(others, axis=-1, kind="stable")
     ordered = np.take_along_axis(others, order, axis=-1)
     new_value = np.ones(ordered.shape, dtype=bool)
     new_value[..., 1:] = ordered[..., 1:] != ordered[..., :-1]
-    codes = np.empty_like(order)
-    np.put_along_axis(codes, order, np.cumsum(new_value, axis=-1) - 1, axis=-1)
-    codes = np.where(others >= 0, codes, -1).transpose(0, 2, 1)  # (people, photos, T)
-    n_codes = max(int(codes.max(initial=-1)) + 1, 1)
-    one_hot = codes[..., None] == np.arange(n_codes)
-    n_people, n_slots, n_templates = grid.shape
+    group = np.cumsum(new_value, axis=-1) - 1  # per row: 0, 0, 1, 2, 2, 2, ...
+    rows = np.arange(n_people * n_templates).reshape(n_people, n_templates, 1)
+    flat_group = (rows * n_slots + group).ravel()
+    group_size = np.bincount(flat_group, minlength=rows.size * n_slots)[flat_group]
+    repeated = (group_size.reshape(ordered.shape) > 1) & (ordered >= 0)
+    repeated_rank = np.cumsum(new_value & repeated, axis=-1)  # 1.. for repeated names
+    sorted_codes = np.where(ordered < 0, -1, np.where(repeated, repeated_rank, 0))
+    codes = np.empty_like(sorted_codes)
+    np.put_along_axis(codes, order, sorted_codes, axis=-1)
+    codes = codes.transpose(0, 2, 1)  # (people, photos, T)
+    n_codes = max(int(codes.max(initial=0)) + 1, 1)
+    one_hot = (codes[..., None, :] == np.arange(n_codes)[:, None]).astype(np.float32)
     return VoteTables(
         real_hits=hits.astype(np.float32),
-        other_codes=one_hot.reshape(n_people, n_slots, n_templates * n_codes).astype(np.float32),
+        other_codes=one_hot.reshape(n_people, n_slots, n_codes * n_templates),
         n_codes=n_codes,
     )
 
@@ -368,7 +380,7 @@ def draw_scores(tables: VoteTables, selected: np.ndarray) -> np.ndarray:
 
     Under the majority rule the real name is a template's prediction exactly when it gets
     more of the selected photos' votes than any other name (a tie at the top is no
-    prediction), so a score needs only the vote counts: batched products, no sorting.
+    prediction), so a score needs only vote counts: batched products, no sorting.
     Equal to ``attack.score(attack.majority_votes(...))`` on the same photos (tested).
     """
     n_people, _, n_templates = tables.real_hits.shape
@@ -380,8 +392,11 @@ def draw_scores(tables: VoteTables, selected: np.ndarray) -> np.ndarray:
         part = slice(start, start + chunk)
         real_votes = np.matmul(per_person[part], tables.real_hits[part])  # (p, draws, T)
         other_votes = np.matmul(per_person[part], tables.other_codes[part])
-        top_other = other_votes.reshape(real_votes.shape + (tables.n_codes,)).max(axis=-1)
-        scores[part] = (real_votes > top_other).sum(axis=-1)
+        other_votes = other_votes.reshape(real_votes.shape[:2] + (tables.n_codes, n_templates))
+        top_other = np.minimum(other_votes[:, :, 0], 1)  # names picked once: one vote at most
+        for code in range(1, tables.n_codes):  # few codes: elementwise beats a reduction
+            np.maximum(top_other, other_votes[:, :, code], out=top_other)
+        scores[part] = np.count_nonzero(real_votes > top_other, axis=-1)
     return scores.T
 
 
@@ -416,18 +431,20 @@ def _number(value: Any) -> float | int | None:
 
 @dataclass(frozen=True)
 class _Judged:
-    """Which people a size's statistics are about."""
+    """Which people a size's statistics are about (all (people,) bool)."""
 
-    included: np.ndarray  # (people,) bool: enough photos for this size
-    member: np.ndarray  # (people,) bool: truth == member (False where unknown)
-    non_member: np.ndarray  # (people,) bool
+    included: np.ndarray  # enough photos for this size
+    excluded: np.ndarray  # usable photos, but fewer than this size
+    member: np.ndarray  # included and known member
+    non_member: np.ndarray  # included and known non-member
 
 
 def _judged(run: RunData, included: np.ndarray) -> _Judged:
     truth = run.truth
     known = truth.notna().to_numpy()
     member = known & truth.fillna(False).to_numpy(bool)
-    return _Judged(included, member & included, known & ~member & included)
+    excluded = ~included & (run.n_photos > 0)
+    return _Judged(included, excluded, member & included, known & ~member & included)
 
 
 def _size_summary(
@@ -502,7 +519,7 @@ def _bin_rows(
             row[f"{rate}_ci_low"], row[f"{rate}_ci_high"] = float(low), float(high)
             row[f"{miss}_mean"], row[f"{miss}_sd"] = float((1 - share).mean()), float(_sd(share))
             row[f"{miss}_ci_low"], row[f"{miss}_ci_high"] = float(low_miss), float(high_miss)
-        row["n_excluded"] = int((in_bin & ~judged.included).sum())
+        row["n_excluded"] = int((in_bin & judged.excluded).sum())
         rows.append(row)
     return rows
 
@@ -592,6 +609,10 @@ def evaluate(
             f"got {threshold}"
         )
     binomial_interval(0, 1, ci_method)  # validates the method before any work
+    if bins not in BIN_MODES:
+        raise EvaluationError(f"bins must be one of {', '.join(BIN_MODES)}, not {bins!r}")
+    known_members = (run.truth == True).fillna(False).to_numpy(bool)  # noqa: E712
+    known_non_members = (run.truth == False).fillna(False).to_numpy(bool)  # noqa: E712
     tables = vote_tables(run.grid, run.real_index)
     continuous = available_continuous_scores(run)
     bin_labels, bin_order = (
@@ -609,16 +630,11 @@ def evaluate(
         if not (judged.member.any() and judged.non_member.any()):
             draw_continuous = {}
         row, per_draw = _size_summary(verdicts, judged, draw_continuous, ci_method)
-        truth_known = run.truth.notna().to_numpy()
         row = {
             "size": size,
-            "n_excluded": int((~included & (run.n_photos > 0)).sum()),
-            "n_excluded_members": int(
-                (~included & truth_known & run.truth.fillna(False).to_numpy(bool)).sum()
-            ),
-            "n_excluded_non_members": int(
-                (~included & truth_known & ~run.truth.fillna(True).to_numpy(bool)).sum()
-            ),
+            "n_excluded": int(judged.excluded.sum()),
+            "n_excluded_members": int((judged.excluded & known_members).sum()),
+            "n_excluded_non_members": int((judged.excluded & known_non_members).sum()),
             **row,
         }
         size_rows.append(row)

@@ -125,7 +125,7 @@ def confusion_matrix(row: dict[str, Any], title: str) -> Figure:
                 j, i, text, ha="center", va="center", fontsize=9, color="white" if dark else "black"
             )
     axis.set_xticks([0, 1], ["called member", "called non-member"])
-    axis.set_yticks([0, 1], [f"member (n={totals[0]})", f"non-member (n={totals[1]})"])
+    axis.set_yticks([0, 1], [f"member\n(n={totals[0]})", f"non-member\n(n={totals[1]})"])
     axis.set_title(title, fontsize=10)
     return figure
 
@@ -229,7 +229,8 @@ def roc_curves(runs: Sequence[tuple[str, dict[str, Any]]]) -> Figure:
     logarithmic.set_xlim(floor, 1.05)
     logarithmic.set_ylim(floor, 1.05)
     logarithmic.set_title("ROC, log scale (FPR = 0 is off the axis)", fontsize=10)
-    linear.legend(fontsize=7, loc="lower right")
+    if linear.get_legend_handles_labels()[0]:
+        linear.legend(fontsize=7, loc="lower right")
     return figure
 
 

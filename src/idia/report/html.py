@@ -410,7 +410,7 @@ def _run_figures(reports: Sequence[RunReport], folder: Path) -> list[dict[str, s
             f"{label}: TPR (mean over draws) by training frequency and attack size; blank "
             "cells hold no members.",
         )
-    curves = [(r.label, r.evaluation["roc"]) for r in reports if r.evaluation.get("roc")]
+    curves = [(r.label, r.evaluation["roc"]) for r in reports if r.evaluation["has_truth"]]
     if curves:
         add(
             figures.roc_curves(curves),
