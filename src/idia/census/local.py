@@ -79,6 +79,7 @@ def count_shard(matcher: NameMatcher, index: int, path: Path | str, options: Sca
             path,
             column=options.column,
             url_column=options.url_column,
+            with_urls=options.examples > 0,
             batch_size=options.batch_size,
         )
         for batch in batches:

@@ -133,15 +133,20 @@ def _pick(found: Sequence[str], requested: str | None, defaults: Sequence[str]) 
 
 
 def _resolve_columns(
-    path: Path, found: Sequence[str], column: str | None, url_column: str | None
+    path: Path,
+    found: Sequence[str],
+    column: str | None,
+    url_column: str | None,
+    with_urls: bool = True,
 ) -> tuple[str, str | None]:
+    """The caption column and, when wanted and present, the URL column."""
     text = _pick(found, column, TEXT_COLUMNS)
     if text is None:
         raise MissingColumnError(path, column, found)
     url = _pick(found, url_column, URL_COLUMNS)
     if url_column is not None and url is None:
         raise MissingColumnError(path, url_column, found)
-    return text, url
+    return text, url if with_urls else None
 
 
 def _open_text(path: Path) -> io.TextIOWrapper:
@@ -196,21 +201,27 @@ def check_columns(
 
 
 def _parquet_batches(
-    path: Path, column: str | None, url_column: str | None, batch_size: int
+    path: Path, column: str | None, url_column: str | None, with_urls: bool, batch_size: int
 ) -> Iterator[CaptionBatch]:
     # No pre-buffering: it would read a whole file's column chunks into memory at once.
     parquet = pq.ParquetFile(path, pre_buffer=False)
-    text, url = _resolve_columns(path, parquet.schema_arrow.names, column, url_column)
+    found = parquet.schema_arrow.names
+    text, url = _resolve_columns(path, found, column, url_column, with_urls)
     columns = [text] if url is None else [text, url]
     for batch in parquet.iter_batches(batch_size=batch_size, columns=columns, use_threads=False):
         yield CaptionBatch(batch.column(0), batch.column(1) if url else None)
 
 
 def _delimited_batches(
-    path: Path, delimiter: str, column: str | None, url_column: str | None, batch_size: int
+    path: Path,
+    delimiter: str,
+    column: str | None,
+    url_column: str | None,
+    with_urls: bool,
+    batch_size: int,
 ) -> Iterator[CaptionBatch]:
     names, has_header = _delimited_layout(path, delimiter, column)
-    text, url = _resolve_columns(path, names, column, url_column)
+    text, url = _resolve_columns(path, names, column, url_column, with_urls)
     columns = [text] if url is None else [text, url]
     dropped = 0
 
@@ -253,7 +264,7 @@ def _delimited_batches(
 
 
 def _jsonl_batches(
-    path: Path, column: str | None, url_column: str | None, batch_size: int
+    path: Path, column: str | None, url_column: str | None, with_urls: bool, batch_size: int
 ) -> Iterator[CaptionBatch]:
     text: str | None = None
     url: str | None = None
@@ -283,7 +294,7 @@ def _jsonl_batches(
                 dropped += 1
                 continue
             if text is None:
-                text, url = _resolve_columns(path, list(record), column, url_column)
+                text, url = _resolve_columns(path, list(record), column, url_column, with_urls)
             caption = record.get(text)
             texts.append(None if caption is None else str(caption))
             if url:
@@ -300,18 +311,20 @@ def iter_caption_batches(
     *,
     column: str | None = None,
     url_column: str | None = None,
+    with_urls: bool = True,
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> Iterator[CaptionBatch]:
-    """Stream a shard's captions (and URLs) in batches of at most ``batch_size`` rows."""
+    """Stream a shard's captions (and URLs, unless ``with_urls`` is false: long URLs cost more
+    to read than the captions) in batches of at most ``batch_size`` rows."""
     path = Path(path)
     kind = shard_format(path)
     if kind == "parquet":
-        return _parquet_batches(path, column, url_column, batch_size)
+        return _parquet_batches(path, column, url_column, with_urls, batch_size)
     if kind in ("csv", "tsv"):
         delimiter = "," if kind == "csv" else "\t"
-        return _delimited_batches(path, delimiter, column, url_column, batch_size)
+        return _delimited_batches(path, delimiter, column, url_column, with_urls, batch_size)
     if kind == "jsonl":
-        return _jsonl_batches(path, column, url_column, batch_size)
+        return _jsonl_batches(path, column, url_column, with_urls, batch_size)
     raise CensusInputError(f"{path}: unsupported caption format")
 
 
