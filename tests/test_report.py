@@ -7,6 +7,7 @@ import io
 import json
 from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import unquote
 
 import numpy as np
 import pandas as pd
@@ -79,7 +80,7 @@ def assert_figures_exist(page: Page, html: Path, expected: set[str]) -> None:
     files = [link for link in page.links if not link.startswith("#")]
     assert not [link for link in files if "://" in link], "the page must not need the network"
     for link in files:
-        target = html.parent / link
+        target = html.parent / unquote(link)
         assert target.is_file(), link
         assert target.read_bytes()[:4] == (b"%PDF" if link.endswith(".pdf") else b"\x89PNG")
     stems = {Path(link).stem for link in files}
@@ -111,14 +112,14 @@ def run_with_counts(tmp_path):
 
 
 def test_report_is_self_contained_and_every_figure_exists(run_with_counts, tmp_path):
-    out = write_report([run_with_counts], tmp_path / "pages" / "report.html")
+    out = write_report([run_with_counts], tmp_path / "pages" / "my report #1.html")
     page = parse(out)
     assert_figures_exist(
         page,
         out,
         {"metrics_vs_size", "confusion_1", "frequency_bins_1", "frequency_heatmap_1", "roc"},
     )
-    assert (tmp_path / "pages" / "report_figures" / "roc.pdf").is_file()
+    assert (tmp_path / "pages" / "my report #1_figures" / "roc.pdf").is_file()
 
 
 def test_report_escapes_user_strings(run_with_counts, tmp_path):

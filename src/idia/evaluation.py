@@ -425,10 +425,6 @@ def _sd(values: np.ndarray) -> np.ndarray:
     return np.std(values, axis=0, ddof=1)
 
 
-def _number(value: Any) -> float | int | None:
-    return to_json_number(value)
-
-
 @dataclass(frozen=True)
 class _Judged:
     """Which people a size's statistics are about (all (people,) bool)."""
@@ -549,13 +545,13 @@ def full_data_roc(run: RunData) -> dict[str, Any]:
     for name, values in scores.items():
         roc = roc_curve(values[labelled], truth)
         out[name] = {
-            "fpr": [_number(v) for v in roc.fpr],
-            "tpr": [_number(v) for v in roc.tpr],
+            "fpr": [to_json_number(v) for v in roc.fpr],
+            "tpr": [to_json_number(v) for v in roc.tpr],
             "thresholds": [
-                None if np.isinf(v) else _number(sign_back(name, v)) for v in roc.thresholds
+                None if np.isinf(v) else to_json_number(sign_back(name, v)) for v in roc.thresholds
             ],
-            "auc": _number(roc.auc),
-            **{f"tpr_at_fpr_{k}": _number(roc.tpr_at_fpr(f)) for k, f in LOW_FPRS.items()},
+            "auc": to_json_number(roc.auc),
+            **{f"tpr_at_fpr_{k}": to_json_number(roc.tpr_at_fpr(f)) for k, f in LOW_FPRS.items()},
             "n_members": int(truth.sum()),
             "n_non_members": int((~truth).sum()),
         }
@@ -720,7 +716,7 @@ def summary_size(rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows as JSON-ready dicts: NaN -> null, NumPy scalars -> Python numbers."""
     return [
-        {k: v if isinstance(v, str) else _number(v) for k, v in row.items()}
+        {k: v if isinstance(v, str) else to_json_number(v) for k, v in row.items()}
         for row in frame.to_dict("records")
     ]
 

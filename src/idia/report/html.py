@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import jinja2
 import numpy as np
@@ -118,8 +119,8 @@ def _figure_entry(saved: figures.SavedFigure, caption: str) -> dict[str, str]:
         "name": saved.name,
         "caption": caption,
         "data_uri": "data:image/png;base64," + base64.b64encode(saved.png_bytes).decode("ascii"),
-        "png": f"{folder}/{saved.png.name}",
-        "pdf": f"{folder}/{saved.pdf.name}",
+        "png": quote(f"{folder}/{saved.png.name}"),
+        "pdf": quote(f"{folder}/{saved.pdf.name}"),
     }
 
 
