@@ -6,7 +6,10 @@ from __future__ import annotations
 import base64
 import importlib.util
 import io
+import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -226,3 +229,45 @@ def test_small_load_over_loopback(model):
     assert stats.distinct_answers == 1, "every request got the same answer"
     assert 0 < stats.p50 <= stats.p95
     print(stats.report())
+
+
+def test_the_serve_command(tiny_open_clip):
+    """`idia serve` itself, as a subprocess on loopback: options reach the API; it stops."""
+    config, checkpoint = tiny_open_clip
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [
+        sys.executable,
+        "-c",
+        "from idia.cli import main; main()",
+        "serve",
+        "--model",
+        f"open_clip:{config}:{checkpoint}",
+        "--port",
+        str(port),
+        "--top1-only",
+        "--api-key",
+        "k3y",
+        "--max-images",
+        "2",
+    ]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None, server.stderr.read().decode()
+            assert time.monotonic() < deadline, "idia serve did not come up"
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert httpx.get(f"{url}/info").status_code == 401
+        info = httpx.get(f"{url}/info", headers={"X-API-Key": "k3y"}).json()
+        assert info["top1_only"] and info["limits"]["max_images"] == 2
+    finally:
+        server.terminate()
+        server.wait(20)
+    assert "serving open_clip:" in server.stderr.read().decode()

@@ -11,10 +11,19 @@ import socket
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
-from idia.serve.web import NO_MODEL_HELP, WebDemo, create_web_app, find_local_models, launch_web
+from idia.serve.web import (
+    NO_MODEL_HELP,
+    PromptMemory,
+    WebDemo,
+    create_web_app,
+    find_local_models,
+    launch_web,
+)
+from idia.zeroshot import EmbeddingZeroShot
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -54,7 +63,7 @@ def pictures(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def demo(spec) -> WebDemo:
-    return WebDemo([spec], num_names=20, cache_dir=False, device="cpu")
+    return WebDemo([spec], num_names=20, device="cpu")
 
 
 def test_lab_models_are_found_newest_first(tmp_path):
@@ -108,6 +117,20 @@ def test_a_run_shows_verdict_crops_templates_and_explanation(demo, spec, picture
     assert "What it does not mean" in answer.explanation
     whole = demo.run(spec, "Ada Lovelace", [str(pictures["noface"])], 20, 0, "none")
     assert "Score:" in whole.verdict and whole.crops[0][0].size == (240, 200)
+
+
+def test_prompt_embeddings_are_shared_but_faces_are_not_kept(knowing_model):
+    memory = PromptMemory(max_texts=10_000)
+    photos = [knowing_model.photo("Jane Doe")]
+    groups = [[f"{p} {i}" for p in knowing_model.people] for i in range(3)]
+    EmbeddingZeroShot(knowing_model, memory).zero_shot(photos, groups)
+    EmbeddingZeroShot(knowing_model, memory).zero_shot(photos, groups)  # the next visitor
+    assert knowing_model.text_calls == 18 and knowing_model.image_calls == 2
+    assert len(memory) == 18 and memory.get(knowing_model.identity, "image", ["x"]) == {}
+    small = PromptMemory(max_texts=4)
+    small.put("m", "text", list("abcdef"), np.eye(6, dtype=np.float32))
+    small.put("m", "image", ["face"], np.ones((1, 6), dtype=np.float32))
+    assert len(small) == 4 and set(small.get("m", "text", list("abcdef"))) == set("cdef")
 
 
 def free_port() -> int:

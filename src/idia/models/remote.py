@@ -116,16 +116,20 @@ class RemoteModel:
         self.queries = 0  # image x text-group classifications answered
         self.requests = 0  # HTTP requests answered
         self.retries = 0  # failed attempts that were tried again
-        info = self._call("GET", "/info")
         try:
+            info = self._call("GET", "/info")
             self.name = str(info["name"])
             self.identity = str(info["identity"])
+            self.limits = RemoteLimits.from_info(info)
         except (KeyError, TypeError) as err:
+            self.close()
             raise RemoteModelError(f"{self.url}/info does not name the model ({err})") from err
+        except RemoteModelError:
+            self.close()
+            raise
         self.top1_only = bool(info.get("top1_only", False))
         if info.get("logit_scale") is not None:
             self.logit_scale = float(info["logit_scale"])
-        self.limits = RemoteLimits.from_info(info)
 
     def close(self) -> None:
         self._client.close()

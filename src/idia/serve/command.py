@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Annotated
 
@@ -77,26 +78,23 @@ def web_command(
     ] = None,
     lab_dir: Annotated[
         Path | None,
-        typer.Option(help="Where to look for trained models (default: ./lab and ./)."),
+        typer.Option(help="Where to look for trained models (default: ./lab, else ./)."),
     ] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 7860,
     num_names: Annotated[int, typer.Option(help="Candidate names (real + decoys).")] = 1000,
     device: Annotated[str | None, typer.Option(help="'cpu', 'cuda'; default: auto.")] = None,
-    cache_dir: Annotated[
-        Path | None, typer.Option(help="Embedding cache folder (default ~/.cache/idia).")
-    ] = None,
 ) -> None:
     """A web page where anyone can check whether a model knows a face (Gradio)."""
-    from idia.cli import fail
+    from idia.cli import USER_ERRORS, fail
 
-    try:
-        from idia.serve.web import WebDemo, create_web_app, find_local_models, launch_web
-    except ImportError as err:
-        fail(f"the web page needs Gradio: pip install 'idia[web]' ({err})")
+    if importlib.util.find_spec("gradio") is None:
+        fail("the web page needs Gradio: pip install 'idia[web]'")
+    from idia.serve.web import WebDemo, create_web_app, find_local_models, launch_web
+
     if lab_dir is not None and not lab_dir.is_dir():
         fail(f"--lab-dir {lab_dir} is not a folder")
-    roots = [lab_dir] if lab_dir is not None else [Path("lab"), Path(".")]
+    roots = [lab_dir or (Path("lab") if Path("lab").is_dir() else Path("."))]
     found = find_local_models(roots)
     default = model or (found[0] if found else None)
     if default is None:
@@ -107,8 +105,12 @@ def web_command(
             err=True,
             fg=typer.colors.YELLOW,
         )
-    else:
-        typer.echo(f"model: {default}", err=True)
-    demo = WebDemo(found, num_names=num_names, cache_dir=cache_dir, device=device)
+    demo = WebDemo(found, num_names=num_names, device=device)
+    if default is not None:
+        typer.echo(f"loading {default}", err=True)
+        try:
+            demo.model(default)  # fail now, not at the first visitor's click
+        except USER_ERRORS as err:
+            fail(str(err))
     typer.echo(f"open http://{host}:{port} in a browser (Ctrl+C stops)", err=True)
     launch_web(create_web_app(demo, default), host=host, port=port)

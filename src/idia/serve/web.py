@@ -15,17 +15,20 @@ import json
 import logging
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from PIL import Image
 
 from idia.engine import AttackInputError, CheckResult, IdentityInferenceAttack
 from idia.faces import FaceDetector, get_detector, usable
 from idia.models import ClosedBoxModel, EmbeddingModel, ModelLoadError, load_model
+from idia.zeroshot import EmbeddingZeroShot
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline: no calls home
 
@@ -96,6 +99,44 @@ def _newest_checkpoint(folder: Path) -> Path | None:
     return max(candidates, key=lambda p: p.stat().st_mtime, default=None)
 
 
+class PromptMemory:
+    """Prompt embeddings in memory (least recently used dropped beyond ``max_texts``), shared by
+    all visitors: most decoy prompts repeat from one check to the next. Image embeddings are
+    never kept, so nothing derived from a visitor's face outlives their request."""
+
+    def __init__(self, max_texts: int = 100_000) -> None:
+        self.max_texts = max_texts
+        self._vectors: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, model: str, kind: str, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        if kind != "text":
+            return {}
+        with self._lock:
+            found = {}
+            for key in keys:
+                vector = self._vectors.get((model, key))
+                if vector is not None:
+                    self._vectors.move_to_end((model, key))
+                    found[key] = vector
+            return found
+
+    def put(self, model: str, kind: str, keys: Sequence[str], vectors: np.ndarray) -> None:
+        if kind != "text":
+            return
+        with self._lock:
+            for key, vector in zip(keys, vectors, strict=True):
+                self._vectors[(model, key)] = vector
+            while len(self._vectors) > self.max_texts:
+                self._vectors.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._vectors)
+
+    def __bool__(self) -> bool:  # an empty memory is still a cache to fill
+        return True
+
+
 @dataclass
 class WebAnswer:
     """What the page shows after a click: verdict (or the problem), crops, table, explanation."""
@@ -114,20 +155,21 @@ def problem(message: str) -> WebAnswer:
 
 
 class WebDemo:
-    """The page's logic: models are loaded once per spec and shared between visitors; each
-    run gets its own attack object, so memory does not grow with the number of people."""
+    """The page's logic: models are loaded once per spec and shared between visitors, and so
+    are prompt embeddings (:class:`PromptMemory`, bounded); each run gets its own attack
+    object, so memory does not grow with the number of people checked."""
 
     def __init__(
         self,
         models: Sequence[str] = (),
         num_names: int = 1000,
-        cache_dir: str | Path | None | bool = None,
         device: str | None = None,
+        prompt_memory: int = 100_000,
     ) -> None:
         self.models = list(dict.fromkeys(models))
         self.num_names = num_names
-        self.cache_dir = cache_dir
         self.device = device
+        self.prompts = PromptMemory(prompt_memory)
         self._loaded: dict[str, EmbeddingModel | ClosedBoxModel] = {}
         self._lock = threading.Lock()
         self._detector: FaceDetector | None = None
@@ -182,13 +224,16 @@ class WebDemo:
         crop: str,
     ) -> WebAnswer:
         model = self.model(spec)
+        classifier = (
+            EmbeddingZeroShot(model, self.prompts) if isinstance(model, EmbeddingModel) else model
+        )
         attacker = IdentityInferenceAttack(
-            model,
+            classifier,
             num_names=int(num_names or self.num_names),
             seed=int(seed or 0),
             crop="none" if crop == "none" else "face",
             detector=self.detector() if crop != "none" else "yunet",
-            cache_dir=self.cache_dir,
+            cache_dir=False,
             progress=False,
         )
         prepared = attacker.prepare(photos)
@@ -296,12 +341,17 @@ def create_web_app(demo: WebDemo, default_model: str | None = None) -> Any:
     import gradio as gr
 
     choices = list(dict.fromkeys([*([default_model] if default_model else []), *demo.models]))
-    with gr.Blocks(title="Does this model know my face?", analytics_enabled=False) as page:
+    with gr.Blocks(
+        title="Does this model know my face?",
+        analytics_enabled=False,
+        delete_cache=(1800, 3600),  # uploaded photos are deleted within the hour
+    ) as page:
         gr.Markdown(
             "# Does this model know my face?\n"
             "The identity inference attack from *Does CLIP Know My Face?*: upload a few photos "
             "of a person, type their name, and find out whether a CLIP-style model has learned "
-            "to connect the two. Photos stay on this server and are used only for this check."
+            "to connect the two. Photos stay on this server, are used only for this check and are "
+            "deleted within the hour."
         )
         with gr.Row():
             with gr.Column(scale=1):
