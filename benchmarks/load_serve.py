@@ -1,6 +1,7 @@
 """Loopback load test of ``idia serve``: a bounded number of attack-shaped requests from a
 fixed number of concurrent clients; prints errors, latency percentiles, throughput and the
-server's memory over the run, then stops the server.
+server's memory over the run, then stops the server. Exits non-zero on errors, on answers
+that differ between requests, or on memory growth (``--max-growth-mib``).
 
     python benchmarks/load_serve.py                      # tiny random model, 500 x 16
     python benchmarks/load_serve.py --model SPEC --requests 200 --concurrency 8
@@ -54,6 +55,14 @@ class LoadStats:
     rss_mib: list[float] = field(default_factory=list)  # server memory samples over the run
 
     @property
+    def memory_growth_mib(self) -> float:
+        """Peak server memory in the last third of the run minus that of the first third."""
+        if not self.rss_mib:
+            return 0.0
+        third = max(1, len(self.rss_mib) // 3)
+        return max(self.rss_mib[-third:]) - max(self.rss_mib[:third])
+
+    @property
     def p50(self) -> float:
         return float(np.percentile(self.latencies, 50)) if self.latencies else 0.0
 
@@ -78,11 +87,9 @@ class LoadStats:
             )
         lines.append(f"answers identical across requests: {self.distinct_answers == 1}")
         if self.rss_mib:
-            third = max(1, len(self.rss_mib) // 3)
-            first, last = max(self.rss_mib[:third]), max(self.rss_mib[-third:])
             lines.append(
-                f"server RSS MiB: after warm-up {self.rss_mib[0]:.0f}, first third max "
-                f"{first:.0f}, last third max {last:.0f}, end {self.rss_mib[-1]:.0f}"
+                f"server RSS MiB: after warm-up {self.rss_mib[0]:.0f}, end {self.rss_mib[-1]:.0f}, "
+                f"growth from the first to the last third of the run {self.memory_growth_mib:+.0f}"
             )
         return "\n".join(lines)
 
@@ -191,6 +198,14 @@ def tiny_model_spec(folder: Path) -> str:
     return f"open_clip:{config}:{checkpoint}"
 
 
+def failed(stats: LoadStats, max_growth_mib: float) -> bool:
+    return (
+        stats.errors > 0
+        or stats.distinct_answers != 1
+        or (stats.memory_growth_mib > max_growth_mib)
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=500)
@@ -200,6 +215,9 @@ def main() -> None:
     parser.add_argument("--model", help="model spec to serve (default: a tiny random model)")
     parser.add_argument("--url", help="load a server already running on 127.0.0.1 instead")
     parser.add_argument("--server-pid", type=int, help="with --url: sample this process's memory")
+    parser.add_argument(
+        "--max-growth-mib", type=float, default=64, help="fail if server memory grows more"
+    )
     args = parser.parse_args()
 
     if args.url:
@@ -207,7 +225,7 @@ def main() -> None:
             args.url, args.requests, args.concurrency, args.names, args.image_side, args.server_pid
         )
         print(stats.report())
-        sys.exit(1 if stats.errors else 0)
+        sys.exit(1 if failed(stats, args.max_growth_mib) else 0)
     with tempfile.TemporaryDirectory() as tmp:
         spec = args.model or tiny_model_spec(Path(tmp))
         port = free_port()
@@ -253,7 +271,7 @@ def main() -> None:
                 server.wait(10)
             except subprocess.TimeoutExpired:
                 server.kill()
-    sys.exit(1 if stats.errors else 0)
+    sys.exit(1 if failed(stats, args.max_growth_mib) else 0)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import importlib.util
 import io
+import os
 import socket
 import subprocess
 import sys
@@ -224,10 +225,14 @@ def test_small_load_over_loopback(model):
     with running_server(create_app(model)) as url:
         assert url.startswith("http://127.0.0.1:")
         assert httpx.get(f"{url}/health", timeout=5).status_code == 200
-        stats = bench.run_load(url, requests=80, concurrency=8, names=50, image_side=64)
-    assert stats.errors == 0 and stats.ok == 80
+        stats = bench.run_load(
+            url, requests=120, concurrency=8, names=50, image_side=64, server_pid=os.getpid()
+        )
+    assert stats.errors == 0 and stats.ok == 120
     assert stats.distinct_answers == 1, "every request got the same answer"
     assert 0 < stats.p50 <= stats.p95
+    assert stats.rss_mib and stats.memory_growth_mib < 64, "memory steady"
+    assert not bench.failed(stats, max_growth_mib=64)
     print(stats.report())
 
 
