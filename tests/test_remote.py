@@ -243,6 +243,27 @@ def test_concurrency_is_limited_and_queries_counted():
     assert service.max_in_flight == 3
 
 
+def test_malformed_answers_are_clear_errors():
+    class Liar(FakeService):
+        def __init__(self, answer) -> None:
+            super().__init__()
+            self.answer = answer
+
+        def __call__(self, request: httpx.Request) -> httpx.Response:
+            if request.url.path == "/info":
+                return super().__call__(request)
+            return httpx.Response(200, json=self.answer)
+
+    for answer, message in [
+        ({"best": [[5]], "scores": None}, "outside 0..2"),
+        ({"best": [[0, 1]], "scores": None}, "shape"),
+        ({"scores": None}, "no usable 'best'"),
+    ]:
+        remote, _ = fake_remote(Liar(answer))
+        with pytest.raises(RemoteModelError, match=message):
+            remote.zero_shot(photos(1), [["a", "b", "c"]])
+
+
 def test_too_many_candidates_for_the_server_is_a_clear_error():
     remote, _ = fake_remote(FakeService())
     with pytest.raises(RemoteModelError, match="at most 10 per request.*--num-names"):

@@ -167,7 +167,10 @@ class RemoteModel:
             answer = self._call("POST", "/v1/zero-shot", request.body)
             rows, cols = np.ix_(request.images, request.groups)
             shape = (len(request.images), len(request.groups))
-            best[rows, cols] = _array(answer, "best", shape, np.int64)
+            picks = _array(answer, "best", shape, np.int64)
+            if ((picks < 0) | (picks >= k)).any():
+                raise RemoteModelError(f"the server picked texts outside 0..{k - 1}")
+            best[rows, cols] = picks
             if scores is not None:
                 scores[rows, cols] = _array(answer, "scores", (*shape, k), np.float32)
             with self._lock:

@@ -22,7 +22,6 @@ import hashlib
 import hmac
 import io
 import json
-import logging
 import socket
 import threading
 import time
@@ -42,8 +41,6 @@ from idia import __version__
 from idia.faces import to_rgb
 from idia.models.base import ClosedBoxModel, EmbeddingModel, ZeroShotResult
 from idia.zeroshot import EmbeddingZeroShot
-
-log = logging.getLogger(__name__)
 
 API_VERSION = "1"
 IMAGE_FORMATS = ("PNG", "JPEG")
@@ -308,7 +305,7 @@ def create_app(
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("error answering %s", request.url.path)
+        # Starlette re-raises after this reply, so the server logs the traceback; not the client.
         return JSONResponse({"detail": "internal server error"}, 500)
 
     @app.get("/health", response_model=Health)
