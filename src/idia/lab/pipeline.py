@@ -1,0 +1,270 @@
+"""`idia lab`: the paper's controlled experiment, end to end and offline.
+
+Synthetic people are rendered; some are injected into a synthetic image-caption corpus at
+1, 5, 10, 25, 50 or 75 pairs each, the others kept out; a small CLIP is trained on CPU with
+open_clip's own trainer; every person is then attacked with held-out photos through the same
+``idia audit`` / ``evaluate`` / ``report`` path a real audit takes.
+
+DIR/data/         rendered people (all photos) and background corpus
+DIR/trainset/     the mixed training set (open_clip CSV), injected pairs, plan.json
+DIR/model/        the model config JSON and checkpoint (loads as open_clip:CONFIG:CKPT)
+DIR/people/       held-out attack photos, one folder per person
+DIR/membership.csv name,member,count
+DIR/run/          the audit run folder (+ evaluation)
+DIR/report.html   the report;  DIR/summary.json  the headline figures
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from idia.lab import synth, train
+
+
+@dataclass(frozen=True)
+class LabPreset:
+    """Everything that shapes one lab experiment (the seed comes separately)."""
+
+    named_people: int
+    members: int
+    inject: tuple[int, ...]
+    attack_photos: int
+    background_people: int
+    background_photos: int
+    objects: int
+    lookalikes: int
+    image_size: int
+    model: str
+    epochs: int
+    batch_size: int
+    lr: float
+    warmup: int
+    num_names: int = 1000
+    draws: int = 20
+
+
+PRESETS: dict[str, LabPreset] = {
+    # CI-sized: trains in about a minute on 2 cores; shows the effect only at high counts.
+    "quick": LabPreset(
+        named_people=24,
+        members=12,
+        inject=(1, 5, 10, 25, 50, 75),
+        attack_photos=6,
+        background_people=600,
+        background_photos=1,
+        objects=100,
+        lookalikes=0,
+        image_size=32,
+        model="idia-micro-vit",
+        epochs=6,
+        batch_size=64,
+        lr=2e-3,
+        warmup=20,
+        num_names=300,
+        draws=10,
+    ),
+    # The main job: about 15 minutes on 2 cores (see docs/lab.md for the measurements).
+    "standard": LabPreset(
+        named_people=120,
+        members=60,
+        inject=(1, 5, 10, 25, 50, 75),
+        attack_photos=10,
+        background_people=3000,
+        background_photos=1,
+        objects=0,
+        lookalikes=0,
+        image_size=64,
+        model="idia-tiny-vit",
+        epochs=8,
+        batch_size=128,
+        lr=1e-3,
+        warmup=50,
+    ),
+}
+
+PAPER_CC3M = {  # the paper's CC3M results (ResNet-50 CLIP, 30 attack photos), for comparison
+    "tpr_by_count": {"1": 0.249, "10": 0.667, "75": 0.95},
+    "fpr_below": 0.018,
+}
+
+
+class LabError(ValueError):
+    """The lab cannot run with these settings."""
+
+
+def run_lab(
+    out: str | Path,
+    preset: str | LabPreset = "standard",
+    seed: int = 0,
+    overrides: dict[str, Any] | None = None,
+    log: Callable[[str], None] = print,
+    workers: int | None = None,
+) -> dict[str, Any]:
+    """Run the whole experiment into ``out`` and return (and write) its summary."""
+    from idia.audit import run_audit
+    from idia.engine import IdentityInferenceAttack
+    from idia.evaluation import evaluate_run
+    from idia.names import default_pool, sample_decoys
+    from idia.report import write_report
+
+    settings = _resolve(preset, overrides)
+    out = Path(out).resolve()
+    if out.exists() and any(out.iterdir()):
+        raise LabError(f"{out} exists and is not empty; choose another --out")
+    timings: dict[str, float] = {}
+
+    start = time.perf_counter()
+    log(
+        f"[1/5] rendering {settings.named_people} synthetic people and a corpus of "
+        f"{settings.background_people * settings.background_photos + settings.objects} images"
+    )
+    pool = default_pool()
+    people_names = sample_decoys(settings.named_people, pool, seed=seed + 100)
+    genders = (["woman", "man"] * settings.named_people)[: settings.named_people]
+    identities = synth.make_identities(people_names, seed=seed, genders=genders)
+    photos_each = settings.attack_photos + max(settings.inject)
+    synth.write_people_folder(
+        identities, photos_each, out / "data" / "people", settings.image_size, workers=workers
+    )
+    records = synth.background_corpus(
+        settings.background_people,
+        settings.background_photos,
+        settings.objects,
+        seed=seed + 1,
+        lookalike_of=identities if settings.lookalikes else (),
+        lookalikes_per_person=settings.lookalikes,
+    )
+    corpus_csv = synth.write_corpus(
+        records, out / "data" / "corpus", settings.image_size, workers=workers
+    )
+    timings["render_s"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    log(
+        f"[2/5] composing the training set: {settings.members} members injected at "
+        f"{', '.join(map(str, settings.inject))} pairs, {settings.named_people - settings.members}"
+        " kept out"
+    )
+    training_set = train.compose_training_set(
+        train.read_caption_csv(corpus_csv),
+        train.read_people_folder(out / "data" / "people"),
+        inject=settings.inject,
+        members=settings.members,
+        attack_photos=settings.attack_photos,
+        seed=seed,
+    )
+    files = train.write_training_set(training_set, out / "trainset")
+    shutil.copytree(files.attack_people, out / "people")
+    shutil.copyfile(files.membership_csv, out / "membership.csv")
+    log(
+        f"      {len(training_set.pairs)} training pairs; attack photos held out: "
+        f"{settings.attack_photos} per person"
+    )
+
+    log(f"[3/5] training {settings.model} on CPU with open_clip_train ({settings.epochs} epochs)")
+    result = train.train_clip(
+        files.train_csv,
+        out / "trainset" / "logs",
+        "lab",
+        train.TrainSettings(
+            model=settings.model,
+            epochs=settings.epochs,
+            batch_size=settings.batch_size,
+            lr=settings.lr,
+            warmup=settings.warmup,
+            seed=seed,
+            log_every_n_steps=20,
+        ),
+        on_line=lambda line: _log_training_line(line, log),
+    )
+    model_dir = out / "model"
+    model_dir.mkdir()
+    config = shutil.copyfile(result.model_config, model_dir / result.model_config.name)
+    checkpoint = shutil.copyfile(result.checkpoint, model_dir / "checkpoint.pt")
+    spec = f"open_clip:{config}:{checkpoint}"
+    timings["train_s"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    log(
+        f"[4/5] attacking all {settings.named_people} people ({settings.num_names} candidate "
+        "names, 21 templates)"
+    )
+    attacker = IdentityInferenceAttack(
+        spec,
+        num_names=settings.num_names,
+        seed=seed,
+        crop="none",
+        cache_dir=out / "cache",
+        progress=False,
+    )
+    run_audit(attacker, out / "people", out / "run", out / "membership.csv", log=log)
+    timings["attack_s"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    log("[5/5] evaluating (repeated sampling) and writing the report")
+    sizes = sorted({1, *range(3, settings.attack_photos + 1, 2), settings.attack_photos})
+    evaluate_run(out / "run", sizes=sizes, draws=settings.draws, seed=seed)
+    write_report([out / "run"], out / "report.html")
+    timings["evaluate_s"] = time.perf_counter() - start
+
+    summary = lab_summary(out / "run", settings, seed, spec, timings)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+_EPOCH_LINE = re.compile(r"Train Epoch: (\d+) \[\s*(\d+)/(\d+) \((\d+)%\)\].*?Loss: ([\d.]+)")
+
+
+def _log_training_line(line: str, log: Callable[[str], None]) -> None:
+    """open_clip_train's progress lines, shortened to epoch, progress and loss."""
+    match = _EPOCH_LINE.search(line)
+    if match:
+        epoch, done, total, percent, loss = match.groups()
+        log(f"      epoch {int(epoch) + 1}: {done}/{total} pairs ({percent}%), loss {loss}")
+
+
+def _resolve(preset: str | LabPreset, overrides: dict[str, Any] | None) -> LabPreset:
+    if isinstance(preset, str):
+        if preset not in PRESETS:
+            raise LabError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+        preset = PRESETS[preset]
+    settings = replace(preset, **(overrides or {}))
+    if not 0 < settings.members < settings.named_people:
+        raise LabError("members must be between 1 and the number of people minus one")
+    return settings
+
+
+def lab_summary(
+    run: Path, settings: LabPreset, seed: int, spec: str, timings: dict[str, float]
+) -> dict[str, Any]:
+    """Headline figures at the largest attack size (all held-out photos of each person)."""
+    results = pd.read_parquet(run / "results.parquet")
+    members = results[results["truth"] == True]  # noqa: E712
+    non_members = results[results["truth"] == False]  # noqa: E712
+    by_count = members.groupby("count")["member"].mean()
+    return {
+        "preset": asdict(settings),
+        "seed": seed,
+        "model": spec,
+        "attack_photos": settings.attack_photos,
+        "tpr_by_count": {str(int(c)): float(v) for c, v in by_count.items()},
+        "tpr": float(members["member"].mean()),
+        "fpr": float(non_members["member"].mean()),
+        "n_members": int(len(members)),
+        "n_non_members": int(len(non_members)),
+        "mean_score_by_count": {
+            str(int(c)): float(v) for c, v in members.groupby("count")["score"].mean().items()
+        },
+        "paper_cc3m": PAPER_CC3M,
+        "seconds": {k: round(v, 1) for k, v in timings.items()},
+        "synthetic": True,
+    }
