@@ -171,20 +171,43 @@ def test_written_files(lab: Path, tmp_path: Path) -> None:
     assert all(len(p.photos) == ATTACK_PHOTOS for p in attack_people)
 
 
-def test_webdataset_shards_are_read(tmp_path: Path) -> None:
-    shard = tmp_path / "000.tar"
-    image = synth.render_object(synth.make_object_scene(1), size=16)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    with tarfile.open(shard, "w") as tar:
-        for name, data in (("a.png", buffer.getvalue()), ("a.txt", b"a red circle"),
-                           ("b.txt", b"caption without image")):  # fmt: skip
+def write_shard(path: Path, samples: dict[str, bytes]) -> None:
+    with tarfile.open(path, "w") as tar:
+        for name, data in samples.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
-    pairs = read_webdataset([shard], tmp_path / "images")
+
+
+def png_bytes(seed: int) -> bytes:
+    buffer = io.BytesIO()
+    synth.render_object(synth.make_object_scene(seed), size=16).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_webdataset_shards_are_read(tmp_path: Path) -> None:
+    image = png_bytes(1)
+    samples = {"a.png": image, "a.txt": b"a red circle", "b.txt": b"caption without image"}
+    write_shard(tmp_path / "000.tar", samples)
+    pairs = read_webdataset([tmp_path / "000.tar"], tmp_path / "images")
     assert [p.caption for p in pairs] == ["a red circle"]
-    assert Path(pairs[0].filepath).read_bytes() == buffer.getvalue()
+    assert Path(pairs[0].filepath).read_bytes() == image
+
+
+def test_cli_takes_webdataset_shards_by_brace_pattern(lab: Path, tmp_path: Path) -> None:
+    for k in range(3):
+        write_shard(
+            tmp_path / f"{k:03d}.tar", {"x.png": png_bytes(k), "x.txt": f"shard {k}".encode()}
+        )
+    result = CliRunner().invoke(
+        app,
+        ["train", "--base", str(tmp_path / "{000..001}.tar"), "--people", str(lab / "people"),
+         "--out", str(tmp_path / "out"), "--attack-photos", "3", "--prepare-only"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with (tmp_path / "out" / "train.csv").open(encoding="utf-8") as f:
+        captions = {row["caption"] for row in csv.DictReader(f)}
+    assert {"shard 0", "shard 1"} <= captions and "shard 2" not in captions
 
 
 def test_model_configs_resolve() -> None:
