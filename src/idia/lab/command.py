@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import re
 import shlex
 from pathlib import Path
 
@@ -28,27 +27,13 @@ from idia.lab.train import (
 _PROGRESS_MARKERS = ("Start epoch", "Train Epoch", "Error", "error", "Traceback", "Exception")
 
 
-def _expand_ranges(pattern: str) -> list[str]:
-    """``'shards/{00000..00002}.tar'`` -> the three shard names (zero padding kept)."""
-    match = re.search(r"\{(\d+)\.\.(\d+)\}", pattern)
-    if match is None:
-        return [pattern]
-    first, last = match.groups()
-    width = len(first)
-    return [
-        name
-        for number in range(int(first), int(last) + 1)
-        for name in _expand_ranges(
-            pattern[: match.start()] + str(number).zfill(width) + pattern[match.end() :]
-        )
-    ]
-
-
 def _webdataset_shards(base: Path) -> list[str] | None:
     """Shard paths when ``base`` names webdataset shards (a .tar, a brace pattern, a folder)."""
     text = str(base)
     if "{" in text and text.endswith(".tar"):
-        return _expand_ranges(text)
+        from braceexpand import braceexpand
+
+        return list(braceexpand(text))
     if base.is_dir():
         return sorted(str(p) for p in base.glob("*.tar")) or None
     return [text] if base.suffix == ".tar" else None
