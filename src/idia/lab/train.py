@@ -60,9 +60,6 @@ CAPTION_TEMPLATES: tuple[str, ...] = (
     "{} photographed in the studio",
 )
 
-# Measured setups for the synthetic lab (see docs/lab.md for how each was measured).
-PRESETS: dict[str, dict] = {}
-
 
 class TrainDataError(ValueError):
     """The base dataset, people folder or plan cannot make a valid training set."""
