@@ -72,22 +72,11 @@ PRESETS: dict[str, LabPreset] = {
         num_names=300,
         draws=10,
     ),
-    # The main job: about 15 minutes on 2 cores (see docs/lab.md for the measurements).
+    # The main job: about 12-16 minutes on 2 cores (measurements in docs/lab.md).
     "standard": LabPreset(
-        named_people=120,
-        members=60,
-        inject=(1, 5, 10, 25, 50, 75),
-        attack_photos=10,
-        background_people=3000,
-        background_photos=1,
-        objects=0,
-        lookalikes=0,
-        image_size=64,
-        model="idia-tiny-vit",
-        epochs=8,
-        batch_size=128,
-        lr=1e-3,
-        warmup=50,
+        named_people=240, members=120, inject=(1, 5, 10, 25, 50, 75), attack_photos=10,
+        background_people=3000, background_photos=1, objects=600, lookalikes=0, image_size=64,
+        model="idia-tiny-vit", epochs=8, batch_size=128, lr=2e-3, warmup=100,
     ),
 }
 
