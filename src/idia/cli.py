@@ -290,18 +290,28 @@ def lab(
         str, typer.Option(help="'standard' (the main job, ~15 min on 2 cores) or 'quick'.")
     ] = "standard",
     seed: SeedOpt = 0,
+    defence: Annotated[
+        str | None, typer.Option(help="Then certify a defence on half of the members: "
+                                 "'unlearn' or 'mask-names' (see 'idia defence').")
+    ] = None,
 ) -> None:
     """The paper's controlled experiment, offline: synthetic people injected at 1-75 pairs,
     a small CLIP trained on CPU, every person attacked, evaluated and reported."""
     from idia.lab.pipeline import LabError, run_lab
     from idia.lab.train import TrainDataError, TrainingFailed
 
+    if defence not in (None, "unlearn", "mask-names"):
+        fail(f"--defence must be 'unlearn' or 'mask-names', not {defence!r}")
     console = Console()
     try:
         summary = run_lab(out, preset, seed, log=lambda m: console.print(m, highlight=False))
     except (LabError, TrainDataError, TrainingFailed, *USER_ERRORS) as err:
         fail(str(err))
     render_lab(summary, out)
+    if defence is not None:
+        from idia.unlearn.command import render_defence, run_lab_defence
+
+        render_defence(run_lab_defence(out, defence, seed))
 
 
 def render_lab(summary: dict, out: Path) -> None:
@@ -340,6 +350,12 @@ from idia.eval_command import evaluate_command, report_command  # noqa: E402
 
 app.command("evaluate")(evaluate_command)
 app.command("report")(report_command)
+
+from idia.unlearn.command import certify_command, defence_command, unlearn_command  # noqa: E402
+
+app.command("unlearn")(unlearn_command)
+app.command("certify")(certify_command)
+app.command("defence")(defence_command)
 
 
 def main() -> None:

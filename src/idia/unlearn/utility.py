@@ -1,0 +1,137 @@
+"""What an erasure must not break: zero-shot classification and image-text retrieval.
+
+Both are measured on held-out synthetic data drawn with :mod:`idia.lab.synth` under seeds no
+lab uses for training (fresh unnamed people and object scenes), so the images and captions
+were never seen in training:
+
+- zero-shot accuracy on labelled attributes: gender, hair colour, glasses, beard, and the
+  shape in object pictures; per task, then their mean;
+- recall@1 on held-out image-caption pairs (captions from the lab's caption generator):
+  image -> text and text -> image, and their mean. Several images can share one caption
+  ("a man"), so a retrieval counts as right when the caption it finds (or the image it finds)
+  carries the query's own caption text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from idia.lab import synth
+from idia.models.base import EmbeddingModel
+
+HELDOUT_SEED_OFFSET = 424_242  # far from the seeds the lab draws its people and corpus with
+BEARDED = ("moustache", "goatee", "full beard")
+
+
+@dataclass(frozen=True)
+class ZeroShotTask:
+    """Images, the prompts to choose from, and the right prompt per image."""
+
+    name: str
+    images: tuple[Image.Image, ...]
+    prompts: tuple[tuple[str, ...], ...]  # per image (the noun can depend on the image)
+    labels: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class UtilityBenchmark:
+    tasks: tuple[ZeroShotTask, ...]
+    pair_images: tuple[Image.Image, ...]
+    pair_captions: tuple[str, ...]
+    seed: int
+
+
+def heldout_benchmark(
+    image_size: int, seed: int = 0, faces: int = 300, objects: int = 100, pairs: int = 300
+) -> UtilityBenchmark:
+    """Render the held-out images (a few seconds at lab sizes)."""
+    base = seed + HELDOUT_SEED_OFFSET
+    people = synth.make_identities([None] * faces, seed=base)
+    conditions = [synth.photo_conditions(p, 0) for p in people]
+    images = [synth.render_face(p, 0, image_size) for p in people]
+    gender, hair, glasses, beard = [], [], [], []
+    colours = tuple(synth.HAIR_COLOURS)
+    for i, (person, cond) in enumerate(zip(people, conditions, strict=True)):
+        noun = person.traits.gender
+        gender.append((i, ("a photo of a woman", "a photo of a man"), synth.GENDERS.index(noun)))
+        if person.traits.hair_style != "bald" and cond.hat == "none":
+            prompts = tuple(f"a photo of a {noun} with {c} hair" for c in colours)
+            hair.append((i, prompts, colours.index(person.traits.hair_colour_name)))
+        if not cond.sunglasses:
+            wears = person.traits.glasses != "none"
+            glasses.append((i, (f"a photo of a {noun}", f"a photo of a {noun} with glasses"),
+                            int(wears)))
+        if noun == "man":
+            bearded = person.traits.beard in BEARDED
+            beard.append((i, ("a photo of a man", "a photo of a bearded man"), int(bearded)))
+    scenes = [synth.make_object_scene(base * 1000 + k) for k in range(objects)]
+    shapes = tuple(synth.SHAPES)
+    object_task = ZeroShotTask(
+        "object shape",
+        tuple(synth.render_object(s, image_size) for s in scenes),
+        tuple(tuple(f"a drawing of a {shape}" for shape in shapes) for _ in scenes),
+        tuple(shapes.index(s.shape) for s in scenes),
+    )
+
+    def task(name: str, rows: list[tuple[int, tuple[str, ...], int]]) -> ZeroShotTask:
+        return ZeroShotTask(
+            name,
+            tuple(images[i] for i, _, _ in rows),
+            tuple(p for _, p, _ in rows),
+            tuple(label for _, _, label in rows),
+        )
+
+    records = synth.background_corpus(pairs * 3 // 4, 1, pairs - pairs * 3 // 4, seed=base + 1)
+    return UtilityBenchmark(
+        tasks=(
+            task("gender", gender),
+            task("hair colour", hair),
+            task("glasses", glasses),
+            task("beard", beard),
+            object_task,
+        ),
+        pair_images=tuple(synth.render_record(r, image_size) for r in records),
+        pair_captions=tuple(r.caption for r in records),
+        seed=seed,
+    )
+
+
+def zero_shot_accuracy(model: EmbeddingModel, task: ZeroShotTask) -> float:
+    """Share of images whose best prompt is the right one."""
+    image_emb = model.encode_images(list(task.images))
+    unique = sorted({p for prompts in task.prompts for p in prompts})
+    text_emb = model.encode_texts(unique)
+    position = {p: i for i, p in enumerate(unique)}
+    correct = 0
+    for k, prompts in enumerate(task.prompts):
+        scores = text_emb[[position[p] for p in prompts]] @ image_emb[k]
+        correct += int(np.argmax(scores) == task.labels[k])
+    return correct / len(task.prompts)
+
+
+def recall_at_1(model: EmbeddingModel, images: Sequence[Image.Image], captions: Sequence[str]):
+    """(image -> text, text -> image) recall@1; a hit is any item with the same caption."""
+    image_emb = model.encode_images(list(images))
+    text_emb = model.encode_texts(list(captions))
+    similarity = image_emb @ text_emb.T
+    caption = np.asarray(captions, dtype=object)
+    image_to_text = float((caption[similarity.argmax(axis=1)] == caption).mean())
+    text_to_image = float((caption[similarity.argmax(axis=0)] == caption).mean())
+    return image_to_text, text_to_image
+
+
+def measure_utility(model: EmbeddingModel, benchmark: UtilityBenchmark) -> dict[str, float]:
+    """Zero-shot accuracy (mean over tasks, and per task) and recall@1 (mean, and both ways)."""
+    per_task = {t.name: zero_shot_accuracy(model, t) for t in benchmark.tasks if t.labels}
+    i2t, t2i = recall_at_1(model, benchmark.pair_images, benchmark.pair_captions)
+    return {
+        "zero_shot": float(np.mean(list(per_task.values()))),
+        **{f"zero_shot[{name}]": value for name, value in per_task.items()},
+        "recall_at_1": (i2t + t2i) / 2,
+        "recall_at_1[image->text]": i2t,
+        "recall_at_1[text->image]": t2i,
+    }
