@@ -520,15 +520,17 @@ def unlearn(
         + (f", {sum(map(len, photos.values()))} photos" if photos else ""))
     tasks: list[_Task] = []
     tokenize = wrapper.tokenizer
+    teacher_encoders = _encoders(teacher)
     if settings.text:
+        encode_text = teacher_encoders["text"]
         trigger_tokens = tokenize([p for p, _ in pairs])
-        targets = _embed(teacher.encode_text, tokenize([t for _, t in pairs]).to(torch_device))
+        targets = _embed(encode_text, tokenize([t for _, t in pairs]).to(torch_device))
         clean_tokens = tokenize(clean)
         tasks += [
             _Task("text_injection", trigger_tokens, targets.cpu(), "text",
                   settings.injection_weight),
             _Task("text_utility", clean_tokens,
-                  _embed(teacher.encode_text, clean_tokens.to(torch_device)).cpu(), "text", 1.0),
+                  _embed(encode_text, clean_tokens.to(torch_device)).cpu(), "text", 1.0),
         ]
     clean_image_source = None
     if settings.image:
