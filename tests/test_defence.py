@@ -13,12 +13,15 @@ from idia.cli import app
 from idia.engine import CheckResult, TemplateResult
 from idia.lab.defence import (
     PAPER_RULE,
+    Lab,
     Rule,
     calibrated_rules,
     certify,
     choose_unlearned,
     detection_rate,
     run_defence,
+    unlearning_photos,
+    variant_people,
 )
 from idia.report.compare import (
     certificate_data,
@@ -67,6 +70,39 @@ def test_rates_under_the_paper_rule_and_a_calibrated_test():
     assert detection_rate(after, ["C", "D"], Rule("p_name", 0.01))["detected"] == 1
     assert set(calibrated_rules(before.drop(columns="p_name"), after)) == set()
     assert detection_rate(before, [], PAPER_RULE)["rate"] is None
+
+
+def tiny_lab(tmp_path, people: dict[str, int]) -> Lab:
+    """A lab folder with only what the variant and photo helpers read: held-out photos in
+    people/, all photos in data/people/ (the first two of each person are held out)."""
+    for name in people:
+        folder = name.replace(" ", "_")
+        (tmp_path / "people" / folder).mkdir(parents=True)
+        (tmp_path / "data" / "people" / folder).mkdir(parents=True)
+        for k in range(5):
+            (tmp_path / "data" / "people" / folder / f"{k}.png").write_bytes(b"png")
+        for k in range(2):
+            (tmp_path / "people" / folder / f"{k}.png").write_bytes(b"png")
+    return Lab(tmp_path, {}, None, 0, "spec", membership(people), pd.DataFrame())  # type: ignore[arg-type]
+
+
+def test_variant_people_folders_and_collisions(tmp_path):
+    lab = tiny_lab(tmp_path, {"Jane Miller": 5, "John Miller": 10, "Ann Lee": 0})
+    out = tmp_path / "initial"
+    out.mkdir()
+    people, table, mapping = variant_people(lab, ["Jane Miller", "John Miller"], "initial", out)
+    assert mapping == {"Jane Miller": "J. Miller"}  # John would be "J. Miller" too: left out
+    assert sorted(p.name for p in (people / "J._Miller").iterdir()) == ["0.png", "1.png"]
+    assert pd.read_csv(table).to_dict("list") == {"name": ["J. Miller"], "member": [True],
+                                                  "count": [5]}
+
+
+def test_image_unlearning_uses_only_photos_the_attack_never_sees(tmp_path):
+    lab = tiny_lab(tmp_path, {"Jane Miller": 5, "Ann Lee": 0})
+    folder = unlearning_photos(lab, ["Jane Miller"], tmp_path / "unlearn", seed=0)
+    assert sorted(p.name for p in (folder / "Jane_Miller").iterdir()) == ["2.png", "3.png",
+                                                                          "4.png"]
+    assert not (folder / "Ann_Lee").exists()
 
 
 def defence_figures() -> dict:

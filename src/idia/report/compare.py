@@ -125,7 +125,7 @@ tau) with 95% Wilson intervals over the people in each group.</p>
 <h3>What still leaks (the erased people, attacked another way)</h3>
 <table><tr><th>attack</th><th>example</th><th>n</th><th>TPR before</th><th>TPR after</th></tr>
 {% for kind, v in d.variants.items() %}<tr><td>{{ kind }}</td>
-<td>{% if v.example %}{{ v.example[0] }} &rarr; {{ v.example[1] }}{% endif %}</td>
+<td>{% if v.get('example') %}{{ v.example[0] }} &rarr; {{ v.example[1] }}{% endif %}</td>
 <td class="num">{{ v.n }}</td>
 {% for when in ('before', 'after') %}{% set ci = v['ci_' ~ when] %}
 <td class="num">{{ v['tpr_' ~ when] | pct }} [{{ ci[0] | pct }}, {{ ci[1] | pct }}]</td>
