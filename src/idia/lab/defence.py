@@ -38,7 +38,7 @@ from idia.unlearn.method import UnlearnSettings, caption_pattern, unlearn
 from idia.unlearn.variants import HELD_OUT_KINDS, name_variants
 
 METHODS = ("unlearn", "mask-names")
-CALIBRATED_COLUMNS = ("p_name", "p_face")  # the audit's calibrated tests, where present
+CALIBRATED_TESTS = ("name", "face")  # the audit's calibrated tests, where present
 CALIBRATED_ALPHA = 0.05
 IMAGE_PHOTOS_PER_PERSON = 20
 
@@ -75,6 +75,9 @@ class Rule:
     column: str
     alpha: float | None = None
 
+    def describe(self) -> str:
+        return self.column if self.alpha is None else f"{self.column} <= {self.alpha}"
+
     def detected(self, results: pd.DataFrame) -> pd.Series:
         values = results[self.column]
         if self.alpha is None:
@@ -86,28 +89,30 @@ PAPER_RULE = Rule("member")
 
 
 def calibrated_rules(*frames: pd.DataFrame) -> dict[str, Rule]:
-    """The calibrated tests present in every results table (columns p_name / p_face)."""
-    return {
-        column: Rule(column, CALIBRATED_ALPHA)
-        for column in CALIBRATED_COLUMNS
-        if all(column in frame.columns for frame in frames)
-    }
+    """The calibrated tests present in every results table: the audit's own verdict column
+    (``name_verdict``: Benjamini-Hochberg across the run's people) where it exists, else its
+    p-value column (``p_name``) at ``CALIBRATED_ALPHA``."""
+    rules = {}
+    for test in CALIBRATED_TESTS:
+        if all(f"{test}_verdict" in frame.columns for frame in frames):
+            rules[test] = Rule(f"{test}_verdict")
+        elif all(f"p_{test}" in frame.columns for frame in frames):
+            rules[test] = Rule(f"p_{test}", CALIBRATED_ALPHA)
+    return rules
 
 
 def detection_rate(results: pd.DataFrame, names: Sequence[str], rule: Rule = PAPER_RULE) -> dict:
     """n, detected, rate and its 95% Wilson interval among ``names`` (people without usable
     photos are left out: they cannot be detected either way)."""
-    from idia.evaluation import wilson_interval
+    from scipy.stats import binomtest
 
     rows = results[results["name"].isin(names) & (results["n_photos"] > 0)]
     n, detected = len(rows), int(rule.detected(rows).sum())
-    low, high = wilson_interval(detected, n)
-    return {
-        "n": n,
-        "detected": detected,
-        "rate": detected / n if n else None,
-        "ci": [None if np.isnan(low) else float(low), None if np.isnan(high) else float(high)],
-    }
+    if not n:
+        return {"n": 0, "detected": 0, "rate": None, "ci": [None, None]}
+    interval = binomtest(detected, n).proportion_ci(0.95, method="wilson")
+    return {"n": n, "detected": detected, "rate": detected / n,
+            "ci": [float(interval.low), float(interval.high)]}
 
 
 def group_figures(
@@ -154,7 +159,7 @@ def certify(
     }
     calibrated = {
         name: {
-            "alpha": rule.alpha,
+            "rule": rule.describe(),
             "unlearned": group_figures(before, after, people["unlearned"], rule, "tpr"),
             "kept": group_figures(before, after, people["kept"], rule, "tpr"),
             "non_members": group_figures(before, after, people["non_members"], rule, "fpr"),

@@ -57,8 +57,9 @@ _CERTIFICATE = """<!DOCTYPE html>
 <tr><td>score (templates naming the person)</td>{% for r in (original, unlearned) %}
   <td class="num">{{ r.score }} / {{ r.templates | length }} (threshold {{ r.threshold }})</td>
   {% endfor %}</tr>
-<tr><td>decoy p-value</td>{% for r in (original, unlearned) %}
-  <td class="num">{{ '%.4g' % r.p_value }}</td>{% endfor %}</tr>
+{% for label, p_before, p_after in p_values %}<tr><td>{{ label }}</td>
+  {% for p in (p_before, p_after) %}<td class="num">{{ p | pvalue }}</td>{% endfor %}</tr>
+{% endfor %}
 <tr><td>mean rank of the real name (0 = first)</td>{% for r in (original, unlearned) %}
   <td class="num">{{ r.mean_real_rank | num }}</td>{% endfor %}</tr>
 <tr><td>photos used</td>
@@ -66,9 +67,8 @@ _CERTIFICATE = """<!DOCTYPE html>
 </table>
 <p class="small">Same photos, same {{ original.n_candidates }} candidate names (seed
 {{ original.seed }}, {{ original.candidate_source }}), same {{ original.templates | length }}
-templates. The p-value is the share of the other candidates whose score is at least the real
-name's: small means the model singles the person out. A model guessing at random calls a
-person a member with probability {{ original.chance_member_probability | pct }}.</p>
+templates. A small p-value means the model singles the person out. A model guessing at random
+calls a person a member with probability {{ original.chance_member_probability | pct }}.</p>
 <h2>Template by template</h2>
 <table><tr><th>template</th><th>original: predicted name (votes)</th>
 <th>unlearned: predicted name (votes)</th></tr>
@@ -109,10 +109,10 @@ tau) with 95% Wilson intervals over the people in each group.</p>
 {% endfor %}
 <td class="num">{{ g.mean_score_before | num }} / {{ g.mean_score_after | num }}</td></tr>
 {% endfor %}</table>
-{% if d.get('calibrated') %}<h3>Calibrated tests (p &le; alpha)</h3>
+{% if d.get('calibrated') %}<h3>Calibrated tests</h3>
 <table><tr><th>test</th><th>group</th><th>n</th><th>before</th><th>after</th></tr>
 {% for test, c in d.calibrated.items() %}{% for key, label, rate in groups %}{% set g = c[key] %}
-<tr><td>{{ test }} (alpha {{ c.alpha }})</td><td>{{ label }}</td><td class="num">{{ g.n }}</td>
+<tr><td>{{ test }} ({{ c.rule }})</td><td>{{ label }}</td><td class="num">{{ g.n }}</td>
 <td class="num">{{ g[rate ~ '_before'] | pct }}</td>
 <td class="num">{{ g[rate ~ '_after'] | pct }}</td></tr>
 {% endfor %}{% endfor %}</table>{% endif %}
@@ -154,10 +154,15 @@ def _num(value: Any) -> str:
     return "n/a" if value is None else f"{float(value):.2f}"
 
 
+def _pvalue(value: Any) -> str:
+    return "not tested" if value is None else f"{float(value):.4g}"
+
+
 def _environment() -> jinja2.Environment:
     environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     environment.filters["pct"] = _pct
     environment.filters["num"] = _num
+    environment.filters["pvalue"] = _pvalue
     return environment
 
 
@@ -165,15 +170,26 @@ def _environment() -> jinja2.Environment:
 # The certificate
 
 
+def p_values(result: CheckResult) -> list[tuple[str, float | None]]:
+    """The p-values a check reports, labelled: each calibrated claim where the result carries
+    them (``claims``, idia's calibrated tests), else the decoy p-value."""
+    claims = getattr(result, "claims", None)
+    if claims:
+        return [(claim.replace("_", " ") + " p-value", test.p_value if test.tested else None)
+                for claim, test in claims.items()]
+    return [("decoy p-value", result.p_value)]
+
+
 def conclusion(name: str, original: CheckResult, unlearned: CheckResult) -> str:
     """One sentence a provider can send: what the attack found before and after."""
+    (label, p_before), (_, p_after) = p_values(original)[0], p_values(unlearned)[0]
     before = (
         f"the original model named {name} under {original.score} of "
-        f"{len(original.templates)} templates (p = {original.p_value:.3g}: "
+        f"{len(original.templates)} templates ({label} {_pvalue(p_before)}: "
         f"{'identified' if original.member else 'not identified'})"
     )
     after = (
-        f"the unlearned model under {unlearned.score} (p = {unlearned.p_value:.3g}: "
+        f"the unlearned model under {unlearned.score} ({label} {_pvalue(p_after)}: "
         f"{'still identified' if unlearned.member else 'not identified'})"
     )
     return f"With {original.n_photos} photos, {before}; {after}."
@@ -272,6 +288,8 @@ def write_certificate(
         unlearned=unlearned,
         identities=[i or "n/a" for i in identities],
         rows=list(zip(original.templates, unlearned.templates, strict=True)),
+        p_values=[(label, p, dict(p_values(unlearned)).get(label))
+                  for label, p in p_values(original)],
         record=record,
         record_rows=[] if record is None else _record_rows(record, original.name),
         settings=[

@@ -85,7 +85,7 @@ def certify_command(
     """An erasure certificate: 'idia check' on the original and the unlearned model, side by
     side on one page, with the settings that made the new model."""
     from idia.engine import AttackInputError, IdentityInferenceAttack
-    from idia.report.compare import certificate_data, write_certificate
+    from idia.report.compare import certificate_data, conclusion, write_certificate
 
     missing = [str(p) for p in photos if not p.exists()]
     if missing:
@@ -116,12 +116,7 @@ def certify_command(
         typer.echo(json.dumps(certificate_data(results[0], results[1], tuple(identities), record,
                                                settings), ensure_ascii=False))
     else:
-        typer.echo(
-            f"original: score {results[0].score}, p = {results[0].p_value:.3g}, "
-            f"{'member' if results[0].member else 'not a member'}; unlearned: score "
-            f"{results[1].score}, p = {results[1].p_value:.3g}, "
-            f"{'member' if results[1].member else 'not a member'}"
-        )
+        typer.echo(conclusion(name, results[0], results[1]))
     typer.echo(f"certificate: {written}", err=True)
 
 
