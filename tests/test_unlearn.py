@@ -206,6 +206,29 @@ def test_image_encoder_maps_the_faces_to_a_neutral_target(knowing_clip, tmp_path
     assert attack_score(result.spec, "Jane Miller") < attack_score(spec, "Jane Miller")
 
 
+@pytest.mark.slow
+def test_captions_replace_the_generated_clean_texts(knowing_clip, tmp_path):
+    spec, _ = knowing_clip
+    for k in range(3):
+        photo(OBJECTS["a green square"], k).save(tmp_path / f"{k}.png")
+    (tmp_path / "captions.csv").write_text(
+        "filepath,caption\n0.png,a green square\n1.png,Jane Miller at the premiere\n"
+        "2.png,a dog on a beach\n"
+    )
+    people = tmp_path / "people" / "Jane_Miller"
+    people.mkdir(parents=True)
+    photo(PEOPLE["Jane Miller"], 1).save(people / "a.png")
+    result = unlearn(spec, ["Jane Miller"], tmp_path / "out",
+                     UnlearnSettings(encoder="both", steps=3, crop="none"),
+                     people_dir=tmp_path / "people", captions=tmp_path / "captions.csv",
+                     progress=False, log=lambda m: None)
+    texts, images = result.record["texts"], result.record["images"]
+    assert texts["clean"] == 2 and "captions" in texts["clean_source"]
+    assert texts["triggers"] == len(NAME_TEMPLATES) * len(name_variants("Jane Miller")) + 1
+    assert images["clean_source"].startswith("images of") and images["photos"] == {
+        "Jane Miller": 1}
+
+
 # --- the command and bad input ----------------------------------------------------------------
 
 
