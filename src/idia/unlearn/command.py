@@ -42,6 +42,10 @@ def unlearn_command(
     seed: Annotated[int, typer.Option(help="Seed for batches and decoy names.")] = 0,
     crop: Annotated[str, typer.Option(help="'face' or 'none' (photos under --people).")] = "face",
     device: Annotated[str | None, typer.Option(help="'cpu', 'cuda'; default: auto.")] = None,
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="CPU threads (default: PyTorch's; on cores shared "
+                                 "with other jobs, 1 can be several times faster).")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Erase people from an open_clip model (their names, and with --encoder image/both their
@@ -52,6 +56,7 @@ def unlearn_command(
         _fail(f"--encoder must be one of {', '.join(ENCODERS)}, not {encoder!r}")
     settings = UnlearnSettings(encoder=encoder, neutral=neutral, steps=steps, lr=lr,
                                batch_size=batch_size, seed=seed, crop=crop)
+    _set_threads(threads)
     try:
         name_list = read_names_file(names)
         result = unlearn(model, name_list, out, settings, people_dir=people, captions=captions,
@@ -65,6 +70,13 @@ def unlearn_command(
                f"{losses['initial']} -> {losses['final']}")
     typer.echo(f"record: {out / 'unlearn.json'}")
     typer.echo(f"model spec: {result.spec}")
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 def certify_command(
@@ -127,10 +139,12 @@ def defence_command(
     steps: Annotated[int, typer.Option(min=1)] = UnlearnSettings.steps,
     lr: Annotated[float, typer.Option()] = UnlearnSettings.lr,
     seed: Annotated[int | None, typer.Option(help="Default: the lab's seed.")] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help="CPU threads (see unlearn).")] = None,
 ) -> None:
     """Certify a defence on a finished lab: erase half of the members, attack again, measure
     utility and what still leaks; figures into LAB/summary.json under "defence"."""
     settings = UnlearnSettings(encoder=encoder, steps=steps, lr=lr)
+    _set_threads(threads)
     render_defence(run_lab_defence(lab, method, seed, settings))
 
 
