@@ -17,6 +17,7 @@ DIR/defence/<method>/run_after/        the audit of every person on the new mode
 DIR/defence/<method>/variants/<kind>/  people folder under that spelling, run_before, run_after
 DIR/defence/<method>/defence.json      the figures, also in DIR/summary.json under "defence"
 DIR/defence/<method>/report.html       the before/after page (also spliced into DIR/report.html)
+DIR/defence/<method>/cache/            the embedding cache of these attacks
 """
 
 from __future__ import annotations
@@ -299,7 +300,7 @@ def run_defence(
 
     def attacker(model_spec: str) -> IdentityInferenceAttack:
         return IdentityInferenceAttack(model_spec, num_names=lab.preset.num_names, seed=lab.seed,
-                                       crop="none", cache_dir=lab.path / "cache", progress=False)
+                                       crop="none", cache_dir=out / "cache", progress=False)
 
     quiet = lambda message: None  # noqa: E731
     start = time.perf_counter()
