@@ -315,7 +315,7 @@ def defence_section_html(defence: Mapping[str, Any]) -> str:
         ("zero-shot accuracy (mean over tasks)", utility["zero_shot_before"],
          utility["zero_shot_after"]),
         *(
-            (key, value, utility["detail_after"][key])
+            (_measure_label(key), value, utility["detail_after"][key])
             for key, value in utility.get("detail_before", {}).items()
             if key.startswith(("zero_shot[", "recall_at_1["))
         ),
@@ -328,6 +328,12 @@ def defence_section_html(defence: Mapping[str, Any]) -> str:
                 ("non_members", "non-members", "fpr")],
         utility=rows,
     )
+
+
+def _measure_label(key: str) -> str:
+    """'zero_shot[hair colour]' -> 'zero-shot: hair colour'."""
+    measure, _, detail = key.partition("[")
+    return f"{'zero-shot' if measure == 'zero_shot' else 'recall@1'}: {detail.rstrip(']')}"
 
 
 def write_defence_report(defence: Mapping[str, Any], out: str | Path) -> Path:
