@@ -480,33 +480,13 @@ def unlearn(
     names = check_names(names)
     if settings.image and people_dir is None:
         raise UnlearnError("--encoder image/both needs --people (a folder of photos per person)")
-
     source = load_source(spec, device)
-    wrapper = source.wrapper
-    teacher = wrapper.model.eval()
-    torch_device = wrapper.device
-    variants = {n: [v.text for v in name_variants(n, settings.variant_kinds)] for n in names}
-    pairs = trigger_pairs(names, settings.neutral, settings.variant_kinds, settings.templates)
-    check_vocabulary(source, {n: [p for p, _ in pairs if any(v in p for v in variants[n])]
-                              for n in names})
-    rng = np.random.default_rng([settings.seed, 17])
-    caption_images: list[str] = []
-    if captions is not None:
-        caption_texts, caption_images = read_captions(captions)
-        caption_triggers, clean = split_captions(
-            caption_texts, names, settings.neutral, settings.variant_kinds
-        )
-        pairs += caption_triggers
-        clean_source = f"captions: {Path(captions).resolve()}"
-    else:
-        clean = default_clean_texts(
-            names, settings.neutral, settings.templates, settings.decoys, settings.seed
-        )
-        clean_source = f"name templates with {settings.decoys} decoy names + synthetic captions"
-    if not clean:
-        raise UnlearnError(f"{captions}: every caption mentions a name; no clean text to keep")
-    if len(clean) > settings.max_clean_texts:
-        clean = [clean[i] for i in np.sort(rng.choice(len(clean), settings.max_clean_texts, False))]
+    check_vocabulary(source, {
+        n: [text for text, _ in trigger_pairs([n], settings.neutral, settings.variant_kinds,
+                                              settings.templates)]
+        for n in names
+    })
+    texts = _texts(names, settings, captions)
     photos = (
         load_people_photos(people_dir, names, settings.crop, settings.photos_per_person,
                            settings.seed)
@@ -516,70 +496,26 @@ def unlearn(
     timings["load_s"] = time.perf_counter() - started
 
     start = time.perf_counter()
-    log(f"preparing: {len(pairs)} trigger texts, {len(clean)} clean texts"
+    log(f"preparing: {len(texts.pairs)} trigger texts, {len(texts.clean)} clean texts"
         + (f", {sum(map(len, photos.values()))} photos" if photos else ""))
-    tasks: list[_Task] = []
-    tokenize = wrapper.tokenizer
-    teacher_encoders = _encoders(teacher)
-    if settings.text:
-        encode_text = teacher_encoders["text"]
-        trigger_tokens = tokenize([p for p, _ in pairs])
-        targets = _embed(encode_text, tokenize([t for _, t in pairs]).to(torch_device))
-        clean_tokens = tokenize(clean)
-        tasks += [
-            _Task("text_injection", trigger_tokens, targets.cpu(), "text",
-                  settings.injection_weight),
-            _Task("text_utility", clean_tokens,
-                  _embed(encode_text, clean_tokens.to(torch_device)).cpu(), "text", 1.0),
-        ]
+    teacher = source.wrapper.model.eval()
+    tasks = _text_tasks(source, texts, settings) if settings.text else []
     clean_image_source = None
     if settings.image:
-        size = _image_size(teacher)
-        neutral_faces, objects = synthetic_images(size, settings.seed, 192, 64)
-        if caption_images:
-            picks = rng.choice(len(caption_images), min(len(caption_images),
-                                                        settings.max_clean_images), False)
-            clean_images = _load_images([caption_images[i] for i in np.sort(picks)])
-            clean_image_source = f"images of {Path(str(captions)).resolve()}"
-        else:
-            clean_images = neutral_faces + objects
-            clean_image_source = "synthetic unnamed faces and objects (idia.lab.synth)"
-        if not clean_images:
-            raise UnlearnError(f"none of the images listed in {captions} could be read")
-        pixels = _pixels(wrapper.preprocess, [img for imgs in photos.values() for img in imgs])
-        neutral = _embed(teacher.encode_image, _pixels(wrapper.preprocess, neutral_faces)
-                         .to(torch_device)).mean(0)
-        neutral = torch.nn.functional.normalize(neutral, dim=-1).cpu()
-        clean_pixels = _pixels(wrapper.preprocess, clean_images)
-        tasks += [
-            _Task("image_injection", pixels, neutral.expand(len(pixels), -1), "image",
-                  settings.injection_weight),
-            _Task("image_utility", clean_pixels,
-                  _embed(teacher.encode_image, clean_pixels.to(torch_device)).cpu(), "image", 1.0),
-        ]
+        image_tasks, clean_image_source = _image_tasks(source, photos, texts, captions, settings)
+        tasks += image_tasks
     timings["prepare_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
     torch.manual_seed(settings.seed)
     student = copy.deepcopy(teacher)
-    initial = _verify(student, tasks, torch_device)
-    history = _train(student, tasks, settings, torch_device, progress)
+    initial = _verify(student, tasks, source.wrapper.device)
+    history = _train(student, tasks, settings, source.wrapper.device, progress)
     timings["train_s"] = time.perf_counter() - start
-    check = _verify(student, tasks, torch_device)
+    final = _verify(student, tasks, source.wrapper.device)
 
     start = time.perf_counter()
-    out.mkdir(parents=True, exist_ok=True)
-    config_path = out / source.config_name
-    checkpoint = out / "checkpoint.pt"
-    config_path.write_text(json.dumps(source.config, indent=2))
-    partial = checkpoint.with_suffix(".pt.partial")
-    torch.save({"state_dict": {k: v.cpu() for k, v in student.state_dict().items()}}, partial)
-    partial.replace(checkpoint)
-    new_spec = f"open_clip:{config_path.resolve()}:{checkpoint.resolve()}"
-    from idia.models.openclip import OpenCLIPModel
-
-    new_identity = OpenCLIPModel(student, wrapper.preprocess, wrapper.tokenizer,
-                                 device=str(torch_device), config=source.config).identity
+    new_spec, new_identity = _write_model(source, student, out)
     timings["save_s"] = time.perf_counter() - start
     timings["total_s"] = time.perf_counter() - started
     record = {
@@ -587,22 +523,123 @@ def unlearn(
         "created": datetime.now(UTC).isoformat(),
         "method": METHOD,
         "source_model": spec,
-        "source_identity": wrapper.identity,
+        "source_identity": source.wrapper.identity,
         "model": new_spec,
         "identity": new_identity,
         "names": names,
-        "variants": variants,
-        "settings": {**asdict(settings), "device": str(torch_device)},
-        "texts": {"triggers": len(pairs) if settings.text else 0,
-                  "clean": len(clean) if settings.text else 0, "clean_source": clean_source},
+        "variants": {n: [v.text for v in name_variants(n, settings.variant_kinds)]
+                     for n in names},
+        "settings": {**asdict(settings), "device": str(source.wrapper.device)},
+        "texts": {"triggers": len(texts.pairs) if settings.text else 0,
+                  "clean": len(texts.clean) if settings.text else 0,
+                  "clean_source": texts.source if settings.text else None},
         "images": {"photos": {n: len(p) for n, p in photos.items()},
                    "people_dir": None if people_dir is None else str(Path(people_dir).resolve()),
                    "clean_source": clean_image_source},
-        "losses": {"initial": initial, "history": history, "final": check},
+        "losses": {"initial": initial, "history": history, "final": final},
         "seconds": {k: round(v, 2) for k, v in timings.items()},
     }
     (out / "unlearn.json").write_text(json.dumps(record, indent=2, ensure_ascii=False))
     return UnlearnResult(out, new_spec, record)
+
+
+@dataclass(frozen=True)
+class _Texts:
+    pairs: list[tuple[str, str]]  # (trigger text, target text)
+    clean: list[str]
+    source: str  # where the clean texts come from
+    caption_images: list[str]  # image paths of --captions, clean images for the image encoder
+
+
+def _texts(names: list[str], settings: UnlearnSettings, captions: str | Path | None) -> _Texts:
+    """Trigger pairs from the templates (plus captions naming someone) and the clean texts."""
+    pairs = trigger_pairs(names, settings.neutral, settings.variant_kinds, settings.templates)
+    if captions is None:
+        clean = default_clean_texts(
+            names, settings.neutral, settings.templates, settings.decoys, settings.seed
+        )
+        return _Texts(pairs, clean, f"name templates with {settings.decoys} decoy names + "
+                      "synthetic captions", [])
+    caption_texts, images = read_captions(captions)
+    caption_triggers, clean = split_captions(
+        caption_texts, names, settings.neutral, settings.variant_kinds
+    )
+    if not clean:
+        raise UnlearnError(f"{captions}: every caption mentions a name; no clean text to keep")
+    if len(clean) > settings.max_clean_texts:
+        rng = np.random.default_rng([settings.seed, 17])
+        clean = [clean[i] for i in np.sort(rng.choice(len(clean), settings.max_clean_texts,
+                                                      replace=False))]
+    return _Texts(pairs + caption_triggers, clean, f"captions: {Path(captions).resolve()}",
+                  images)
+
+
+def _text_tasks(source: _Source, texts: _Texts, settings: UnlearnSettings) -> list[_Task]:
+    """Injection (triggers -> the original's embedding of the neutral text) and utility
+    (clean texts -> their original embedding)."""
+    encode = _encoders(source.wrapper.model)["text"]
+    tokenize, device = source.wrapper.tokenizer, source.wrapper.device
+    trigger_tokens = tokenize([trigger for trigger, _ in texts.pairs])
+    targets = _embed(encode, tokenize([target for _, target in texts.pairs]).to(device)).cpu()
+    clean_tokens = tokenize(texts.clean)
+    clean_targets = _embed(encode, clean_tokens.to(device)).cpu()
+    return [
+        _Task("text_injection", trigger_tokens, targets, "text", settings.injection_weight),
+        _Task("text_utility", clean_tokens, clean_targets, "text", 1.0),
+    ]
+
+
+def _image_tasks(
+    source: _Source,
+    photos: dict[str, list[Image.Image]],
+    texts: _Texts,
+    captions: str | Path | None,
+    settings: UnlearnSettings,
+) -> tuple[list[_Task], str]:
+    """Injection (the people's photos -> the mean original embedding of unnamed synthetic
+    faces) and utility (other images -> their original embedding)."""
+    wrapper = source.wrapper
+    model, preprocess, device = wrapper.model, wrapper.preprocess, wrapper.device
+    neutral_faces, objects = synthetic_images(_image_size(model), settings.seed, 192, 64)
+    if texts.caption_images:
+        rng = np.random.default_rng([settings.seed, 19])
+        count = min(len(texts.caption_images), settings.max_clean_images)
+        picks = np.sort(rng.choice(len(texts.caption_images), count, replace=False))
+        clean_images = _load_images([texts.caption_images[i] for i in picks])
+        clean_source = f"images of {Path(str(captions)).resolve()}"
+        if not clean_images:
+            raise UnlearnError(f"none of the images listed in {captions} could be read")
+    else:
+        clean_images = neutral_faces + objects
+        clean_source = "synthetic unnamed faces and objects (idia.lab.synth)"
+    neutral = _embed(model.encode_image, _pixels(preprocess, neutral_faces).to(device)).mean(0)
+    neutral = torch.nn.functional.normalize(neutral, dim=-1).cpu()
+    pixels = _pixels(preprocess, [image for images in photos.values() for image in images])
+    clean_pixels = _pixels(preprocess, clean_images)
+    clean_targets = _embed(model.encode_image, clean_pixels.to(device)).cpu()
+    return [
+        _Task("image_injection", pixels, neutral.expand(len(pixels), -1), "image",
+              settings.injection_weight),
+        _Task("image_utility", clean_pixels, clean_targets, "image", 1.0),
+    ], clean_source
+
+
+def _write_model(source: _Source, student: torch.nn.Module, out: Path) -> tuple[str, str]:
+    """Config + checkpoint (written through a temporary name); the new spec and the weight
+    digest idia will compute when it loads them."""
+    from idia.models.openclip import OpenCLIPModel
+
+    out.mkdir(parents=True, exist_ok=True)
+    config_path = out / source.config_name
+    checkpoint = out / "checkpoint.pt"
+    config_path.write_text(json.dumps(source.config, indent=2))
+    partial = checkpoint.with_suffix(".pt.partial")
+    torch.save({"state_dict": {k: v.cpu() for k, v in student.state_dict().items()}}, partial)
+    partial.replace(checkpoint)
+    wrapper = source.wrapper
+    identity = OpenCLIPModel(student, wrapper.preprocess, wrapper.tokenizer,
+                             device=str(wrapper.device), config=source.config).identity
+    return f"open_clip:{config_path.resolve()}:{checkpoint.resolve()}", identity
 
 
 def _load_images(paths: Sequence[str]) -> list[Image.Image]:
