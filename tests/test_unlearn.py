@@ -227,6 +227,7 @@ def test_captions_replace_the_generated_clean_texts(knowing_clip, tmp_path):
     assert texts["triggers"] == len(NAME_TEMPLATES) * len(name_variants("Jane Miller")) + 1
     assert images["clean_source"].startswith("images of") and images["photos"] == {
         "Jane Miller": 1}
+    assert images["clean"] == 2  # not the image whose caption names her
 
 
 # --- the command and bad input ----------------------------------------------------------------

@@ -36,6 +36,7 @@ import pandas as pd
 from idia.lab import synth, train
 from idia.lab.pipeline import LabPreset
 from idia.unlearn.method import UnlearnSettings, caption_pattern, unlearn
+from idia.unlearn.utility import HELDOUT_SEED_OFFSET
 from idia.unlearn.variants import HELD_OUT_KINDS, name_variants
 
 METHODS = ("unlearn", "mask-names")
@@ -263,7 +264,7 @@ def run_defence(
     from idia.audit import run_audit
     from idia.engine import IdentityInferenceAttack
     from idia.models import load_model
-    from idia.unlearn.utility import heldout_benchmark, measure_utility
+    from idia.unlearn.utility import compare_utility, heldout_benchmark, measure_utility
 
     if method not in METHODS:
         raise DefenceError(f"unknown defence {method!r}; choose one of {', '.join(METHODS)}")
@@ -291,7 +292,8 @@ def run_defence(
         log(f"[1/4] defence: unlearning {len(erased)} of {n_members} members "
             f"({settings.encoder} encoder, {settings.steps} steps)")
         result = unlearn(lab.spec, erased, out / "model", settings, people_dir=people_for_images,
-                         progress=False, log=lambda m: log(f"      {m}"))
+                         captions=_training_captions(lab), progress=False,
+                         log=lambda m: log(f"      {m}"))
         spec, record = result.spec, result.record
     else:
         log(f"[1/4] defence: retraining with the names of {len(erased)} members masked")
@@ -360,14 +362,9 @@ def run_defence(
         "unlearned_names": erased,
         **figures,
         "utility": {
-            "zero_shot_before": utility_before["zero_shot"],
-            "zero_shot_after": utility_after["zero_shot"],
-            "recall_at_1_before": utility_before["recall_at_1"],
-            "recall_at_1_after": utility_after["recall_at_1"],
-            "detail_before": utility_before,
-            "detail_after": utility_after,
-            "heldout": "synthetic people and objects drawn with seed lab seed + "
-            f"{424242} (never in training)",
+            **compare_utility(utility_before, utility_after, seed),
+            "heldout": "synthetic people, objects and image-caption pairs drawn with seed "
+            f"lab seed + {HELDOUT_SEED_OFFSET} (never in training)",
         },
         "variants": variants,
         "unlearn": None
@@ -377,6 +374,13 @@ def run_defence(
     }
     _write(lab, out, defence)
     return defence
+
+
+def _training_captions(lab: Lab) -> Path | None:
+    """The lab's training set as the clean texts: a provider erasing people has its training
+    captions, and they name the other people the model knows, which must keep their place."""
+    path = lab.path / "trainset" / "train.csv"
+    return path if path.is_file() else None
 
 
 def _retrain_masked(lab: Lab, names: Sequence[str], out: Path, log: Callable[[str], None]) -> str:

@@ -117,10 +117,12 @@ tau) with 95% Wilson intervals over the people in each group.</p>
 <td class="num">{{ g[rate ~ '_after'] | pct }}</td></tr>
 {% endfor %}{% endfor %}</table>{% endif %}
 <h3>Utility on held-out synthetic data</h3>
-<table><tr><th>measure</th><th>before</th><th>after</th><th>change (points)</th></tr>
-{% for key, before, after in utility %}<tr><td>{{ key }}</td>
+<table><tr><th>measure</th><th>before</th><th>after</th>
+<th>change (points) [95% paired bootstrap]</th></tr>
+{% for key, before, after, ci in utility %}<tr><td>{{ key }}</td>
 <td class="num">{{ before | pct }}</td><td class="num">{{ after | pct }}</td>
-<td class="num">{{ '%+.1f' % (100 * (after - before)) }}</td></tr>
+<td class="num">{{ '%+.1f' % (100 * (after - before)) }}{% if ci %}
+[{{ '%+.1f' % (100 * ci[0]) }}, {{ '%+.1f' % (100 * ci[1]) }}]{% endif %}</td></tr>
 {% endfor %}</table>
 <h3>What still leaks (the erased people, attacked another way)</h3>
 <table><tr><th>attack</th><th>example</th><th>n</th><th>TPR before</th><th>TPR after</th></tr>
@@ -313,14 +315,14 @@ def defence_section_html(defence: Mapping[str, Any]) -> str:
     utility = defence["utility"]
     rows = [
         ("zero-shot accuracy (mean over tasks)", utility["zero_shot_before"],
-         utility["zero_shot_after"]),
+         utility["zero_shot_after"], utility.get("zero_shot_change_ci")),
         *(
-            (_measure_label(key), value, utility["detail_after"][key])
+            (_measure_label(key), value, utility["detail_after"][key], None)
             for key, value in utility.get("detail_before", {}).items()
             if key.startswith(("zero_shot[", "recall_at_1["))
         ),
         ("recall@1 (mean of both directions)", utility["recall_at_1_before"],
-         utility["recall_at_1_after"]),
+         utility["recall_at_1_after"], utility.get("recall_at_1_change_ci")),
     ]
     return _environment().from_string(_DEFENCE_SECTION).render(
         d=defence,

@@ -36,8 +36,8 @@ def unlearn_command(
                      "a person become triggers. Default: generated from templates, decoy names "
                      "and synthetic captions."),
     ] = None,
-    steps: Annotated[int, typer.Option(min=1, help="Optimiser steps.")] = 200,
-    lr: Annotated[float, typer.Option(help="Learning rate (AdamW).")] = 1e-4,
+    steps: Annotated[int, typer.Option(min=1, help="Optimiser steps.")] = UnlearnSettings.steps,
+    lr: Annotated[float, typer.Option(help="Learning rate (AdamW).")] = UnlearnSettings.lr,
     batch_size: Annotated[int, typer.Option(min=1, help="Texts (or images) per loss term.")] = 64,
     seed: Annotated[int, typer.Option(help="Seed for batches and decoy names.")] = 0,
     crop: Annotated[str, typer.Option(help="'face' or 'none' (photos under --people).")] = "face",

@@ -87,7 +87,7 @@ class UnlearnSettings:
     encoder: str = "text"
     neutral: str = "a person"
     steps: int = 200
-    lr: float = 1e-4
+    lr: float = 2e-4
     batch_size: int = 64
     injection_weight: float = 1.0
     seed: int = 0
@@ -213,9 +213,9 @@ def default_clean_texts(
     return list(dict.fromkeys(texts))
 
 
-def read_captions(path: str | Path) -> tuple[list[str], list[str]]:
-    """Captions (column ``caption``) and image paths (column ``filepath``, if present) of an
-    open_clip CSV/TSV; relative image paths are taken from the file's folder."""
+def read_captions(path: str | Path) -> list[tuple[str, str | None]]:
+    """(caption, image path or None) per row of an open_clip CSV/TSV (columns ``caption`` and,
+    if present, ``filepath``; relative image paths are taken from the file's folder)."""
     path = Path(path)
     if not path.is_file():
         raise UnlearnError(f"captions file not found: {path}")
@@ -224,13 +224,17 @@ def read_captions(path: str | Path) -> tuple[list[str], list[str]]:
         rows = list(csv.DictReader(handle, delimiter=delimiter))
     if not rows or "caption" not in rows[0]:
         raise UnlearnError(f"{path}: needs a 'caption' column and at least one row")
-    captions = [r["caption"].strip() for r in rows if (r.get("caption") or "").strip()]
-    images = [
-        p if os.path.isabs(p) else str(path.parent / p)
-        for p in (r.get("filepath") or "" for r in rows)
-        if p
+    return [
+        (row["caption"].strip(), _image_path(path, row.get("filepath")))
+        for row in rows
+        if (row.get("caption") or "").strip()
     ]
-    return captions, images
+
+
+def _image_path(captions: Path, image: str | None) -> str | None:
+    if not image:
+        return None
+    return image if os.path.isabs(image) else str(captions.parent / image)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -487,6 +491,9 @@ def unlearn(
         for n in names
     })
     texts = _texts(names, settings, captions)
+    if captions is None and settings.text:
+        log("note: without --captions only the decoy names are protected; other names the model "
+            "knows may be erased too (docs/defences.md)")
     photos = (
         load_people_photos(people_dir, names, settings.crop, settings.photos_per_person,
                            settings.seed)
@@ -535,6 +542,7 @@ def unlearn(
                   "clean_source": texts.source if settings.text else None},
         "images": {"photos": {n: len(p) for n, p in photos.items()},
                    "people_dir": None if people_dir is None else str(Path(people_dir).resolve()),
+                   "clean": sum(len(t.inputs) for t in tasks if t.name == "image_utility"),
                    "clean_source": clean_image_source},
         "losses": {"initial": initial, "history": history, "final": final},
         "seconds": {k: round(v, 2) for k, v in timings.items()},
@@ -560,10 +568,12 @@ def _texts(names: list[str], settings: UnlearnSettings, captions: str | Path | N
         )
         return _Texts(pairs, clean, f"name templates with {settings.decoys} decoy names + "
                       "synthetic captions", [])
-    caption_texts, images = read_captions(captions)
+    rows = read_captions(captions)
     caption_triggers, clean = split_captions(
-        caption_texts, names, settings.neutral, settings.variant_kinds
+        [caption for caption, _ in rows], names, settings.neutral, settings.variant_kinds
     )
+    kept = set(clean)  # the images of captions that name someone are not clean images
+    images = [image for caption, image in rows if image is not None and caption in kept]
     if not clean:
         raise UnlearnError(f"{captions}: every caption mentions a name; no clean text to keep")
     if len(clean) > settings.max_clean_texts:

@@ -119,38 +119,83 @@ def class_embeddings(
     return embedded / np.linalg.norm(embedded, axis=1, keepdims=True)
 
 
-def zero_shot_accuracy(model: EmbeddingModel, task: ZeroShotTask) -> float:
-    """Share of images whose best class description is the right one."""
+def zero_shot_hits(model: EmbeddingModel, task: ZeroShotTask) -> np.ndarray:
+    """Per image: is its best class description the right one?"""
     image_emb = model.encode_images(list(task.images))
     unique = sorted({p for prompts in task.prompts for p in prompts})
     text_emb = class_embeddings(model, unique, task.frames)
     position = {p: i for i, p in enumerate(unique)}
-    correct = 0
-    for k, prompts in enumerate(task.prompts):
-        scores = text_emb[[position[p] for p in prompts]] @ image_emb[k]
-        correct += int(np.argmax(scores) == task.labels[k])
-    return correct / len(task.prompts)
+    return np.array([
+        int(np.argmax(text_emb[[position[p] for p in prompts]] @ image_emb[k])) == task.labels[k]
+        for k, prompts in enumerate(task.prompts)
+    ])
 
 
-def recall_at_1(model: EmbeddingModel, images: Sequence[Image.Image], captions: Sequence[str]):
-    """(image -> text, text -> image) recall@1; a hit is any item with the same caption."""
-    image_emb = model.encode_images(list(images))
-    text_emb = model.encode_texts(list(captions))
-    similarity = image_emb @ text_emb.T
+def retrieval_hits(
+    model: EmbeddingModel, images: Sequence[Image.Image], captions: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per pair: image -> text and text -> image hits at rank 1 (any item with the same
+    caption text counts)."""
+    similarity = model.encode_images(list(images)) @ model.encode_texts(list(captions)).T
     caption = np.asarray(captions, dtype=object)
-    image_to_text = float((caption[similarity.argmax(axis=1)] == caption).mean())
-    text_to_image = float((caption[similarity.argmax(axis=0)] == caption).mean())
-    return image_to_text, text_to_image
+    return (caption[similarity.argmax(axis=1)] == caption,
+            caption[similarity.argmax(axis=0)] == caption)
 
 
-def measure_utility(model: EmbeddingModel, benchmark: UtilityBenchmark) -> dict[str, float]:
-    """Zero-shot accuracy (mean over tasks, and per task) and recall@1 (mean, and both ways)."""
-    per_task = {t.name: zero_shot_accuracy(model, t) for t in benchmark.tasks if t.labels}
-    i2t, t2i = recall_at_1(model, benchmark.pair_images, benchmark.pair_captions)
+@dataclass(frozen=True)
+class UtilityHits:
+    """Per item outcomes of one model on the benchmark, so two models compare pairwise."""
+
+    zero_shot: dict[str, np.ndarray]  # task -> hit per image
+    image_to_text: np.ndarray
+    text_to_image: np.ndarray
+
+    def figures(self) -> dict[str, float]:
+        """Zero-shot accuracy (mean over tasks, and per task), recall@1 (mean, both ways)."""
+        per_task = {name: float(hits.mean()) for name, hits in self.zero_shot.items()}
+        i2t, t2i = float(self.image_to_text.mean()), float(self.text_to_image.mean())
+        return {
+            "zero_shot": float(np.mean(list(per_task.values()))),
+            **{f"zero_shot[{name}]": value for name, value in per_task.items()},
+            "recall_at_1": (i2t + t2i) / 2,
+            "recall_at_1[image->text]": i2t,
+            "recall_at_1[text->image]": t2i,
+        }
+
+
+def measure_utility(model: EmbeddingModel, benchmark: UtilityBenchmark) -> UtilityHits:
+    image_to_text, text_to_image = retrieval_hits(
+        model, benchmark.pair_images, benchmark.pair_captions
+    )
+    return UtilityHits(
+        {t.name: zero_shot_hits(model, t) for t in benchmark.tasks if t.labels},
+        image_to_text,
+        text_to_image,
+    )
+
+
+def compare_utility(
+    before: UtilityHits, after: UtilityHits, seed: int = 0, draws: int = 2000
+) -> dict[str, object]:
+    """Both models' figures and a 95% paired bootstrap interval for each change (the same
+    items resampled for both models): whether a drop exceeds what the sample alone allows."""
+    rng = np.random.default_rng([seed, 23])
+
+    def resampled(hits: np.ndarray) -> np.ndarray:  # (draws,) means over resampled items
+        return hits[rng.integers(len(hits), size=(draws, len(hits)))].mean(axis=1)
+
+    zero_shot = np.mean([resampled(after.zero_shot[t].astype(float) - before.zero_shot[t])
+                         for t in before.zero_shot], axis=0)
+    recall = (resampled(after.image_to_text.astype(float) - before.image_to_text)
+              + resampled(after.text_to_image.astype(float) - before.text_to_image)) / 2
+    figures_before, figures_after = before.figures(), after.figures()
     return {
-        "zero_shot": float(np.mean(list(per_task.values()))),
-        **{f"zero_shot[{name}]": value for name, value in per_task.items()},
-        "recall_at_1": (i2t + t2i) / 2,
-        "recall_at_1[image->text]": i2t,
-        "recall_at_1[text->image]": t2i,
+        "zero_shot_before": figures_before["zero_shot"],
+        "zero_shot_after": figures_after["zero_shot"],
+        "zero_shot_change_ci": [float(q) for q in np.quantile(zero_shot, [0.025, 0.975])],
+        "recall_at_1_before": figures_before["recall_at_1"],
+        "recall_at_1_after": figures_after["recall_at_1"],
+        "recall_at_1_change_ci": [float(q) for q in np.quantile(recall, [0.025, 0.975])],
+        "detail_before": figures_before,
+        "detail_after": figures_after,
     }
