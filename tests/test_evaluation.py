@@ -141,7 +141,7 @@ def test_ci_narrow_with_more_people_and_undefined_without_any():
     assert widths[0] > widths[1] > widths[2]
     assert np.isnan(ev.wilson_interval(0, 0)).all()
     assert np.isnan(ev.clopper_pearson_interval(0, 0)).all()
-    with pytest.raises(ev.EvaluationError, match="CI method"):
+    with pytest.raises(ValueError, match="CI method"):
         ev.binomial_interval(1, 2, "bayes")  # type: ignore[arg-type]
 
 
@@ -344,10 +344,24 @@ def test_roc_auc_and_low_fpr_from_continuous_scores(tmp_path):
 
 
 def test_frequency_bins_paper_and_exact():
-    counts = pd.Series([0, 1, 25, 26, 175, 300, 301, None], dtype="Int64")
+    counts = pd.Series([0, 1, 24, 25, 26, 175, 199, 200, 299, 300, 301, None], dtype="Int64")
     labels, order = ev.frequency_bins(counts, "paper")
-    assert labels.tolist() == ["0", "1-25", "1-25", "26-50", "151-200", "276-300", ">300", None]
-    assert order[0] == "0" and order[-1] == ">300" and len(order) == 13
+    assert labels.tolist() == [
+        "0-24", "0-24", "0-24", "25-49", "25-49", "150-199", "150-199", "200-224", "275-299",
+        "300+", "300+", None,
+    ]  # the paper's left-closed bins: [0, 25), ..., [150, 200), ..., [300, inf)
+    assert order[0] == "0-24" and order[-1] == "300+" and len(order) == 12
+
+
+def test_paper_bins_agree_with_the_census():
+    from idia.census import bin_label
+
+    counts = pd.Series(range(0, 420), dtype="Int64")
+    labels, order = ev.frequency_bins(counts, "paper")
+    census = [bin_label(int(c)) for c in counts]
+    # one evaluation bin per census bin, the same people in each
+    pairs = set(zip(labels, census, strict=True))
+    assert len(pairs) == len(order) == len(set(census))
     labels, order = ev.frequency_bins(pd.Series([1, 5, 10, 75, 5], dtype="Int64"), "auto")
     assert order == ["1", "5", "10", "75"] and labels.tolist() == ["1", "5", "10", "75", "5"]
     _, order = ev.frequency_bins(pd.Series(range(40), dtype="Int64"), "auto")
