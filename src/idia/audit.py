@@ -20,7 +20,6 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,63 +30,23 @@ from tqdm.auto import tqdm
 
 from idia import __version__, attack
 from idia.engine import IdentityInferenceAttack, photo_record
-from idia.faces import list_images, usable
+from idia.faces import usable
 from idia.membership import read_membership
 from idia.metrics import confusion_counts, rates, to_json_number
-from idia.names import CandidateSet, display_name, normalize_name
+from idia.names import CandidateSet, normalize_name
+from idia.people import PeopleFolderError, Person, find_people, sample_photos
 
 
 class AuditError(ValueError):
     """The audit cannot start; the message says what to change."""
 
 
-@dataclass(frozen=True)
-class Person:
-    index: int
-    name: str
-    folder: Path
-    photos: tuple[Path, ...]
-
-
 def discover_people(people_dir: str | Path) -> tuple[list[Person], list[str]]:
-    """One person per subfolder (folder name = the name). Returns people with at least one
-    image file, and warnings for folders that were skipped."""
-    root = Path(people_dir)
-    if not root.exists():
-        raise AuditError(f"people folder not found: {root}")
-    if not root.is_dir():
-        raise AuditError(f"{root} is not a folder: --people wants a folder of person folders")
-    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not folders:
-        raise AuditError(
-            f"{root} has no person folders (one subfolder per person, named after them)"
-        )
-    by_key: dict[str, list[Path]] = {}
-    for folder in folders:
-        by_key.setdefault(normalize_name(display_name(folder.name)), []).append(folder)
-    duplicates = [[f.name for f in fs] for fs in by_key.values() if len(fs) > 1]
-    if duplicates:
-        raise AuditError(f"the same person has several folders: {duplicates}; merge them")
-    people, warnings = [], []
-    for folder in folders:
-        images = list_images(folder)
-        if not images:
-            warnings.append(f"{folder.name}: no image files; skipped")
-            continue
-        people.append(Person(len(people), display_name(folder.name), folder, tuple(images)))
-    if not people:
-        raise AuditError(f"no person folder under {root} holds image files")
-    return people, warnings
-
-
-def sample_photos(person: Person, k: int | None, seed: int) -> tuple[Path, ...]:
-    """``k`` of a person's photos, drawn with a seed that depends on the person's name."""
-    if k is None or k >= len(person.photos):
-        return person.photos
-    key = int.from_bytes(normalize_name(person.name).encode()[:8].ljust(8, b"\0"), "little")
-    rng = np.random.default_rng([seed, key])
-    picks = np.sort(rng.choice(len(person.photos), size=k, replace=False))
-    return tuple(person.photos[i] for i in picks)
+    """The people under audit (see :func:`idia.people.find_people`)."""
+    try:
+        return find_people(people_dir)
+    except PeopleFolderError as err:
+        raise AuditError(str(err)) from err
 
 
 def write_atomic(path: Path, write: Callable[[Path], Any]) -> None:

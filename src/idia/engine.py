@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from idia import attack
+from idia import attack, claims
 from idia.cache import EmbeddingCache
+from idia.claims import Claim, TestResult
 from idia.faces import (
     CropMode,
     FaceDetector,
@@ -26,7 +27,15 @@ from idia.faces import (
     usable,
 )
 from idia.models import ClosedBoxModel, EmbeddingModel, load_model
-from idia.names import DEFAULT_NUM_CANDIDATES, CandidateSet, NamePool, build_candidates
+from idia.names import (
+    DEFAULT_NUM_CANDIDATES,
+    CandidateSet,
+    NamePool,
+    build_candidates,
+    infer_sex,
+    normalize_name,
+)
+from idia.people import PeopleFolderError, Person, find_people, name_key
 from idia.prompts import PAPER_TEMPLATES, render_prompts, validate_templates
 from idia.zeroshot import EmbeddingZeroShot
 
@@ -40,13 +49,15 @@ class Predictions:
     """What the model said about one person's usable photos.
 
     ``best``: (P, T) candidate index per photo and template. ``rank`` / ``probability``:
-    (P, T) rank and softmax probability of the real name, or None when the model reveals
-    only its top answer.
+    (P, T) rank and softmax probability of the real name; ``responses``: the per-photo
+    surprises of :mod:`idia.claims`. All three are None when the model reveals only its top
+    answer.
     """
 
     best: np.ndarray
     rank: np.ndarray | None
     probability: np.ndarray | None
+    responses: claims.Responses | None = None
 
 
 @dataclass(frozen=True)
@@ -59,27 +70,47 @@ class TemplateResult:
 
 @dataclass
 class CheckResult:
-    """The verdict on one person, with the evidence a person can inspect."""
+    """The verdict on one person, with the evidence a person can inspect.
+
+    ``claims``: the three tests of :mod:`idia.claims` (name familiarity, face association,
+    text only), each tested or not with a reason; ``verdict``: the strongest claim whose test
+    rejects its null at ``alpha``, or None. ``score`` / ``member``: the paper's rule (templates
+    won >= threshold), kept exactly for reproduction; None when no photo was given.
+    ``chance_member_probability``: P(score >= threshold) for a model guessing at random *if
+    the templates were independent*; they share photos and model, so it understates the
+    chance for thresholds above 1.
+    """
 
     name: str
     model: str
     n_photos: int
     n_candidates: int
-    score: int
+    score: int | None
     threshold: int
-    member: bool
-    p_value: float
+    member: bool | None
     chance_member_probability: float
     templates: list[TemplateResult]
     photos: list[dict[str, Any]]
     seed: int
     candidate_source: str
+    claims: dict[Claim, TestResult]
+    verdict: Claim | None
+    alpha: float
+    sex: str | None = None
+    n_reference_people: int = 0
     mean_real_rank: float | None = None
     mean_real_probability: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def verdict_sentence(self) -> str:
+        """The verdict in words a person understands."""
+        if self.verdict is None:
+            return "no evidence that the model knows this name or links it to this face"
+        return claims.SENTENCES[self.verdict]
 
 
 def photo_record(photo: Photo) -> dict[str, Any]:
@@ -188,63 +219,189 @@ class IdentityInferenceAttack:
         self, images: Sequence[Image.Image], candidates: CandidateSet, real_index: int | None
     ) -> Predictions:
         """The model's pick per photo and template, and where the real name ranked."""
-        groups = [render_prompts([t], candidates.names) for t in self.templates]
-        answer = self.classifier.zero_shot(images, groups)
+        answer = self.classifier.zero_shot(images, self.prompt_groups(candidates))
         if answer.scores is None or real_index is None:
             return Predictions(np.asarray(answer.best), None, None)
         scale = getattr(self.classifier, "logit_scale", 100.0)
         rank, probability = attack.real_name_stats(answer.scores, real_index, scale)
-        return Predictions(np.asarray(answer.best), rank, probability)
+        surprises = claims.responses(
+            answer.scores, real_index, np.arange(candidates.n_real), candidates.decoy_indices
+        )
+        return Predictions(np.asarray(answer.best), rank, probability, surprises)
+
+    def prompt_groups(self, candidates: CandidateSet) -> list[list[str]]:
+        return [render_prompts([t], candidates.names) for t in self.templates]
+
+    def text_statistics(self, candidates: CandidateSet) -> tuple[np.ndarray, np.ndarray] | None:
+        """The text-only statistics of every real name and of the decoys beside each (see
+        :func:`idia.claims.text_only_statistics`); None for a model without a text tower
+        in reach (closed box)."""
+        group_embeddings = getattr(self.classifier, "group_embeddings", None)
+        if group_embeddings is None:
+            return None
+        embeddings = group_embeddings(self.prompt_groups(candidates))
+        return claims.text_only_statistics(
+            embeddings, np.arange(candidates.n_real), candidates.decoy_indices
+        )
 
     def check(
         self,
         photos: Sequence[str | Path | Image.Image],
         name: str,
         candidates: CandidateSet | None = None,
+        reference: str | Path | Sequence[Person] | None = None,
+        sex: str | None = None,
+        alpha: float = claims.DEFAULT_ALPHA,
     ) -> CheckResult:
-        """Run the attack for one person; raises AttackInputError if no photo is usable."""
+        """Run the attack for one person; raises AttackInputError if no photo is usable.
+
+        ``photos`` may be empty: then only the text-only test runs (nothing about a face).
+        ``reference``: other people's photos (a folder of person folders, or Person records)
+        for the face-association test; without it that test is reported as not run.
+        ``sex``: "f" or "m", the person's sex for matching reference people (default:
+        inferred from the first name).
+        """
         if not name or not name.strip():
             raise AttackInputError("the person's name is empty")
+        if not 0 < alpha < 1:
+            raise AttackInputError(f"alpha must be between 0 and 1, got {alpha}")
+        if sex not in (None, "f", "m"):
+            raise AttackInputError(f"sex must be 'f' or 'm', not {sex!r}")
+        candidates = candidates or self.candidates([name])
+        try:
+            real = candidates.index_of(name)
+        except KeyError:
+            raise AttackInputError(f"{name!r} is not among the candidate names") from None
+        if real >= candidates.n_real:
+            raise AttackInputError(f"{name!r} is a decoy in this candidate set, not a real name")
+        name_sex = candidates.sexes[real]
+        results: dict[Claim, TestResult] = {}
+        text = self.text_statistics(candidates)
+        if text is None:
+            results["text_only"] = claims.not_tested(
+                "text_only", "the model's text encoder is not in reach (closed box)"
+            )
+        else:
+            results["text_only"] = claims.text_test(
+                text[0][real], text[1][real], candidates.decoy_sexes, name_sex
+            )
         if not photos:
-            raise AttackInputError("no photos given")
+            for claim in ("name_familiarity", "face_association"):
+                results[claim] = claims.not_tested(claim, "no photo given")
+            return self._result(name, candidates, None, [], results, alpha, sex or name_sex, 0)
         prepared = self.prepare(photos)
         good = usable(prepared)
         if not good:
             reasons = "; ".join(f"{p.path}: {p.reason}" for p in prepared)
             raise AttackInputError(f"none of the {len(prepared)} photos is usable ({reasons})")
-        candidates = candidates or self.candidates([name])
-        real = candidates.index_of(name)
         predictions = self.predict([p.image for p in good], candidates, real)
-        return self.verdict(name, predictions, candidates, real, prepared)
+        if predictions.responses is not None:
+            results["name_familiarity"] = claims.name_test(
+                predictions.responses.name, candidates.decoy_sexes, name_sex
+            )
+        else:
+            hits = claims.hit_counts(predictions.best, len(candidates))
+            results["name_familiarity"] = claims.name_hit_test(
+                hits, real, candidates.decoy_indices, candidates.decoy_sexes, name_sex
+            )
+        results["face_association"], n_reference = self._face_test(
+            name, sex or name_sex, predictions, candidates, real, reference
+        )
+        return self._result(
+            name, candidates, predictions, prepared, results, alpha, sex or name_sex, n_reference
+        )
 
-    def verdict(
+    def _face_test(
         self,
         name: str,
-        predictions: Predictions,
+        sex: str | None,
+        own: Predictions,
         candidates: CandidateSet,
-        real_index: int,
-        photos: Sequence[Photo],
-    ) -> CheckResult:
-        winners, votes = attack.majority_votes(predictions.best)
-        person_score = int(attack.score(winners, real_index))
-        templates = [
-            TemplateResult(
-                template=t,
-                prediction=None if w < 0 else candidates.names[w],
-                votes=int(v),
-                correct=bool(w == real_index),
-            )
-            for t, w, v in zip(self.templates, winners, votes, strict=True)
+        real: int,
+        reference: str | Path | Sequence[Person] | None,
+    ) -> tuple[TestResult, int]:
+        """The person's name on their photos against the same name on reference people's
+        photos (same sex where known; at most as many photos each, seeded)."""
+        if reference is None:
+            return claims.not_tested(
+                "face_association",
+                "no reference photos of other people given (--reference DIR)",
+            ), 0
+        if isinstance(reference, str | Path):
+            try:
+                reference, _ = find_people(reference, "reference")
+            except PeopleFolderError as err:
+                raise AttackInputError(str(err)) from err
+        others = [p for p in reference if normalize_name(p.name) != normalize_name(name)]
+        matched = [
+            p for p in others if sex is not None and infer_sex(p.name, self.name_pool) == sex
         ]
+        method = "mean surprise" if own.responses is not None else "top-1 hits (closed box)"
+        if matched:
+            others, method = matched, f"{method}; reference people of the same sex"
+        else:
+            method = f"{method}; reference people not matched on sex"
+        n_own = own.best.shape[0]
+        values = []
+        for person in others:
+            good = usable(self.prepare(person.photos))
+            if not good:
+                continue
+            rng = np.random.default_rng([self.seed, name_key(person.name)])
+            chosen = [good[i] for i in np.sort(rng.permutation(len(good))[:n_own])]
+            answer = self.predict([p.image for p in chosen], candidates, real)
+            values.append(self._face_statistic(answer, real))
+        if not values:
+            return claims.not_tested(
+                "face_association", "no reference person has a usable photo"
+            ), 0
+        result = claims.face_test(self._face_statistic(own, real), np.array(values), method)
+        return result, len(values)
+
+    @staticmethod
+    def _face_statistic(predictions: Predictions, real: int) -> float:
+        """Mean surprise of the real name over photos, or its top-1 hits per photo."""
+        if predictions.responses is not None:
+            return float(predictions.responses.cross[:, real].mean())
+        return float((predictions.best == real).sum(axis=1).mean())
+
+    def _result(
+        self,
+        name: str,
+        candidates: CandidateSet,
+        predictions: Predictions | None,
+        photos: Sequence[Photo],
+        results: dict[Claim, TestResult],
+        alpha: float,
+        sex: str | None,
+        n_reference: int,
+    ) -> CheckResult:
+        real = candidates.index_of(name)
+        templates: list[TemplateResult] = []
+        person_score: int | None = None
+        if predictions is not None:
+            winners, votes = attack.majority_votes(predictions.best)
+            person_score = int(attack.score(winners, real))
+            templates = [
+                TemplateResult(
+                    template=t,
+                    prediction=None if w < 0 else candidates.names[w],
+                    votes=int(v),
+                    correct=bool(w == real),
+                )
+                for t, w, v in zip(self.templates, winners, votes, strict=True)
+            ]
+        ordered = {claim: results[claim] for claim in claims.CLAIMS}
         return CheckResult(
             name=name,
             model=self.model_name,
-            n_photos=int(predictions.best.shape[0]),
+            n_photos=0 if predictions is None else int(predictions.best.shape[0]),
             n_candidates=len(candidates),
             score=person_score,
             threshold=self.threshold,
-            member=bool(attack.is_member(person_score, self.threshold)),
-            p_value=attack.decoy_p_value(winners, real_index, len(candidates)),
+            member=None
+            if person_score is None
+            else bool(attack.is_member(person_score, self.threshold)),
             chance_member_probability=attack.chance_member_probability(
                 len(self.templates), len(candidates), self.threshold
             ),
@@ -252,8 +409,15 @@ class IdentityInferenceAttack:
             photos=[photo_record(p) for p in photos],
             seed=candidates.seed,
             candidate_source=candidates.source,
-            mean_real_rank=None if predictions.rank is None else float(predictions.rank.mean()),
+            claims=ordered,
+            verdict=claims.strongest_claim(ordered, alpha),
+            alpha=alpha,
+            sex=sex,
+            n_reference_people=n_reference,
+            mean_real_rank=None
+            if predictions is None or predictions.rank is None
+            else float(predictions.rank.mean()),
             mean_real_probability=None
-            if predictions.probability is None
+            if predictions is None or predictions.probability is None
             else float(predictions.probability.mean()),
         )
