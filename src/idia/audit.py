@@ -9,8 +9,12 @@ RUN/candidates.parquet  the candidate names (real ones flagged)
 RUN/parts/              per-person units while the run is under way
 RUN/photos.parquet      per photo: person, path, status (ok / no_face / unreadable), box
 RUN/predictions.parquet per (person, photo, template): predicted candidate, real name's rank
-RUN/results.parquet/csv per person: score, verdict, truth, count, p-value
-RUN/summary.json        tp fp fn tn tpr fpr accuracy, and the settings
+RUN/responses.parquet   per (person, photo): the responses of idia.claims (see audit_claims)
+RUN/text_only.parquet   per real name: the text-only test
+RUN/results.parquet/csv per person: the paper's score and verdict; p, q and verdict of the
+                        name-familiarity, face-association and text-only tests; truth, count
+RUN/summary.json        per rule (paper, name familiarity, face association, text only):
+                        tp fp fn tn, tpr fpr with 95% intervals, auc; and the settings
 """
 
 from __future__ import annotations
@@ -26,9 +30,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from idia import __version__, attack
+from idia import __version__, attack, audit_claims, claims
 from idia.engine import IdentityInferenceAttack, photo_record
 from idia.faces import usable
 from idia.membership import read_membership
@@ -70,6 +76,10 @@ def write_parquet(path: Path, frame: pd.DataFrame) -> None:
     write_atomic(path, lambda p: frame.to_parquet(p, index=False))
 
 
+def write_arrow(path: Path, table: pa.Table) -> None:
+    write_atomic(path, lambda p: pq.write_table(table, p))
+
+
 def run_audit(
     attacker: IdentityInferenceAttack,
     people_dir: str | Path,
@@ -78,8 +88,12 @@ def run_audit(
     photos_per_person: int | None = None,
     overwrite: bool = False,
     log: Callable[[str], None] = print,
+    alpha: float = claims.DEFAULT_ALPHA,
 ) -> dict[str, Any]:
-    """Attack every person under ``people_dir``; write and return the run's summary."""
+    """Attack every person under ``people_dir``; write and return the run's summary.
+
+    ``alpha``: the level of the calibrated tests' verdicts (Benjamini-Hochberg across the
+    audit's people)."""
     out = Path(out)
     if photos_per_person is not None and photos_per_person < 1:
         raise AuditError(f"photos per person must be at least 1, got {photos_per_person}")
@@ -105,6 +119,7 @@ def run_audit(
         "candidate_source": candidates.source,
         "templates": list(attacker.templates),
         "threshold": attacker.threshold,
+        "alpha": alpha,
         "crop": attacker.crop,
         "detector": None if attacker.detector is None else attacker.detector.name,
         "face_margin": attacker.face_margin,
@@ -115,13 +130,18 @@ def run_audit(
     }
     _prepare_run_folder(out, config, overwrite)
     write_parquet(out / "candidates.parquet", candidates.to_frame())
+    text = audit_claims.text_only_table(attacker.text_statistics(candidates), candidates)
+    if text is not None:
+        write_parquet(out / "text_only.parquet", text)
     parts = out / "parts"
     todo = [p for p in people if not (parts / f"{p.index:06d}.predictions.parquet").exists()]
     if len(todo) < len(people):
         log(f"resuming: {len(people) - len(todo)} of {len(people)} people already done")
     for person in tqdm(todo, desc="people", unit="person", disable=not attacker.progress):
         _attack_person(attacker, person, candidates, photos_per_person, parts)
-    return finalize_run(out, people, candidates, truth, attacker.threshold)
+    return finalize_run(
+        out, people, candidates, truth, attacker.threshold, alpha=alpha, seed=attacker.seed
+    )
 
 
 def _prepare_run_folder(out: Path, config: dict[str, Any], overwrite: bool) -> None:
@@ -174,6 +194,11 @@ def _attack_person(
             "real_rank": _flat_or_nan(predictions.rank, n_photos * n_templates),
             "real_probability": _flat_or_nan(predictions.probability, n_photos * n_templates),
         }
+        if predictions.responses is not None:
+            write_arrow(
+                parts / f"{person.index:06d}.responses.parquet",
+                audit_claims.responses_table(person.index, predictions.responses),
+            )
     else:
         rows = {
             k: []
@@ -202,6 +227,8 @@ def finalize_run(
     candidates: CandidateSet,
     truth: pd.DataFrame | None,
     threshold: int,
+    alpha: float = claims.DEFAULT_ALPHA,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Merge the per-person parts and compute verdicts and metrics from them."""
     parts = out / "parts"
@@ -222,6 +249,11 @@ def finalize_run(
             "real_index": "int64",
         }
     )
+    responses = audit_claims.read_responses(
+        [parts / f"{p.index:06d}.responses.parquet" for p in people]
+    )
+    text_file = out / "text_only.parquet"
+    text = pd.read_parquet(text_file) if text_file.exists() else None
     results = person_results(predictions, people, candidates, threshold)
     results["n_skipped"] = (
         photos[photos["status"] != "ok"]
@@ -235,17 +267,40 @@ def finalize_run(
         keys = results["name"].map(normalize_name)
         results["truth"] = keys.map(table["member"]).astype("boolean")
         results["count"] = keys.map(table["count"]).astype("Int64")
+        declared = keys.map(table["sex"]) if "sex" in table else None
     else:
         results["truth"] = pd.array([pd.NA] * len(results), dtype="boolean")
         results["count"] = pd.array([pd.NA] * len(results), dtype="Int64")
+        declared = None
+    real = np.array([candidates.index_of(p.name) for p in people])
+    inferred = [candidates.sexes[r] for r in real]
+    results["sex"] = pd.array(
+        [
+            inferred[i] if declared is None or pd.isna(declared.iloc[i]) else declared.iloc[i]
+            for i in range(len(people))
+        ],
+        dtype="string",
+    )
+    n_templates = int(predictions["template"].max()) + 1 if len(predictions) else 0
+    grid, n_photos = predictions_grid(predictions, len(people), n_templates)
+    names, cross = audit_claims.split_responses(responses, len(people))
+    tests = audit_claims.claim_columns(
+        grid, n_photos, real, people, candidates,
+        [None if pd.isna(s) else s for s in results["sex"]],
+        names, cross, text, seed, alpha,
+    )  # fmt: skip
+    results = pd.concat([results, tests], axis=1)
     results["outcome"] = _outcomes(results)
     write_parquet(out / "predictions.parquet", predictions)
+    if responses is not None:
+        write_arrow(out / "responses.parquet", responses)
     write_parquet(out / "photos.parquet", photos)
     write_parquet(out / "results.parquet", results)
     write_atomic(out / "results.csv", lambda p: results.to_csv(p, index=False))
-    summary = summarize(results, threshold)
+    summary = summarize(results, threshold, alpha, tests.attrs["method"])
     write_json(out / "summary.json", summary)
     return summary
+
 
 
 def person_results(
@@ -265,10 +320,6 @@ def person_results(
             "n_photos": n_photos,
             "score": scores,
             "member": np.where(n_photos > 0, attack.is_member(scores, threshold), False),
-            "p_value": [
-                attack.decoy_p_value(winners[i], real[i], len(candidates)) if n_photos[i] else 1.0
-                for i in range(len(people))
-            ],
             "mean_real_rank": grouped["real_rank"].mean().reindex(range(len(people))).to_numpy(),
             "mean_real_probability": grouped["real_probability"]
             .mean()
@@ -318,8 +369,14 @@ def _outcomes(results: pd.DataFrame) -> list[str | None]:
     return labels
 
 
-def summarize(results: pd.DataFrame, threshold: int) -> dict[str, Any]:
-    """Confusion counts and rates over the people with known truth and usable photos."""
+def summarize(
+    results: pd.DataFrame,
+    threshold: int,
+    alpha: float = claims.DEFAULT_ALPHA,
+    method: str = "response",
+) -> dict[str, Any]:
+    """Confusion counts and rates over the people with known truth and usable photos: the
+    paper's rule at the top level (as before), every rule under ``rules``."""
     judged = results[results["truth"].notna() & (results["n_photos"] > 0)]
     counts = confusion_counts(judged["member"].to_numpy(bool), judged["truth"].to_numpy(bool))
     summary: dict[str, Any] = {k: int(v) for k, v in counts.items()}
@@ -327,11 +384,46 @@ def summarize(results: pd.DataFrame, threshold: int) -> dict[str, Any]:
     summary.update(
         {
             "threshold": threshold,
+            "alpha": alpha,
+            "tests": method,
             "n_people": int(len(results)),
             "n_judged": int(len(judged)),
             "n_without_truth": int(results["truth"].isna().sum()),
             "n_without_usable_photos": int((results["n_photos"] == 0).sum()),
             "n_predicted_members": int(results["member"].sum()),
+            "n_verdicts": {
+                claim: int(results[f"{short}_verdict"].sum())
+                for claim, short in audit_claims.TEST_COLUMNS.items()
+            },
         }
     )
+    if len(judged) and judged["truth"].nunique() == 2:
+        summary["rules"] = rule_table(judged)
     return summary
+
+
+def rule_table(judged: pd.DataFrame) -> dict[str, Any]:
+    """Each rule's TPR/FPR (with 95% intervals and people), AUC of its continuous score and
+    TPR at low FPR, TPR by training count: the paper's rule, the three tests, the face-blind
+    baseline (the name's response on other people's photos) and the top-1 versions."""
+    truth = judged["truth"].to_numpy(bool)
+    counts = judged["count"].to_numpy(dtype=object) if judged["count"].notna().any() else None
+
+    def column(name: str) -> np.ndarray | None:
+        return judged[name].to_numpy(float) if name in judged else None
+
+    rules = {
+        "paper": audit_claims.rule_summary(
+            judged["member"].to_numpy(bool), column("score"), truth, counts
+        )
+    }
+    for claim, short in audit_claims.TEST_COLUMNS.items():
+        if judged[f"p_{short}"].notna().any():
+            rules[claim] = audit_claims.rule_summary(
+                judged[f"{short}_verdict"].to_numpy(bool), column(f"z_{short}"), truth, counts
+            )
+    if "face_blind" in judged:
+        rules["face_blind"] = audit_claims.rule_summary(
+            np.zeros(len(judged), bool), column("face_blind"), truth, counts
+        )
+    return rules

@@ -8,20 +8,19 @@ association, the privacy claim). Each test here compares one observed statistic 
 sample built the same way, and returns ``p = (1 + #null >= observed) / (1 + #null)``: ties
 count against the person, so the p-value is valid (never anti-conservative) under its null.
 
-The per-photo statistic is the **surprise** of a name: under template t the name stands at
-position ``pos`` among the decoy names (how many decoys the model scores strictly higher);
-its surprise is ``-log((1 + pos) / (1 + D))`` for D decoys, averaged over templates. For a
-name the model treats like any decoy, ``pos`` is uniform and the surprise averages 1 nat; a
-name ranked first every time scores ``log(1 + D)`` (6.9 nats for 999 decoys). Ranks make the
-statistic free of the model's temperature, and ranking against decoys only keeps other real
-names (members of an audit, who take the top ranks on their own photos) out of it.
+The per-photo statistic is the **response** of a name: its image-text similarity under a
+template, standardized by the mean and standard deviation of the decoy names' similarities to
+the same photo under the same template, then averaged over templates. It is about 0 for a name
+the model treats like any decoy and grows without bound, so that a name the model knows as
+text (high on every face) can still show that it is higher on one face; standardizing per
+photo takes out what makes one photo match all texts better than another.
 
-- **Name familiarity** (``name_test``): the real name's mean surprise over the person's photos
+- **Name familiarity** (``name_test``): the real name's mean response over the person's photos
   against that of every same-sex decoy on the same photos. Null: the model treats the real name
   like a random same-sex name from the decoy pool (it never saw the name, and the name is not
   unusual in a way the model can read, e.g. its language or length).
-- **Face association** (``face_test``): the real name's mean surprise on the person's photos
-  against its mean surprise on each reference person's photos (other people, same sex where
+- **Face association** (``face_test``): the real name's mean response on the person's photos
+  against its mean response on each reference person's photos (other people, same sex where
   known, as many photos each). Null: the model responds to this name no more on this person's
   face than on other people's faces. A model that knows the name only as text fails to reject.
 - **Text only** (``text_only_statistics``): no photo. The mean cosine distance of the name's
@@ -35,6 +34,7 @@ names (members of an audit, who take the top ranks on their own photos) out of i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -64,7 +64,7 @@ SENTENCES: dict[Claim, str] = {
 class TestResult:
     """One claim tested for one person.
 
-    ``statistic``: the observed value (mean surprise in nats, top-1 hits, or text distance);
+    ``statistic``: the observed value (mean response, top-1 hits, or text distance);
     ``z``: how many null standard deviations it lies above the null mean (a continuous score
     for ROC curves); ``n_null``: the size of the null sample (the smallest possible p-value is
     1 / (1 + n_null)). ``tested`` is False with a ``reason`` when the test could not run.
@@ -94,43 +94,25 @@ def not_tested(claim: Claim, reason: str) -> TestResult:
 # --- Per-photo statistics -------------------------------------------------------------------
 
 
-def count_greater(reference: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Per row, how many entries of ``reference`` (..., D) exceed each of ``values`` (..., Q).
-
-    Rows are shifted apart so that one sort and one ``searchsorted`` serve all of them.
-    """
+def standardized(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """``(values - mean) / sd`` of the last axis of ``reference`` (..., D), for (..., Q)."""
     reference = np.asarray(reference, np.float64)
-    values = np.asarray(values, np.float64)
-    if reference.shape[:-1] != values.shape[:-1]:
-        raise ValueError("reference and values must share their leading dimensions")
-    lead, width, queries = reference.shape[:-1], reference.shape[-1], values.shape[-1]
-    ref = reference.reshape(-1, width)
-    val = values.reshape(-1, queries)
-    if not (np.isfinite(ref).all() and np.isfinite(val).all()):
-        raise ValueError("scores must be finite")
-    if ref.size == 0 or val.size == 0:
-        return np.zeros(lead + (queries,), dtype=np.int64)
-    low = min(ref.min(), val.min())
-    span = max(ref.max(), val.max()) - low + 1.0
-    shift = np.arange(ref.shape[0])[:, None] * span
-    flat = np.sort((ref - low + shift).ravel())
-    at_most = np.searchsorted(flat, (val - low + shift).ravel(), side="right").reshape(val.shape)
-    greater = (np.arange(ref.shape[0])[:, None] + 1) * width - at_most
-    return greater.reshape(lead + (queries,))
-
-
-def surprise(position: np.ndarray, n_decoys: int) -> np.ndarray:
-    """``-log((1 + position) / (1 + n_decoys))``: 0 for last place, log(1 + D) for first."""
-    return np.log1p(n_decoys) - np.log1p(position)
+    mean = reference.mean(axis=-1, keepdims=True)
+    sd = reference.std(axis=-1, ddof=1, keepdims=True) if reference.shape[-1] > 1 else None
+    if sd is None:
+        raise ValueError("at least two decoy names are needed")
+    return (np.asarray(values, np.float64) - mean) / np.maximum(sd, 1e-12)
 
 
 @dataclass(frozen=True)
 class Responses:
-    """Per-photo surprises of names, averaged over templates (float32).
+    """How strongly names respond to each photo: standardized similarity, averaged over
+    templates (float32).
 
-    ``name``: (P, 1 + D): column 0 is the person's own name, then every decoy, each ranked
-    within {own name} + decoys. ``cross``: (P, R): every real name of the candidate set, each
-    ranked against the decoys alone: how much each real name responds to this person's photos.
+    ``name``: (P, 1 + D): column 0 is the person's own name, then every decoy, each
+    standardized by the mean and sd of {own name} + decoys under each template.
+    ``cross``: (P, R): every real name of the candidate set, standardized by the decoys
+    alone: how much each real name responds to this person's photos.
     """
 
     name: np.ndarray
@@ -140,15 +122,14 @@ class Responses:
 def responses(
     scores: np.ndarray, own: int, real: np.ndarray, decoys: np.ndarray
 ) -> Responses:
-    """Surprises from similarities ``scores`` (P, T, K) of P photos under T templates."""
+    """Responses from similarities ``scores`` (P, T, K) of P photos under T templates."""
     scores = np.asarray(scores)
     real, decoys = np.asarray(real, np.int64), np.asarray(decoys, np.int64)
-    if len(decoys) < 1:
-        raise ValueError("at least one decoy name is needed")
+    if len(decoys) < 2:
+        raise ValueError("at least two decoy names are needed")
     own_set = scores[..., np.r_[own, decoys]]  # (P, T, 1 + D)
-    n_decoys = len(decoys)
-    name = surprise(count_greater(own_set, own_set), n_decoys).mean(axis=1)
-    cross = surprise(count_greater(scores[..., decoys], scores[..., real]), n_decoys).mean(axis=1)
+    name = standardized(own_set, own_set).mean(axis=1)
+    cross = standardized(scores[..., real], scores[..., decoys]).mean(axis=1)
     return Responses(name=name.astype(np.float32), cross=cross.astype(np.float32))
 
 
@@ -215,7 +196,8 @@ def name_test(
     """Name familiarity from :attr:`Responses.name` (P, 1 + D) of one person's photos."""
     means = np.asarray(name_responses, np.float64).mean(axis=0)
     p, z, n = rank_p_values(means[0], means[1:], same_sex(sex, decoy_sexes))
-    return _result("name_familiarity", "mean surprise (log-rank among decoys)", p, z, n, means[0])
+    method = "mean response (similarity standardized by the decoys)"
+    return _result("name_familiarity", method, p, z, n, means[0])
 
 
 def name_hit_test(
@@ -227,7 +209,7 @@ def name_hit_test(
     return _result("name_familiarity", "top-1 hits (closed box)", p, z, n, hits[own])
 
 
-def face_test(own: float, reference: np.ndarray, method: str = "mean surprise") -> TestResult:
+def face_test(own: float, reference: np.ndarray, method: str = "mean response") -> TestResult:
     """Face association: the name's statistic on the person's photos against the same
     statistic on each reference person's photos (as many photos each)."""
     reference = np.asarray(reference, np.float64)
@@ -235,6 +217,80 @@ def face_test(own: float, reference: np.ndarray, method: str = "mean surprise") 
         return not_tested("face_association", "no reference people")
     p, z, n = rank_p_values(own, reference)
     return _result("face_association", method, p, z, n, own)
+
+
+# --- Many people (an audit) ----------------------------------------------------------------
+
+
+def reference_mask(sexes: Sequence[str | None], has_photos: np.ndarray) -> np.ndarray:
+    """(N, N): whether person j serves as a reference for person i in the face test.
+
+    Everyone else with photos, of the same sex when i's sex is known; when nobody else has
+    that sex, everyone else (the test then says it is not matched on sex).
+    """
+    has_photos = np.asarray(has_photos, bool)
+    n = len(has_photos)
+    sex = np.asarray([s if s in ("f", "m") else "" for s in sexes], dtype=object)
+    others = has_photos[None, :] & ~np.eye(n, dtype=bool)
+    same = others & ((sex[:, None] == "") | (sex[:, None] == sex[None, :]))
+    return np.where(same.any(axis=1, keepdims=True), same, others)
+
+
+def matched_means(
+    per_photo: Sequence[np.ndarray | None],
+    columns: np.ndarray,
+    seed: int,
+    keys: Sequence[int],
+) -> np.ndarray:
+    """(N, N): entry (i, j) is the mean of column ``columns[i]`` over person j's photos,
+    using as many of j's photos as person i has (a seeded subset; all of them when j has
+    fewer, which only makes the test conservative).
+
+    ``per_photo[j]``: (P_j, R) values of person j's photos (None without photos); ``keys``:
+    a stable integer per person (seeds j's photo order, the same whoever j is compared with).
+    """
+    n = len(per_photo)
+    counts = np.array([0 if v is None else len(v) for v in per_photo])
+    orders = [
+        None if v is None else np.random.default_rng([seed, keys[j]]).permutation(len(v))
+        for j, v in enumerate(per_photo)
+    ]
+    out = np.full((n, n), np.nan)
+    columns = np.asarray(columns)
+    for size in np.unique(counts[counts > 0]):
+        targets = np.flatnonzero(counts == size)
+        for j, values in enumerate(per_photo):
+            if values is None:
+                continue
+            subset = values[orders[j][:size]]
+            out[targets, j] = subset[:, columns[targets]].mean(axis=0)
+    return out
+
+
+@dataclass(frozen=True)
+class FaceTests:
+    """Face-association tests of many people at once (arrays over people, or draws x people).
+
+    ``face_blind``: the mean of the name's statistic on the reference people's photos: what
+    an attacker who never saw this person's face would score them by.
+    """
+
+    p_value: np.ndarray
+    z: np.ndarray
+    n_reference: np.ndarray
+    statistic: np.ndarray
+    face_blind: np.ndarray
+
+
+def face_tests(matrix: np.ndarray, mask: np.ndarray) -> FaceTests:
+    """``matrix`` (..., N, N): entry (i, j) is person i's name's statistic on person j's
+    photos (the diagonal: on i's own); ``mask`` (N, N) from :func:`reference_mask`."""
+    own = np.diagonal(matrix, axis1=-2, axis2=-1)
+    valid = np.broadcast_to(mask, matrix.shape) & ~np.isnan(matrix)
+    p, z, n = rank_p_values(own, np.nan_to_num(matrix, nan=-np.inf), valid)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        blind = np.where(valid, np.nan_to_num(matrix), 0).sum(axis=-1) / n
+    return FaceTests(p_value=p, z=z, n_reference=n, statistic=own, face_blind=blind)
 
 
 # --- Text only ------------------------------------------------------------------------------

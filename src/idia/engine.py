@@ -50,7 +50,7 @@ class Predictions:
 
     ``best``: (P, T) candidate index per photo and template. ``rank`` / ``probability``:
     (P, T) rank and softmax probability of the real name; ``responses``: the per-photo
-    surprises of :mod:`idia.claims`. All three are None when the model reveals only its top
+    responses of :mod:`idia.claims`. All three are None when the model reveals only its top
     answer.
     """
 
@@ -224,10 +224,10 @@ class IdentityInferenceAttack:
             return Predictions(np.asarray(answer.best), None, None)
         scale = getattr(self.classifier, "logit_scale", 100.0)
         rank, probability = attack.real_name_stats(answer.scores, real_index, scale)
-        surprises = claims.responses(
+        per_photo = claims.responses(
             answer.scores, real_index, np.arange(candidates.n_real), candidates.decoy_indices
         )
-        return Predictions(np.asarray(answer.best), rank, probability, surprises)
+        return Predictions(np.asarray(answer.best), rank, probability, per_photo)
 
     def prompt_groups(self, candidates: CandidateSet) -> list[list[str]]:
         return [render_prompts([t], candidates.names) for t in self.templates]
@@ -336,7 +336,7 @@ class IdentityInferenceAttack:
         matched = [
             p for p in others if sex is not None and infer_sex(p.name, self.name_pool) == sex
         ]
-        method = "mean surprise" if own.responses is not None else "top-1 hits (closed box)"
+        method = "mean response" if own.responses is not None else "top-1 hits (closed box)"
         if matched:
             others, method = matched, f"{method}; reference people of the same sex"
         else:
@@ -360,7 +360,7 @@ class IdentityInferenceAttack:
 
     @staticmethod
     def _face_statistic(predictions: Predictions, real: int) -> float:
-        """Mean surprise of the real name over photos, or its top-1 hits per photo."""
+        """Mean response of the real name over photos, or its top-1 hits per photo."""
         if predictions.responses is not None:
             return float(predictions.responses.cross[:, real].mean())
         return float((predictions.best == real).sum(axis=1).mean())
