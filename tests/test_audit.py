@@ -172,8 +172,17 @@ def test_cli_check_json_and_errors(tiny_open_clip, tmp_path):
     payload = json.loads(result.stdout)
     assert payload["n_candidates"] == 50 and len(payload["templates"]) == 21
     assert {"template", "prediction", "votes", "correct"} <= payload["templates"][0].keys()
-    human = runner.invoke(app, ["check", str(photo), "--name", "Lin-Manuel Miranda", *common])
-    assert human.exit_code == 0 and "Knows this person" in " ".join(human.stdout.split())
+    assert set(payload["claims"]) == {"name_familiarity", "face_association", "text_only"}
+    assert payload["claims"]["face_association"]["tested"] is False
+    human = runner.invoke(app, ["check", str(photo), "--name", "Conan O'Brien", *common])
+    text = " ".join(human.stdout.split())
+    # the human output states the same figures as the JSON
+    assert human.exit_code == 0
+    assert f"Paper's rule: {payload['score']}/21 templates" in text
+    p_name = payload["claims"]["name_familiarity"]["p_value"]
+    assert "has seen this name" in text and f" {p_name:.3g}" in text
+    sentence = payload["verdict"] or "no evidence"
+    assert sentence.replace("_", " ").split()[0] in text.split("Verdict:")[1].lower()
 
     def fails(args, text):
         outcome = runner.invoke(app, args)
@@ -206,9 +215,19 @@ def test_cli_audit_end_to_end(tiny_open_clip, tmp_path):
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
-    assert summary["n_judged"] == 3 and summary["tp"] + summary["fn"] == 2
+    results = pd.read_csv(tmp_path / "run" / "results.csv")
+    # the summary counts are the per-person verdicts against the membership table
+    truth = results["name"].map({"Adrianne León": True, "Conan O'Brien": False,
+                                 "Lin-Manuel Miranda": True})
+    assert summary["n_judged"] == 3
+    assert summary["tp"] == int((results["member"] & truth).sum())
+    assert summary["fp"] == int((results["member"] & ~truth).sum())
+    assert summary["rules"]["paper"]["n_members"] == 2
+    name_tp = int((results["name_verdict"] & truth).sum())
+    assert summary["rules"]["name_familiarity"]["tp"] == name_tp
     again = runner.invoke(app, args)
     assert again.exit_code == 0 and "resuming: 3 of 3" in again.output
+    assert pd.read_csv(tmp_path / "run" / "results.csv").equals(results)
 
 
 def test_cli_uses_the_papers_name_files(shared_data, tiny_open_clip, tmp_path):

@@ -423,7 +423,5 @@ def rule_table(judged: pd.DataFrame) -> dict[str, Any]:
                 judged[f"{short}_verdict"].to_numpy(bool), column(f"z_{short}"), truth, counts
             )
     if "face_blind" in judged:
-        rules["face_blind"] = audit_claims.rule_summary(
-            np.zeros(len(judged), bool), column("face_blind"), truth, counts
-        )
+        rules["face_blind"] = audit_claims.rule_summary(None, column("face_blind"), truth, None)
     return rules

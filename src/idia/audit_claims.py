@@ -212,36 +212,38 @@ def _strongest(row: Any) -> str | None:
 
 
 def rule_summary(
-    verdict: np.ndarray,
+    verdict: np.ndarray | None,
     score: np.ndarray | None,
     truth: np.ndarray,
     counts: np.ndarray | None,
     ci_method: str = "wilson",
 ) -> dict[str, Any]:
-    """TPR, FPR with their people and 95% intervals, AUC and TPR at low FPR of one rule over
-    people with known truth (``score``: higher = member; the ROC is skipped without it)."""
-    verdict, truth = np.asarray(verdict, bool), np.asarray(truth, bool)
-    counts_ = confusion_counts(verdict, truth)
-    rate = rates(counts_)
+    """TPR, FPR with their people and 95% intervals, AUC of a continuous score (higher =
+    member) and TPR at low FPR, TPR by training count, for one rule over people with known
+    truth. A rule without verdicts (a baseline score) gets only the ROC figures."""
+    truth = np.asarray(truth, bool)
     n_members, n_non = int(truth.sum()), int((~truth).sum())
-    tpr_low, tpr_high = binomial_interval(int(counts_["tp"]), n_members, ci_method)
-    fpr_low, fpr_high = binomial_interval(int(counts_["fp"]), n_non, ci_method)
-    out: dict[str, Any] = {k: int(v) for k, v in counts_.items()}
-    out |= {
-        "n_members": n_members,
-        "n_non_members": n_non,
-        "tpr": to_json_number(rate["tpr"]),
-        "tpr_ci": [to_json_number(tpr_low), to_json_number(tpr_high)],
-        "fpr": to_json_number(rate["fpr"]),
-        "fpr_ci": [to_json_number(fpr_low), to_json_number(fpr_high)],
-    }
+    out: dict[str, Any] = {"n_members": n_members, "n_non_members": n_non}
+    if verdict is not None:
+        verdict = np.asarray(verdict, bool)
+        counts_ = confusion_counts(verdict, truth)
+        rate = rates(counts_)
+        tpr_low, tpr_high = binomial_interval(int(counts_["tp"]), n_members, ci_method)
+        fpr_low, fpr_high = binomial_interval(int(counts_["fp"]), n_non, ci_method)
+        out |= {k: int(v) for k, v in counts_.items()}
+        out |= {
+            "tpr": to_json_number(rate["tpr"]),
+            "tpr_ci": [to_json_number(tpr_low), to_json_number(tpr_high)],
+            "fpr": to_json_number(rate["fpr"]),
+            "fpr_ci": [to_json_number(fpr_low), to_json_number(fpr_high)],
+        }
     if score is not None:
         valid = ~np.isnan(np.asarray(score, float))
         roc = roc_curve(np.asarray(score, float)[valid], truth[valid])
         out["auc"] = to_json_number(roc.auc)
         out |= {key: to_json_number(roc.tpr_at_fpr(f)) for key, f in LOW_FPRS.items()}
         out["n_scored"] = int(valid.sum())
-    if counts is not None:
+    if counts is not None and verdict is not None:
         by_count: dict[str, Any] = {}
         known = ~pd.isna(counts)
         for value in sorted({int(c) for c, k in zip(counts, known, strict=True) if k}):

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from idia.audit import run_audit
+from idia.claims import DEFAULT_ALPHA, SENTENCES
 from idia.engine import CheckResult, IdentityInferenceAttack
 from idia.models import SPEC_HELP, ModelLoadError, load_model, parse_spec
 from idia.names import (
@@ -74,6 +75,11 @@ CacheOpt = Annotated[
 ]
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Do not read or write the cache.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+AlphaOpt = Annotated[
+    float,
+    typer.Option(help="Level of the calibrated tests' verdicts (in an audit: Benjamini-Hochberg "
+                 "across its people)."),
+]
 ApiKeyOpt = Annotated[
     str | None,
     typer.Option("--api-key", envvar="IDIA_API_KEY", help="API key for an http(s):// model."),
@@ -132,9 +138,23 @@ def name_pool(first_names: Path | None, surnames: Path | None) -> NamePool | Non
 
 @app.command()
 def check(
-    photos: Annotated[list[Path], typer.Argument(help="Photos of the person.")],
     name: Annotated[str, typer.Option("--name", "-n", help="The person's real name.")],
     model: ModelOpt,
+    photos: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Photos of the person. None: only the text-only test runs."),
+    ] = None,
+    reference: Annotated[
+        Path | None,
+        typer.Option(help="Other people's photos, one subfolder per person (as for audit "
+                     "--people), for the face-association test."),
+    ] = None,
+    sex: Annotated[
+        str | None,
+        typer.Option(help="'f' or 'm': the sex to match reference people on (default: from "
+                     "the first name)."),
+    ] = None,
+    alpha: AlphaOpt = DEFAULT_ALPHA,
     crop: CropOpt = "face",
     num_names: NumNamesOpt = 1000,
     seed: SeedOpt = 0,
@@ -155,15 +175,21 @@ def check(
         typer.Option(help="Also write a self-contained HTML report here (figures beside it)."),
     ] = None,
 ) -> None:
-    """Does the model know this person? Verdict with the evidence, template by template."""
+    """Does the model know this person? Which claim the evidence supports ("has seen this
+    name", "links this face to this name"), with the paper's rule template by template."""
+    photos = photos or []
     missing = [str(p) for p in photos if not p.exists()]
     if missing:
         fail(f"photo(s) not found: {', '.join(missing)}")
+    if sex is not None and sex not in ("f", "m"):
+        fail(f"--sex must be 'f' or 'm', not {sex!r}")
+    if reference is not None and not photos:
+        fail("--reference needs photos of the person (the face test compares them)")
     try:
         attacker = build_attack(model, crop, num_names, seed, threshold, templates, names_file,
                                 detector, device, cache_dir, no_cache, not (quiet or as_json),
                                 api_key, first_names, surnames)
-        result = attacker.check(photos, name)
+        result = attacker.check(photos, name, reference=reference, sex=sex, alpha=alpha)
     except USER_ERRORS as err:
         fail(str(err))
     report_usage(attacker, result)
@@ -212,14 +238,16 @@ def audit(
     ] = False,
     quiet: QuietOpt = False,
     api_key: ApiKeyOpt = None,
+    alpha: AlphaOpt = DEFAULT_ALPHA,
 ) -> None:
-    """Attack many people with known membership; verdicts, TP/FP/FN/TN, TPR, FPR, accuracy."""
+    """Attack many people with known membership: the paper's rule and the calibrated tests,
+    per person and as TP/FP/FN/TN, TPR, FPR with intervals."""
     try:
         attacker = build_attack(model, crop, num_names, seed, threshold, templates, names_file,
                                 detector, device, cache_dir, no_cache, not quiet, api_key,
                                 first_names, surnames)
         summary = run_audit(attacker, people, out, membership, photos_per_person, overwrite,
-                            log=lambda m: typer.echo(m, err=True))
+                            log=lambda m: typer.echo(m, err=True), alpha=alpha)
     except USER_ERRORS as err:
         fail(str(err))
     report_usage(attacker)
@@ -239,6 +267,13 @@ def report_usage(attacker: IdentityInferenceAttack, result: CheckResult | None =
                f"in {numbers['requests']} requests, {numbers['retries']} retries", err=True)
 
 
+CLAIM_LABELS = {
+    "face_association": "links this face to this name",
+    "name_familiarity": "has seen this name (from the photos)",
+    "text_only": "has seen this name (text encoder alone)",
+}
+
+
 def render_check(result: CheckResult) -> None:
     console = Console()
     console.print(f"[bold]Does {result.model} know {result.name!r}?[/bold]")
@@ -247,37 +282,85 @@ def render_check(result: CheckResult) -> None:
                   f"{result.n_candidates} names (seed {result.seed}).")
     for photo in skipped:
         console.print(f"  [yellow]skipped[/yellow] {photo['path']}: {photo['reason']}")
-    table = Table("template", "predicted name", "votes", "real name?")
-    for t in result.templates:
-        table.add_row(t.template, t.prediction or "[dim](tie: no prediction)[/dim]",
-                      f"{t.votes}/{result.n_photos}", "[green]yes[/green]" if t.correct else "no")
-    console.print(table)
-    verdict = "[bold red]YES[/bold red]" if result.member else "[bold green]NO[/bold green]"
-    console.print(
-        f"Score: {result.score}/{len(result.templates)} templates named {result.name} "
-        f"(threshold {result.threshold}).  Knows this person: {verdict}"
-    )
-    console.print(
-        f"Decoy p-value: {result.p_value:.4g} (share of the {result.n_candidates - 1} other "
-        f"candidate names scoring at least as high).  A model guessing at random would be "
-        f"called a member with probability {result.chance_member_probability:.2%}."
-    )
+    if result.templates:
+        table = Table("template", "predicted name", "votes", "real name?")
+        for t in result.templates:
+            table.add_row(t.template, t.prediction or "[dim](tie: no prediction)[/dim]",
+                          f"{t.votes}/{result.n_photos}",
+                          "[green]yes[/green]" if t.correct else "no")
+        console.print(table)
+        paper = "YES" if result.member else "NO"
+        console.print(
+            f"Paper's rule: {result.score}/{len(result.templates)} templates named "
+            f"{result.name} (threshold {result.threshold}) -> {paper}.  (A model guessing at "
+            f"random, if templates were independent: {result.chance_member_probability:.2%}.)"
+        )
+    tests = Table("the model ...", "p-value", "test", title=f"Calibrated tests (alpha "
+                  f"{result.alpha:g})")
+    for claim, test in result.claims.items():
+        if test.tested:
+            p = f"{test.p_value:.3g}" + (" [bold]*[/bold]" if test.holds(result.alpha) else "")
+            detail = f"{test.method}; {test.n_null} null values"
+        else:
+            p, detail = "not tested", test.reason or ""
+        tests.add_row(CLAIM_LABELS[claim], p, detail)
+    console.print(tests)
+    verdict = result.verdict_sentence
+    colour = "red" if result.verdict else "green"
+    console.print(f"Verdict: [bold {colour}]{verdict[0].upper() + verdict[1:]}[/bold {colour}]"
+                  f" (strongest claim whose test holds at alpha {result.alpha:g}).")
+    if not result.claims["face_association"].tested and result.n_photos:
+        console.print("[dim]Face association was not tested: give --reference DIR with other "
+                      "people's photos to test whether the model links your face to the name."
+                      "[/dim]")
+
+
+RULE_LABELS = {
+    "paper": "paper's rule",
+    "name_familiarity": "name familiarity",
+    "face_association": "face association",
+    "text_only": "text only",
+    "face_blind": "face-blind baseline",
+}
 
 
 def render_summary(summary: dict, out: Path) -> None:
     console = Console()
-    table = Table("TP", "FP", "FN", "TN", "TPR", "FPR", "accuracy", title=f"audit: {out}")
 
     def pct(value: float | None) -> str:
         return "n/a" if value is None else f"{value:.1%}"
 
-    table.add_row(*(str(summary[k]) for k in ("tp", "fp", "fn", "tn")),
-                  pct(summary["tpr"]), pct(summary["fpr"]), pct(summary["accuracy"]))
-    console.print(table)
+    def interval(values: list | None) -> str:
+        return "" if not values else f" [{pct(values[0])}-{pct(values[1])}]"
+
+    rules = summary.get("rules")
+    if rules:
+        table = Table("rule", "TPR [95% CI]", "FPR [95% CI]", "AUC", title=f"audit: {out}")
+        for rule, row in rules.items():
+            verdicts = "tpr" in row
+            table.add_row(
+                RULE_LABELS.get(rule, rule),
+                pct(row["tpr"]) + interval(row["tpr_ci"]) if verdicts else "(score only)",
+                pct(row["fpr"]) + interval(row["fpr_ci"]) if verdicts else "",
+                "n/a" if row.get("auc") is None else f"{row['auc']:.3f}",
+            )
+        console.print(table)
+        first = rules["paper"]
+        console.print(f"{first['n_members']} members, {first['n_non_members']} non-members "
+                      "with usable photos.")
+    else:
+        table = Table("TP", "FP", "FN", "TN", "TPR", "FPR", "accuracy", title=f"audit: {out}")
+        table.add_row(*(str(summary[k]) for k in ("tp", "fp", "fn", "tn")),
+                      pct(summary["tpr"]), pct(summary["fpr"]), pct(summary["accuracy"]))
+        console.print(table)
+    verdicts = summary.get("n_verdicts", {})
     console.print(
         f"{summary['n_people']} people, {summary['n_judged']} with known membership and usable "
-        f"photos, {summary['n_predicted_members']} called members (threshold "
-        f"{summary['threshold']}). Details: {out / 'results.csv'}"
+        f"photos. Paper's rule (threshold {summary['threshold']}): "
+        f"{summary['n_predicted_members']} called members. Calibrated tests (alpha "
+        f"{summary.get('alpha')}, Benjamini-Hochberg): "
+        + ", ".join(f"{n} {SENTENCES[c]}" for c, n in verdicts.items())
+        + f". Details: {out / 'results.csv'}"
     )
 
 
