@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -118,7 +120,7 @@ def test_a_disguised_format_never_reaches_its_decoder(tmp_path, monkeypatch):
 
 def test_loading_leaves_pillow_and_warning_settings_alone(tmp_path, monkeypatch):
     Image.new("RGB", (50, 40)).save(tmp_path / "good.png")
-    limit, filters = Image.MAX_IMAGE_PIXELS, list(__import__("warnings").filters)
+    limit, filters = Image.MAX_IMAGE_PIXELS, list(warnings.filters)
     seen = []
     transpose = faces.ImageOps.exif_transpose
 
@@ -132,7 +134,7 @@ def test_loading_leaves_pillow_and_warning_settings_alone(tmp_path, monkeypatch)
     with pytest.raises(UnreadableImage, match="too large \\(50x40"):
         load_image(tmp_path / "good.png")
     assert seen == [limit]
-    assert Image.MAX_IMAGE_PIXELS == limit and __import__("warnings").filters == filters
+    assert limit == Image.MAX_IMAGE_PIXELS and filters == warnings.filters
 
 
 def test_importing_idia_changes_no_global_setting():
