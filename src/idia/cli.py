@@ -216,7 +216,7 @@ def audit(
     no_cache: NoCacheOpt = False,
     cache_images: CacheImagesOpt = False,
     overwrite: Annotated[
-        bool, typer.Option(help="Restart a run folder that has other settings.")
+        bool, typer.Option(help="Restart a run folder (one idia created) that has other settings.")
     ] = False,
     quiet: QuietOpt = False,
     api_key: ApiKeyOpt = None,
