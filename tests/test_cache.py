@@ -81,6 +81,7 @@ def test_a_corrupt_cache_warns_and_the_run_goes_on(knowing_model, tmp_path, capl
             [knowing_model.photo("Conan O'Brien")], "Conan O'Brien")
     assert result.member and result.score == 21
     assert "embedding cache" in caplog.text and "going on without it" in caplog.text
+    assert f"idia cache purge --cache-dir {tmp_path / 'c'}" in caplog.text
     assert (tmp_path / "c" / "embeddings.sqlite").read_bytes() == garbage, "left as it was"
     info = runner.invoke(app, ["cache", "info", "--cache-dir", str(tmp_path / "c")])
     assert info.exit_code == 2 and "not a readable idia embedding cache" in info.output

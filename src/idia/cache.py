@@ -56,6 +56,13 @@ def image_key(image: Image.Image) -> str:
     return digest.hexdigest()
 
 
+def purge_hint(directory: Path) -> str:
+    """The command that deletes this cache."""
+    if directory == default_cache_dir():
+        return "'idia cache purge' deletes it"
+    return f"'idia cache purge --cache-dir {directory}' deletes it"
+
+
 def cache_files(directory: str | Path | None = None) -> list[Path]:
     """The database and whichever SQLite side files exist beside it."""
     path = (Path(directory) if directory else default_cache_dir()) / CACHE_FILE
@@ -102,10 +109,10 @@ class EmbeddingCache:
 
     def _give_up(self, err: Exception) -> None:
         log.warning(
-            "warning: embedding cache %s is unusable (%s); going on without it "
-            "('idia cache purge' deletes it)",
+            "warning: embedding cache %s is unusable (%s); going on without it (%s)",
             self.path,
             err,
+            purge_hint(self.directory),
         )
         if self._db is not None:
             self._db.close()
@@ -165,7 +172,7 @@ def cache_info(directory: str | Path | None = None) -> dict[str, Any]:
         except sqlite3.Error as err:
             raise CacheError(
                 f"{path} is not a readable idia embedding cache ({err}); "
-                "'idia cache purge' deletes it"
+                f"{purge_hint(path.parent)}"
             ) from err
     return {
         "path": str(path),
