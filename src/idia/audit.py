@@ -1,9 +1,12 @@
 """Many people with known membership -> a run folder of predictions, verdicts and metrics.
 
 The work is done one person at a time; each person's predictions are written atomically
-(temporary file, then rename), so a run killed at any moment resumes with the same command and
-loses nothing. Everything later steps need is in the folder; nothing is recomputed.
+(temporary file flushed to disk, then renamed), so a run killed at any moment, even by a power
+loss, resumes with the same command and loses nothing; on resume each finished person's parts
+are checked and a damaged one is redone. Everything later steps need is in the folder; nothing
+is recomputed.
 
+RUN/.idia-run           marker: idia deletes (``--overwrite``) only folders that carry it
 RUN/config.json         settings, model identity, seed, templates, people, version
 RUN/candidates.parquet  the candidate names (real ones flagged)
 RUN/parts/              per-person units while the run is under way
@@ -21,8 +24,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
+import re
 import tempfile
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,9 +46,30 @@ from idia.metrics import confusion_counts, rates, to_json_number
 from idia.names import CandidateSet, normalize_name
 from idia.people import PeopleFolderError, Person, find_people, sample_photos
 
+RUN_MARKER = ".idia-run"
+RUN_FORMAT = 1
+# Everything idia writes into a run folder (audit, evaluate, report): only folders holding
+# nothing else are ever deleted.
+RUN_FILES = frozenset({
+    RUN_MARKER, "config.json", "candidates.parquet", "photos.parquet", "predictions.parquet",
+    "results.parquet", "results.csv", "summary.json", "evaluation.json", "evaluation.parquet",
+    "evaluation_draws.parquet", "evaluation_bins.parquet", "report.html", "responses.parquet",
+    "text_only.parquet",
+})
+RUN_FOLDERS = {
+    "parts": re.compile(r"\d{6}\.(photos|predictions|responses)\.parquet|\..+\.tmp"),
+    "report_figures": re.compile(r"[\w-]+\.(png|pdf)"),
+}
+TEMP_FILE = re.compile(r"\..+\.tmp")  # what write_atomic leaves behind when killed
+PHOTO_COLUMNS = ("person", "name", "path", "status", "reason", "n_faces", "box")
+PREDICTION_COLUMNS = (
+    "person", "photo", "path", "template", "predicted", "real_index", "real_rank",
+    "real_probability",
+)
+
 
 class AuditError(ValueError):
-    """The audit cannot start; the message says what to change."""
+    """The audit cannot start or measures nothing; the message says what to change."""
 
 
 def discover_people(people_dir: str | Path) -> tuple[list[Person], list[str]]:
@@ -56,16 +81,40 @@ def discover_people(people_dir: str | Path) -> tuple[list[Person], list[str]]:
 
 
 def write_atomic(path: Path, write: Callable[[Path], Any]) -> None:
-    """Write through a temporary file in the same folder, then rename over ``path``."""
+    """Write through a temporary file in the same folder, flush it to disk, rename it over
+    ``path`` and flush the folder: after a crash or a power loss ``path`` is the old file or
+    the complete new one, never an empty or torn one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         write(Path(tmp))
+        _fsync(tmp)
         os.replace(tmp, path)
+        _fsync_folder(path.parent)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _fsync(path: str | Path) -> None:
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename durable (POSIX); Windows cannot open folders and needs no such step."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -134,34 +183,161 @@ def run_audit(
     if text is not None:
         write_parquet(out / "text_only.parquet", text)
     parts = out / "parts"
-    todo = [p for p in people if not (parts / f"{p.index:06d}.predictions.parquet").exists()]
-    if len(todo) < len(people):
-        log(f"resuming: {len(people) - len(todo)} of {len(people)} people already done")
+    todo = _unfinished(people, parts, photos_per_person, attacker, log)
     for person in tqdm(todo, desc="people", unit="person", disable=not attacker.progress):
         _attack_person(attacker, person, candidates, photos_per_person, parts)
+    _require_a_usable_photo(people, parts, attacker.crop)
     return finalize_run(
         out, people, candidates, truth, attacker.threshold, alpha=alpha, seed=attacker.seed
     )
 
 
 def _prepare_run_folder(out: Path, config: dict[str, Any], overwrite: bool) -> None:
-    config_path = out / "config.json"
-    if config_path.exists():
-        previous = json.loads(config_path.read_text())
-        settings = {k: v for k, v in config.items() if k not in ("idia_version", "created")}
-        changed = [k for k, v in settings.items() if previous.get(k) != v]
-        if changed and not overwrite:
-            raise AuditError(
-                f"{out} holds a run with other settings ({', '.join(changed)}); use another "
-                "--out, or --overwrite to start it again"
-            )
-        if changed:
-            shutil.rmtree(out)
-    elif out.exists() and any(out.iterdir()) and not overwrite:
-        raise AuditError(f"{out} exists and is not an idia run folder; choose another --out")
+    """Start or resume the run in ``out``; with ``overwrite``, restart one with other settings.
+
+    Only a folder carrying the run marker, and holding nothing but what idia writes, is ever
+    emptied: ``--out .`` in a project must never delete the project.
+    """
+    if out.exists() and not out.is_dir():
+        raise AuditError(f"{out} is a file, not a folder; choose another --out")
+    marker, config_path = out / RUN_MARKER, out / "config.json"
+    entries = [e.name for e in out.iterdir()] if out.exists() else []
+    previous = _read_config(config_path) if config_path.is_file() else None
+    settings = {k: v for k, v in config.items() if k not in ("idia_version", "created")}
+    changed = [] if previous is None else [k for k, v in settings.items() if previous.get(k) != v]
+    if entries and not marker.is_file() and not (previous and not changed):
+        # the exception (same settings, no marker) is a run begun by idia 0.1: resumed
+        raise AuditError(
+            f"{out} is not empty and not an idia run folder (it has no {RUN_MARKER} file); "
+            "choose another --out (idia deletes only run folders it created)"
+        )
+    if previous is None and set(entries) - {RUN_MARKER}:
+        changed = ["config.json is missing or unreadable"]
+    if changed and not overwrite:
+        raise AuditError(
+            f"{out} holds a run with other settings ({', '.join(changed)}); use another "
+            "--out, or --overwrite to start it again"
+        )
+    if changed:
+        _empty_run_folder(out)
     out.mkdir(parents=True, exist_ok=True)
+    if not marker.is_file():
+        write_json(marker, {"idia_run_format": RUN_FORMAT, "idia_version": __version__})
     if not config_path.exists():
         write_json(config_path, {**config, "created": datetime.now(UTC).isoformat()})
+
+
+def _read_config(path: Path) -> dict[str, Any] | None:
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return config if isinstance(config, dict) and "idia_version" in config else None
+
+
+def _empty_run_folder(out: Path) -> None:
+    """Delete what a run wrote, keeping the marker; refuse (deleting nothing) if the folder
+    holds anything else."""
+    unexpected = []
+    for entry in sorted(out.iterdir()):
+        if entry.is_symlink() or (entry.is_dir() and entry.name not in RUN_FOLDERS):
+            unexpected.append(entry.name)
+        elif entry.is_dir():
+            pattern = RUN_FOLDERS[entry.name]
+            unexpected += [
+                f"{entry.name}/{child.name}"
+                for child in sorted(entry.iterdir())
+                if child.is_symlink() or not child.is_file() or not pattern.fullmatch(child.name)
+            ]
+        elif entry.name not in RUN_FILES and not TEMP_FILE.fullmatch(entry.name):
+            unexpected.append(entry.name)
+    if unexpected:
+        raise AuditError(
+            f"{out} holds files an idia run does not write ({', '.join(unexpected[:5])}"
+            f"{' ...' if len(unexpected) > 5 else ''}); nothing deleted: move them away or "
+            "choose another --out"
+        )
+    for entry in out.iterdir():
+        if entry.is_dir():
+            for child in entry.iterdir():
+                child.unlink()
+            entry.rmdir()
+        elif entry.name != RUN_MARKER:
+            entry.unlink()
+
+
+def _unfinished(
+    people: list[Person],
+    parts: Path,
+    photos_per_person: int | None,
+    attacker: IdentityInferenceAttack,
+    log: Callable[[str], None],
+) -> list[Person]:
+    """The people still to attack: no parts yet, or parts a crash or a full disk damaged."""
+    todo = []
+    for person in people:
+        if not (parts / f"{person.index:06d}.predictions.parquet").exists():
+            todo.append(person)
+            continue
+        n_photos = len(sample_photos(person, photos_per_person, attacker.seed))
+        problem = _part_problem(parts, person, n_photos, len(attacker.templates))
+        if problem:
+            log(f"warning: redoing {person.name}: {problem}")
+            todo.append(person)
+    if len(todo) < len(people):
+        log(f"resuming: {len(people) - len(todo)} of {len(people)} people already done")
+    return todo
+
+
+def _part_problem(parts: Path, person: Person, n_photos: int, n_templates: int) -> str | None:
+    """Why a finished person's parts cannot be trusted, or None when they can."""
+    stem = f"{person.index:06d}"
+    tables = {}
+    for kind, columns in (("photos", PHOTO_COLUMNS), ("predictions", PREDICTION_COLUMNS)):
+        path = parts / f"{stem}.{kind}.parquet"
+        try:
+            tables[kind] = pd.read_parquet(path)
+        except (OSError, ValueError, pa.ArrowException) as err:
+            return f"{path.name} is unreadable ({str(err).splitlines()[0][:120]})"
+        missing = [c for c in columns if c not in tables[kind]]
+        if missing:
+            return f"{path.name} lacks columns {', '.join(missing)}"
+        if (tables[kind]["person"] != person.index).any():
+            return f"{path.name} holds rows of another person"
+    photos, predictions = tables["photos"], tables["predictions"]
+    if len(photos) != n_photos:
+        return f"{stem}.photos.parquet has {len(photos)} photos, the person now {n_photos}"
+    n_usable = int((photos["status"] == "ok").sum())
+    expected = n_usable * n_templates
+    if len(predictions) != expected:
+        return f"{stem}.predictions.parquet has {len(predictions)} rows, not {expected}"
+    if n_usable and predictions["real_rank"].notna().all():  # the model gave scores
+        path = parts / f"{stem}.responses.parquet"
+        try:
+            responses = pq.read_table(path, columns=["person", "photo"])
+        except (OSError, ValueError, pa.ArrowException) as err:
+            return f"{path.name} is missing or unreadable ({str(err).splitlines()[0][:120]})"
+        if responses.num_rows != n_usable or set(responses["person"].to_pylist()) != {
+            person.index
+        }:
+            return f"{path.name} does not hold this person's {n_usable} photos"
+    return None
+
+
+def _require_a_usable_photo(people: list[Person], parts: Path, crop: str) -> None:
+    """An audit without a single usable photo measures nothing: say why, as one line (the run
+    folder stays as it is, resumable)."""
+    statuses: Counter[str] = Counter()
+    for person in people:
+        status = pd.read_parquet(parts / f"{person.index:06d}.photos.parquet")["status"]
+        if (status == "ok").any():
+            return
+        statuses.update(status)
+    labels = {"no_face": "no face found", "unreadable": "unreadable"}
+    detail = ", ".join(f"{n} {labels.get(s, s)}" for s, n in statuses.most_common())
+    hint = "; try --crop none" if crop == "face" and statuses["no_face"] else ""
+    who = "the one person has no" if len(people) == 1 else f"none of the {len(people)} people has a"
+    raise AuditError(f"{who} usable photo ({sum(statuses.values())} photos: {detail}){hint}")
 
 
 def _attack_person(

@@ -74,6 +74,11 @@ CacheOpt = Annotated[
     Path | None, typer.Option(help="Embedding cache folder (default ~/.cache/idia).")
 ]
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Do not read or write the cache.")]
+CacheImagesOpt = Annotated[
+    bool,
+    typer.Option("--cache-images", help="Also cache the photos' embeddings (biometric data; "
+                 "by default only the prompts' are cached)."),
+]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 AlphaOpt = Annotated[
     float,
@@ -90,7 +95,7 @@ def build_attack(
     model: str, crop: str, num_names: int, seed: int, threshold: int, templates: str | None,
     names_file: Path | None, detector: str, device: str | None, cache_dir: Path | None,
     no_cache: bool, progress: bool, api_key: str | None = None,
-    first_names: Path | None = None, surnames: Path | None = None,
+    first_names: Path | None = None, surnames: Path | None = None, cache_images: bool = False,
 ) -> IdentityInferenceAttack:
     if crop not in ("face", "none"):
         fail(f"--crop must be 'face' or 'none', not {crop!r}")
@@ -115,6 +120,7 @@ def build_attack(
         decoy_names=read_names_file(names_file) if names_file else None,
         name_pool=name_pool(first_names, surnames),
         cache_dir=False if no_cache else cache_dir,
+        cache_images=cache_images,
         device=device,
         progress=progress,
     )
@@ -167,6 +173,7 @@ def check(
     device: DeviceOpt = None,
     cache_dir: CacheOpt = None,
     no_cache: NoCacheOpt = False,
+    cache_images: CacheImagesOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     quiet: QuietOpt = False,
     api_key: ApiKeyOpt = None,
@@ -188,7 +195,7 @@ def check(
     try:
         attacker = build_attack(model, crop, num_names, seed, threshold, templates, names_file,
                                 detector, device, cache_dir, no_cache, not (quiet or as_json),
-                                api_key, first_names, surnames)
+                                api_key, first_names, surnames, cache_images)
         result = attacker.check(photos, name, reference=reference, sex=sex, alpha=alpha)
     except USER_ERRORS as err:
         fail(str(err))
@@ -233,8 +240,9 @@ def audit(
     device: DeviceOpt = None,
     cache_dir: CacheOpt = None,
     no_cache: NoCacheOpt = False,
+    cache_images: CacheImagesOpt = False,
     overwrite: Annotated[
-        bool, typer.Option(help="Restart a run folder that has other settings.")
+        bool, typer.Option(help="Restart a run folder (one idia created) that has other settings.")
     ] = False,
     quiet: QuietOpt = False,
     api_key: ApiKeyOpt = None,
@@ -245,7 +253,7 @@ def audit(
     try:
         attacker = build_attack(model, crop, num_names, seed, threshold, templates, names_file,
                                 detector, device, cache_dir, no_cache, not quiet, api_key,
-                                first_names, surnames)
+                                first_names, surnames, cache_images)
         summary = run_audit(attacker, people, out, membership, photos_per_person, overwrite,
                             log=lambda m: typer.echo(m, err=True), alpha=alpha)
     except USER_ERRORS as err:
@@ -423,6 +431,10 @@ from idia.eval_command import evaluate_command, report_command  # noqa: E402
 
 app.command("evaluate")(evaluate_command)
 app.command("report")(report_command)
+
+from idia.cache_command import cache_app  # noqa: E402
+
+app.add_typer(cache_app, name="cache")
 
 
 def main() -> None:

@@ -130,7 +130,8 @@ class IdentityInferenceAttack:
     ``model``: a spec string (see :func:`idia.models.load_model`), an
     :class:`~idia.models.EmbeddingModel` (e.g. ``OpenCLIPModel(my_model, preprocess,
     tokenizer)``) or a :class:`~idia.models.ClosedBoxModel`.
-    ``cache_dir``: where embeddings are cached; None for the default, False for no cache.
+    ``cache_dir``: where prompt embeddings are cached; None for the default, False for no
+    cache. ``cache_images``: also cache the embeddings of the photos (faces: off by default).
     """
 
     def __init__(
@@ -147,6 +148,7 @@ class IdentityInferenceAttack:
         decoy_names: Sequence[str] | None = None,
         name_pool: NamePool | None = None,
         cache_dir: str | Path | None | bool = None,
+        cache_images: bool = False,
         device: str | None = None,
         progress: bool = True,
     ) -> None:
@@ -178,7 +180,7 @@ class IdentityInferenceAttack:
             else EmbeddingCache(None if cache_dir in (None, True) else cache_dir)
         )
         if isinstance(model, EmbeddingModel):
-            self.classifier: ClosedBoxModel = EmbeddingZeroShot(model, self.cache)
+            self.classifier: ClosedBoxModel = EmbeddingZeroShot(model, self.cache, cache_images)
         elif isinstance(model, ClosedBoxModel):
             self.classifier = model
         else:
