@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from idia import __version__, attack
 from idia.engine import IdentityInferenceAttack, photo_record
@@ -35,6 +34,7 @@ from idia.faces import list_images, usable
 from idia.membership import read_membership
 from idia.metrics import confusion_counts, rates, to_json_number
 from idia.names import CandidateSet, display_name, normalize_name
+from idia.progress import track
 
 
 class AuditError(ValueError):
@@ -160,7 +160,7 @@ def run_audit(
     todo = [p for p in people if not (parts / f"{p.index:06d}.predictions.parquet").exists()]
     if len(todo) < len(people):
         log(f"resuming: {len(people) - len(todo)} of {len(people)} people already done")
-    for person in tqdm(todo, desc="people", unit="person", disable=not attacker.progress):
+    for person in track(todo, "people", "person", enabled=attacker.progress):
         _attack_person(attacker, person, candidates, photos_per_person, parts)
     return finalize_run(out, people, candidates, truth, attacker.threshold)
 
