@@ -36,7 +36,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from tqdm.auto import tqdm
 
 from idia import __version__, attack, audit_claims, claims
 from idia.engine import IdentityInferenceAttack, photo_record
@@ -45,6 +44,7 @@ from idia.membership import read_membership
 from idia.metrics import confusion_counts, rates, to_json_number
 from idia.names import CandidateSet, normalize_name
 from idia.people import PeopleFolderError, Person, find_people, sample_photos
+from idia.progress import track
 
 RUN_MARKER = ".idia-run"
 RUN_FORMAT = 1
@@ -184,7 +184,7 @@ def run_audit(
         write_parquet(out / "text_only.parquet", text)
     parts = out / "parts"
     todo = _unfinished(people, parts, photos_per_person, attacker, log)
-    for person in tqdm(todo, desc="people", unit="person", disable=not attacker.progress):
+    for person in track(todo, "people", "person", enabled=attacker.progress):
         _attack_person(attacker, person, candidates, photos_per_person, parts)
     _require_a_usable_photo(people, parts, attacker.crop)
     return finalize_run(

@@ -3,11 +3,15 @@
 Accepted tables (CSV/TSV/Parquet): ``name,member[,count][,sex]`` where member is true/false,
 1/0, yes/no or member/non_member; the paper's ``name,count,membership,bin`` file; or
 ``name,count`` alone (member when count >= 1). ``sex`` (f/m, female/male, woman/man) is the
-sex of the person's face, used to match reference people in the face-association test.
+sex of the person's face, used to match reference people in the face-association test. A
+table with a true ``partial`` column (what ``idia count-names --allow-partial`` writes when
+shards went unread) is read with a PartialMembershipWarning: its non-members may occur in the
+captions it did not count.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -21,6 +25,10 @@ FALSE_WORDS = {"false", "0", "no", "n", "non_member", "non-member", "nonmember",
 
 class MembershipError(ValueError):
     """The membership table cannot be read; the message says what is wrong."""
+
+
+class PartialMembershipWarning(UserWarning):
+    """The table comes from a caption census that skipped shards."""
 
 
 def read_membership(path: str | Path) -> pd.DataFrame:
@@ -80,6 +88,13 @@ def read_membership(path: str | Path) -> pd.DataFrame:
         )
     if table.empty:
         raise MembershipError(f"{path}: no rows")
+    if _is_partial(frame):
+        warnings.warn(
+            f"{path} is marked partial: the caption census behind it skipped shards, so some "
+            "people it calls non-members may be members; see its summary JSON",
+            PartialMembershipWarning,
+            stacklevel=2,
+        )
     return table.reset_index(drop=True)
 
 
@@ -95,3 +110,9 @@ def _sexes(frame: pd.DataFrame, path: Path) -> pd.Series:
     return words.map(lambda w: SEX_WORDS.get(w, pd.NA) if isinstance(w, str) else pd.NA).astype(
         "string"
     )
+
+
+def _is_partial(frame: pd.DataFrame) -> bool:
+    if "partial" not in frame:
+        return False
+    return bool(frame["partial"].astype(str).str.strip().str.lower().isin(TRUE_WORDS).any())

@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+
+from idia.progress import progress as stage_progress
 
 
 def resolve_device(device: str | None) -> torch.device:
@@ -64,7 +65,7 @@ def run_batches(
 ) -> np.ndarray:
     """Encode ``items`` in batches, with a progress bar, into one float32 array."""
     outputs = []
-    with tqdm(total=len(items), desc=desc, unit="it", disable=not progress, leave=False) as bar:
+    with stage_progress(len(items), f"encoding {desc}", enabled=progress, leave=False) as bar:
         for part in batched(len(items), batch_size):
             outputs.append(encode(items[part]).float().cpu().numpy())
             bar.update(part.stop - part.start)
