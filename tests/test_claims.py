@@ -255,3 +255,30 @@ def test_check_without_reference_or_photos_says_what_was_not_tested(
     assert text_only.claims["text_only"].holds() and text_only.verdict == "text_only"
     unknown = familiarity_people["unknown"][1]
     assert attacker.check([], unknown).verdict is None
+
+
+def test_evaluate_redraws_the_tests_and_checks_their_calibration(audited):
+    from idia.evaluation import evaluate_run
+
+    _, results, root = audited
+    document = evaluate_run(root / "run", sizes=[2, 4], draws=4, seed=1)
+    at_all_photos = document["sizes"][-1]
+    # all photos in every draw: the draws agree with the audit's own verdicts
+    members = results[results["truth"] == True]  # noqa: E712
+    assert at_all_photos["name_familiarity_tpr_mean"] == pytest.approx(
+        members["name_verdict"].mean()
+    )
+    assert at_all_photos["face_association_tpr_mean"] == pytest.approx(
+        members["face_verdict"].mean()
+    )
+    assert at_all_photos["face_association_tpr_sd"] == 0
+    # fewer photos: the face test loses power, its false positives stay rare
+    at_two = document["sizes"][0]
+    assert at_two["face_association_tpr_mean"] <= at_all_photos["face_association_tpr_mean"]
+    assert at_two["face_association_fpr_mean"] <= 0.1
+    calibration = document["claims"]["null_calibration"]
+    assert set(calibration) == {"name_familiarity", "face_association", "text_only"}
+    # non-members here are the unknown people: every test's null holds for them
+    for fit in calibration.values():
+        assert fit["n"] == 75 and fit["ks_p"] > 0.01 and len(fit["qq"]) == 75
+    assert document["claims"]["rules"]["face_association"]["n_members"] == 75

@@ -136,6 +136,8 @@ def responses(
 def hit_counts(best: np.ndarray, n_candidates: int) -> np.ndarray:
     """Top-1 answers per candidate over photos x templates: (..., P, T) -> (..., K)."""
     best = np.asarray(best)
+    if best.shape[-2] * best.shape[-1] == 0:
+        return np.zeros(best.shape[:-2] + (n_candidates,), dtype=np.int64)
     flat = best.reshape(-1, best.shape[-2] * best.shape[-1])
     rows = np.arange(flat.shape[0])[:, None]
     valid = flat >= 0

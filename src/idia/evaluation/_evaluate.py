@@ -21,15 +21,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from idia import __version__, attack
-from idia.audit import write_json, write_parquet
-from idia.claims import benjamini_hochberg
+from idia.audit import rule_table, write_json, write_parquet
+from idia.audit_claims import TEST_COLUMNS
+from idia.claims import DEFAULT_ALPHA, NULLS
 from idia.evaluation._bins import BIN_MODES, BinMode, frequency_bins
+from idia.evaluation._claims import calibration, draw_claims
 from idia.evaluation._run import EvaluationError, RunData, load_run
 from idia.evaluation._sampling import (
     draw_means,
@@ -51,6 +53,21 @@ from idia.metrics import (
 )
 
 DEFAULT_SIZES: tuple[int, ...] = (*range(1, 30, 2), 30)
+Population = Literal["fixed", "per-size"]
+POPULATIONS: tuple[str, ...] = ("fixed", "per-size")
+Protocol = Literal["paper"]
+PROTOCOLS: tuple[str, ...] = ("paper",)
+# The paper's notebooks (02_idia_laion_multiprompt.ipynb): sizes 1, 3, ..., 29, 30; 20 draws;
+# only people with at least 30 images and (LAION) fewer than 300 caption occurrences, the same
+# people at every size.
+PAPER_PROTOCOL: dict[str, Any] = {
+    "sizes": DEFAULT_SIZES,
+    "draws": 20,
+    "min_photos": 30,
+    "max_count": 300,
+}
+# Per claim, the size-table columns kept: rates with their spread and intervals, and AUC.
+CLAIM_ROW_KEYS: tuple[str, ...] = ("tpr_", "fpr_", "auc_z")
 DEFAULT_DRAWS = 20
 LOW_FPRS: dict[str, float] = {"1pct": 0.01, "0p1pct": 0.001}
 # Continuous per-person scores: column in results.parquet, and +1/-1 so that higher = member.
@@ -224,26 +241,6 @@ def sign_back(score_name: str, value: float) -> float:
     return -value if score_name == "rank" else value
 
 
-def p_value_summary(run: RunData) -> dict[str, Any]:
-    """How many people the decoy test singles out, raw and after Benjamini-Hochberg."""
-    tested = run.results[run.n_photos > 0]
-    p = tested["p_value"].to_numpy(float)
-    q = benjamini_hochberg(p)
-    summary: dict[str, Any] = {
-        "n_tested": int(len(p)),
-        "smallest_possible": 1 / run.n_candidates,
-        "n_p_at_most_0.05": int((p <= 0.05).sum()),
-        "n_bh_q_at_most_0.05": int((q <= 0.05).sum()),
-    }
-    truth = tested["truth"]
-    if truth.notna().any():
-        for label, mask in (("members", truth == True), ("non_members", truth == False)):  # noqa: E712
-            summary[f"n_{label}_p_at_most_0.05"] = int(
-                (p[mask.fillna(False).to_numpy()] <= 0.05).sum()
-            )
-    return summary
-
-
 def evaluate(
     run: RunData,
     sizes: Sequence[int] = DEFAULT_SIZES,
@@ -252,11 +249,29 @@ def evaluate(
     threshold: int | None = None,
     ci_method: CiMethod = "wilson",
     bins: BinMode = "auto",
+    population: Population = "fixed",
+    alpha: float | None = None,
+    left_out: np.ndarray | None = None,
 ) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
-    """Repeated sampling over attack sizes; returns (evaluation.json content, tables)."""
+    """Repeated sampling over attack sizes; returns (evaluation.json content, tables).
+
+    ``population``: ``fixed`` (default) judges the same people at every size: those with at
+    least as many usable photos as the largest size (the others are counted as excluded), so
+    that a curve over sizes compares like with like; ``per-size`` keeps, at each size, everyone
+    with enough photos for it. ``alpha``: the level of the calibrated tests' verdicts
+    (Benjamini-Hochberg across the people of each draw); default: the run's own.
+    ``left_out``: people to leave out of every size besides (e.g. the paper's count limit).
+    """
     sizes = sorted(set(int(s) for s in sizes))
     if not sizes or sizes[0] < 1:
         raise EvaluationError(f"sizes must be positive integers, got {sizes}")
+    if population not in POPULATIONS:
+        raise EvaluationError(
+            f"population must be one of {', '.join(POPULATIONS)}, not {population!r}"
+        )
+    alpha = float(run.config.get("alpha", DEFAULT_ALPHA) if alpha is None else alpha)
+    if not 0 < alpha < 1:
+        raise EvaluationError(f"alpha must be between 0 and 1, got {alpha}")
     if draws < 1:
         raise EvaluationError(f"draws must be at least 1, got {draws}")
     threshold = int(run.config.get("threshold", 1) if threshold is None else threshold)
@@ -278,9 +293,18 @@ def evaluate(
     bin_labels, bin_order = (
         frequency_bins(run.results["count"], bins) if run.has_counts else (None, [])
     )
+    left_out = np.zeros(len(run.n_photos), bool) if left_out is None else np.asarray(left_out)
+    fixed = (run.n_photos >= sizes[-1]) & ~left_out
+    if population == "fixed" and not fixed.any():
+        raise EvaluationError(
+            f"nobody has {sizes[-1]} usable photos (at most {int(run.n_photos.max(initial=0))}):"
+            " choose smaller sizes, or --population per-size"
+        )
     size_rows, draw_frames, bin_rows = [], [], []
     for size in sizes:
-        indices, included = sample_photo_indices(run.n_photos, size, draws, size_rng(seed, size))
+        indices, enough = sample_photo_indices(run.n_photos, size, draws, size_rng(seed, size))
+        included = enough & (fixed if population == "fixed" else ~left_out)
+        indices = np.where(included[None, :, None], indices, -1)
         selected = selection_mask(indices, run.grid.shape[1])
         scores = draw_scores(tables, selected)
         verdicts = attack.is_member(scores, threshold) & included
@@ -290,6 +314,23 @@ def evaluate(
         if not (judged.member.any() and judged.non_member.any()):
             draw_continuous = {}
         row, per_draw = _size_summary(verdicts, judged, draw_continuous, ci_method)
+        if run.claims is not None:
+            tests = draw_claims(run.claims, selected, included, alpha)
+            for claim, values in tests.items():
+                scores_ = {"z": values["z"]} if draw_continuous else {}
+                claim_row, claim_draws = _size_summary(
+                    values["verdict"] & included, judged, scores_, ci_method
+                )
+                row |= {
+                    f"{claim}_{key}": value
+                    for key, value in claim_row.items()
+                    if key.startswith(CLAIM_ROW_KEYS)
+                }
+                per_draw |= {
+                    f"{claim}_{key}": value
+                    for key, value in claim_draws.items()
+                    if key in ("tpr", "fpr", "auc_z")
+                }
         row = {
             "size": size,
             "n_excluded": int(judged.excluded.sum()),
@@ -349,16 +390,29 @@ def evaluate(
             "photos_min": int(run.n_photos[run.n_photos > 0].min()) if has_photos else 0,
             "photos_max": int(run.n_photos.max(initial=0)),
         },
+        "population": {
+            "mode": population,
+            "min_photos": sizes[-1] if population == "fixed" else None,
+            "n_in_population": int(fixed.sum()) if population == "fixed" else None,
+            "n_left_out": int(((run.n_photos > 0) & ~fixed).sum())
+            if population == "fixed"
+            else None,
+            "n_left_out_by_count": int(((run.n_photos > 0) & left_out).sum()),
+        },
         "has_truth": run.has_truth,
         "has_counts": run.has_counts,
         "chance": {
+            "assumption": "a model guessing uniformly at random, with the templates' majority "
+            "votes independent of each other; they share photos and model, so for thresholds "
+            "above 1 this understates the chance (the calibrated tests do not rely on it)",
             "n_templates": run.n_templates,
             "n_candidates": run.n_candidates,
             "threshold": threshold,
             "member_probability": chance,
             "expected_false_members": chance * n_non_members,
         },
-        "p_values": p_value_summary(run),
+        "alpha": alpha,
+        "claims": claims_summary(run),
         "continuous_scores": sorted(continuous),
         "excluded_sizes": [r["size"] for r in size_rows if r["n_included"] == 0],
         "sizes": _records(sizes_frame),
@@ -366,6 +420,35 @@ def evaluate(
         "roc": full_data_roc(run),
     }
     return document, frames
+
+
+def too_frequent(run: RunData, max_count: int) -> np.ndarray:
+    """People whose training count is known and at least ``max_count``."""
+    counts = run.results["count"]
+    return (counts.notna() & (counts >= max_count)).to_numpy(bool)
+
+
+def claims_summary(run: RunData) -> dict[str, Any]:
+    """On all of each person's photos: every rule's TPR/FPR/AUC (from the audit), the
+    calibration of each test's p-values on non-members, and the share of each verdict."""
+    results = run.results
+    has_photos = run.n_photos > 0
+    out: dict[str, Any] = {"assumptions": dict(NULLS)}
+    if "p_name" not in results:
+        return out
+    judged = results[results["truth"].notna() & has_photos]
+    if len(judged) and judged["truth"].nunique() == 2:
+        out["rules"] = rule_table(judged)
+    non_members = results[(results["truth"] == False) & has_photos]  # noqa: E712
+    out["null_calibration"] = {
+        claim: calibration(non_members[f"p_{short}"].to_numpy(float))
+        for claim, short in TEST_COLUMNS.items()
+        if non_members[f"p_{short}"].notna().any()
+    }
+    out["n_verdicts"] = {
+        claim: int(results[f"{short}_verdict"].sum()) for claim, short in TEST_COLUMNS.items()
+    }
+    return out
 
 
 def summary_size(rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
@@ -393,11 +476,25 @@ def evaluate_run(
     threshold: int | None = None,
     ci_method: CiMethod = "wilson",
     bins: BinMode = "auto",
+    population: Population = "fixed",
+    alpha: float | None = None,
+    protocol: Protocol | None = None,
 ) -> dict[str, Any]:
     """Evaluate a run folder; write RUN/evaluation.json and the Parquet tables; return the
-    JSON content."""
+    JSON content. ``protocol="paper"`` applies :data:`PAPER_PROTOCOL` (overriding sizes,
+    draws, population and bins) and leaves out the people the paper's notebooks left out."""
     run = load_run(run_dir)
-    document, frames = evaluate(run, sizes, draws, seed, threshold, ci_method, bins)
+    if protocol is not None:
+        if protocol not in PROTOCOLS:
+            raise EvaluationError(f"protocol must be one of {', '.join(PROTOCOLS)}")
+        sizes, draws = PAPER_PROTOCOL["sizes"], PAPER_PROTOCOL["draws"]
+        population, bins = "fixed", "paper"
+    left_out = too_frequent(run, PAPER_PROTOCOL["max_count"]) if protocol else None
+    document, frames = evaluate(
+        run, sizes, draws, seed, threshold, ci_method, bins, population, alpha, left_out
+    )
+    if protocol is not None:
+        document["settings"]["protocol"] = {"name": protocol, **PAPER_PROTOCOL}
     for name, frame in frames.items():
         write_parquet(run.path / f"{name}.parquet", frame)
     write_json(run.path / "evaluation.json", document)

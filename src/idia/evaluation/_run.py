@@ -9,12 +9,33 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
+from idia import audit_claims
 from idia.audit import predictions_grid
+from idia.claims import reference_mask
+from idia.names import CandidateSet
 
 
 class EvaluationError(ValueError):
     """The evaluation cannot run; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class ClaimData:
+    """What the calibrated tests need per draw (from RUN/responses.parquet).
+
+    ``name[i]``: (P_i, 1 + D) responses of person i's own name and every decoy on i's photos
+    (None without photos). ``cross``: (people, max photos, people): entry (j, p, i) is person
+    i's name's response on photo p of person j (NaN where j has no photo p). ``same_sex``:
+    (people, D) which decoys are the name test's null for each person; ``reference``:
+    (people, people) who serves as a face-test reference for whom.
+    """
+
+    name: list[np.ndarray | None]
+    cross: np.ndarray
+    same_sex: np.ndarray
+    reference: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -30,6 +51,7 @@ class RunData:
     n_candidates: int
     photo_probability: np.ndarray  # (people, max photos) real name's probability, NaN if none
     photo_rank: np.ndarray  # (people, max photos) real name's mean rank over templates
+    claims: ClaimData | None = None  # None for a closed-box model (no scores) or an old run
 
     @property
     def n_templates(self) -> int:
@@ -93,6 +115,41 @@ def load_run(run_dir: str | Path) -> RunData:
         n_candidates=n_candidates,
         photo_probability=_per_photo_mean(predictions, "real_probability", grid.shape[:2]),
         photo_rank=_per_photo_mean(predictions, "real_rank", grid.shape[:2]),
+        claims=_claim_data(path, results, n_photos, grid.shape[1]),
+    )
+
+
+def _claim_data(
+    path: Path, results: pd.DataFrame, n_photos: np.ndarray, width: int
+) -> ClaimData | None:
+    responses_file = path / "responses.parquet"
+    if not responses_file.is_file() or "sex" not in results:
+        return None
+    candidates = CandidateSet.from_frame(pd.read_parquet(path / "candidates.parquet"), 0, "")
+    n = len(results)
+    names, cross = audit_claims.split_responses(pq.read_table(responses_file), n)
+    if any(names[i] is None for i in np.flatnonzero(n_photos > 0)):
+        return None
+    real = np.array([candidates.index_of(name) for name in results["name"]])
+    stacked = np.full((n, max(width, 1), n), np.nan, dtype=np.float32)
+    for j, values in enumerate(cross):
+        if values is not None:
+            stacked[j, : len(values)] = values[:, real]
+    decoy_sexes = candidates.decoy_sexes
+    same_sex = np.stack(
+        [
+            np.ones(len(decoy_sexes), bool)
+            if candidates.sexes[r] is None
+            else decoy_sexes == candidates.sexes[r]
+            for r in real
+        ]
+    )
+    face_sexes = [None if pd.isna(s) else s for s in results["sex"]]
+    return ClaimData(
+        name=names,
+        cross=stacked,
+        same_sex=same_sex,
+        reference=reference_mask(face_sexes, n_photos > 0),
     )
 
 
