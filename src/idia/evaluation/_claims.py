@@ -55,7 +55,8 @@ def calibration(p_values: np.ndarray) -> dict[str, Any]:
     quantiles for a QQ plot (expected vs observed)."""
     p = np.sort(np.asarray(p_values, float)[~np.isnan(np.asarray(p_values, float))])
     if p.size < 2:
-        return {"n": int(p.size), "ks_p": None, "ks_statistic": None, "qq": []}
+        return {"n": int(p.size), "ks_p": None, "ks_statistic": None,
+                "share_at_most_0.05": None, "qq": []}
     test = stats.kstest(p, "uniform")
     expected = (np.arange(1, p.size + 1) - 0.5) / p.size
     return {

@@ -74,6 +74,12 @@ LOW_FPRS: dict[str, float] = {"1pct": 0.01, "0p1pct": 0.001}
 CONTINUOUS_SCORES: dict[str, tuple[str, int]] = {
     "probability": ("mean_real_probability", 1),
     "rank": ("mean_real_rank", -1),
+    # the calibrated tests' continuous scores (z against their nulls) and the face-blind
+    # baseline (the name's response on other people's photos)
+    "name_familiarity": ("z_name", 1),
+    "face_association": ("z_face", 1),
+    "text_only": ("z_text", 1),
+    "face_blind": ("face_blind", 1),
 }
 RATES: dict[str, tuple[str, str]] = {  # rate -> (numerator count, denominator people)
     "tpr": ("tp", "n_members"),
@@ -216,12 +222,15 @@ def full_data_roc(run: RunData) -> dict[str, Any]:
     truth = results["truth"].fillna(False).to_numpy(bool)[labelled]
     scores = {"score": results["score"].to_numpy(float)}
     for name, (column, sign) in CONTINUOUS_SCORES.items():
+        if column not in results:
+            continue
         values = results[column].to_numpy(float)
-        if labelled.any() and not np.isnan(values[labelled]).any():
+        if labelled.any() and not np.isnan(values[labelled]).all():
             scores[name] = sign * values
     out = {}
     for name, values in scores.items():
-        roc = roc_curve(values[labelled], truth)
+        scored = ~np.isnan(values[labelled])
+        roc = roc_curve(values[labelled][scored], truth[scored])
         out[name] = {
             "fpr": [to_json_number(v) for v in roc.fpr],
             "tpr": [to_json_number(v) for v in roc.tpr],
@@ -230,8 +239,8 @@ def full_data_roc(run: RunData) -> dict[str, Any]:
             ],
             "auc": to_json_number(roc.auc),
             **{f"tpr_at_fpr_{k}": to_json_number(roc.tpr_at_fpr(f)) for k, f in LOW_FPRS.items()},
-            "n_members": int(truth.sum()),
-            "n_non_members": int((~truth).sum()),
+            "n_members": int(truth[scored].sum()),
+            "n_non_members": int((~truth[scored]).sum()),
         }
     return out
 
