@@ -272,7 +272,9 @@ def test_pixels_are_budgeted_per_request_from_headers_before_decoding(model, mon
     client = TestClient(create_app(model, limits=limits))
     answer = client.post("/v1/zero-shot", json={"images": [small] * 3, "texts": ["a"]})
     assert answer.status_code == 413
-    assert "10,800 pixels in all, over the limit of 10,000" in answer.json()["detail"]
+    assert "first 3 images have 10,800 pixels in all, over the limit of 10,000" in (
+        answer.json()["detail"]
+    )
 
 
 class Waiting:
@@ -386,6 +388,29 @@ def test_small_load_over_loopback(model):
     assert stats.rss_mib and stats.memory_growth_mib < 64, "memory steady"
     assert not bench.failed(stats, max_growth_mib=64)
     print(stats.report())
+
+
+def test_hostile_traffic_is_refused_while_legitimate_requests_succeed(model):
+    """The benchmark's hostile clients, scaled down: oversized bodies without a key get 401,
+    slow bodies 408, pixel bombs 413, and the legitimate requests meanwhile all succeed."""
+    bench = load_benchmark()
+    limits = Limits(body_timeout_s=1.0)
+    with running_server(create_app(model, api_key="k3y", limits=limits)) as url:
+        hostile = bench.HostileTraffic(
+            url, "k3y", limits.max_body_bytes, oversized=1, slow=2, bombs=2, own_process=False
+        )
+        with hostile:
+            time.sleep(1.5)  # a slow body reaches its timeout
+            stats = bench.run_load(
+                url, requests=20, concurrency=2, names=20, image_side=48, api_key="k3y"
+            )
+    assert stats.ok == 20 and stats.errors == 0
+    outcomes = hostile.outcomes
+    assert set(outcomes["oversized, no key"]) <= {"401", "cut off"}, outcomes
+    assert "401" in outcomes["oversized, no key"]
+    assert set(outcomes["slow body"]) == {"408"} and set(outcomes["pixel bomb"]) == {"413"}
+    assert hostile.refused()
+    print(hostile.report())
 
 
 def test_the_serve_command(tiny_open_clip):

@@ -200,6 +200,9 @@ def test_uploads_are_deleted_when_each_check_ends(demo, label, pictures, tmp_pat
     uploads = tmp_path / "uploads"
     mine = tmp_path / "mine.png"
     shutil.copy(pictures["face"], mine)
+    abandoned = uploads / "digest-of-a-photo-never-checked"  # emptied by Gradio's cleanup
+    abandoned.mkdir(parents=True)
+    os.utime(abandoned, (time.time() - 120, time.time() - 120))
     previous, demo.upload_dir = demo.upload_dir, uploads
     try:
         for name, photo_names in (

@@ -341,18 +341,19 @@ def open_image(raw: bytes, index: int, max_pixels: int) -> Image.Image:
 
 
 def open_images(images: Sequence[str], limits: Limits) -> list[Image.Image]:
-    """The request's images, headers read and every limit checked, nothing decoded yet."""
-    opened = [
-        open_image(image_bytes(data, i, limits.max_image_bytes), i, limits.max_image_pixels)
-        for i, data in enumerate(images)
-    ]
-    total = sum(image.width * image.height for image in opened)
-    if total > limits.max_request_pixels:
-        raise HTTPException(
-            413,
-            f"the {len(opened)} images have {total:,} pixels in all, over the limit of "
-            f"{limits.max_request_pixels:,} per request",
-        )
+    """The request's images, headers read and every limit checked, nothing decoded yet; the
+    first image over the request's pixel budget stops the reading."""
+    opened, total = [], 0
+    for i, data in enumerate(images):
+        image = open_image(image_bytes(data, i, limits.max_image_bytes), i, limits.max_image_pixels)
+        total += image.width * image.height
+        if total > limits.max_request_pixels:
+            raise HTTPException(
+                413,
+                f"the first {i + 1} images have {total:,} pixels in all, over the limit of "
+                f"{limits.max_request_pixels:,} per request",
+            )
+        opened.append(image)
     return opened
 
 

@@ -46,7 +46,7 @@ def serve_command(
         int, typer.Option(help="Pixels of all images of one request at most.")
     ] = 2**24,
     max_texts: Annotated[int, typer.Option(help="Texts per request at most.")] = 32_768,
-    max_text_chars: Annotated[
+    max_total_text_chars: Annotated[
         int, typer.Option(help="Characters of all texts of one request at most.")
     ] = 2**20,
     max_body_mb: Annotated[
@@ -65,7 +65,7 @@ def serve_command(
     from idia.cli import USER_ERRORS, fail
 
     limits_given = (max_images, max_image_kb, max_image_pixels, max_request_pixels, max_texts,
-                    max_text_chars, max_connections)
+                    max_total_text_chars, max_connections)
     if min(limits_given) < 1 or body_timeout <= 0 or (max_body_mb is not None and max_body_mb <= 0):
         fail("the limits must be positive")
     try:
@@ -81,7 +81,7 @@ def serve_command(
             max_image_pixels=max_image_pixels,
             max_request_pixels=max_request_pixels,
             max_texts=max_texts,
-            max_total_text_chars=max_text_chars,
+            max_total_text_chars=max_total_text_chars,
             max_body_bytes=0 if max_body_mb is None else int(max_body_mb * 2**20),
             body_timeout_s=body_timeout,
         )

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import base64
+import contextlib
 import hashlib
 import hmac
 import html
@@ -31,6 +32,7 @@ import signal
 import sys
 import tempfile
 import threading
+import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -61,6 +63,7 @@ THUMBNAIL_SIDE = 256
 UNCHECKED_UPLOAD_AGE_S = 600  # uploads never checked: Gradio deletes them after this...
 UNCHECKED_UPLOAD_SWEEP_S = 60  # ...looking every this many seconds
 UPLOAD_DIR_PREFIX = "idia-web-"
+EMPTY_FOLDER_AGE_S = 60
 TABLE_HEADERS = ["template", "name the model picked", "photos agreeing", "your name?"]
 
 NO_MODEL_HELP = (
@@ -121,7 +124,8 @@ def _running(pid: int) -> bool:
 
 def delete_uploads(paths: Sequence[str], upload_dir: Path | None) -> None:
     """Delete uploaded files, and their folders once empty; only inside ``upload_dir`` (a
-    caller's own files, passed from Python, are never touched)."""
+    caller's own files, passed from Python, are never touched). Empty folders left by
+    Gradio's cleanup of uploads never checked go too: their names are digests of photos."""
     if upload_dir is None:
         return
     root = upload_dir.resolve()
@@ -137,6 +141,11 @@ def delete_uploads(paths: Sequence[str], upload_dir: Path | None) -> None:
             except OSError:
                 break
             folder = folder.parent
+    settled = time.time() - EMPTY_FOLDER_AGE_S  # a newer one may be about to get its upload
+    for folder in root.iterdir():
+        with contextlib.suppress(OSError):
+            if folder.is_dir() and not folder.is_symlink() and folder.stat().st_mtime < settled:
+                folder.rmdir()  # fails, harmlessly, when not empty
 
 
 def uploaded_photos(photos: Sequence[str | Mapping[str, Any]] | None) -> dict[str, str]:
