@@ -10,8 +10,10 @@ import json
 import mimetypes
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -298,6 +300,52 @@ def test_the_web_command_lists_models_and_requires_logins_off_loopback(
     assert launched["auth"]("ann", "s3cret") and not launched["auth"]("ann", "x")
     result = runner.invoke(app, common, env={"IDIA_WEB_AUTH": "bob:pw"})
     assert launched["auth"]("bob", "pw")
+
+
+def test_the_web_command_offers_the_newest_lab_model(spec, tiny_open_clip, monkeypatch):
+    launched = {}
+    monkeypatch.setattr(web, "launch_web", lambda page, **kw: launched.update(page=page))
+    config, _ = tiny_open_clip
+    result = CliRunner().invoke(app, ["web", "--lab-dir", str(config.parent), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert "loading tiny-test-clip (epoch_1)" in result.stderr
+    assert "models offered: tiny-test-clip (epoch_1)" in result.stderr
+    launched["page"].close()
+
+
+@pytest.mark.timeout(300)
+def test_the_upload_folder_goes_at_exit_and_stale_ones_at_start(spec, tmp_path):
+    """`idia web` as a subprocess: at start it removes the upload folder a killed run left,
+    and on SIGTERM (how services are stopped) it removes its own."""
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    stale = tmp_path / f"idia-web-{finished.pid}-crashed"
+    (stale / "digest").mkdir(parents=True)
+    (stale / "digest" / "face.png").write_bytes(b"x")
+    port = free_port()
+    command = [sys.executable, "-c", "from idia.cli import main; main()", "web"]
+    server = subprocess.Popen(
+        [*command, "--model", spec, "--device", "cpu", "--port", str(port)],
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            assert server.poll() is None, server.stderr.read().decode()
+            assert time.monotonic() < deadline, "idia web did not come up"
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.5)
+        assert not stale.exists()
+        (own,) = tmp_path.glob(f"idia-web-{server.pid}-*")
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(60)
+    assert not own.exists()
 
 
 @pytest.mark.timeout(120)
