@@ -1,5 +1,6 @@
 """The closed-box backend: through the API, the attack gets the in-process answers, counts its
-queries, packs requests within the server's limits, retries what is transient and nothing else."""
+queries, packs requests within the server's limits (downscaling crops over them), retries what
+is transient and nothing else, and says which retried queries may have been answered twice."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from idia import IdentityInferenceAttack
-from idia.cli import app
+from idia.cli import app, report_usage
 from idia.models import ModelLoadError, load_model, parse_spec
+from idia.models.base import ZeroShotResult
 from idia.models.remote import RemoteModel, RemoteModelError
 from idia.serve import Limits, create_app, running_server
 from idia.zeroshot import EmbeddingZeroShot
@@ -139,6 +141,41 @@ def test_requests_respect_the_body_limit(model):
     assert np.array_equal(result.best, EmbeddingZeroShot(model).zero_shot(images, groups).best)
 
 
+class Recorder:
+    """A closed-box model that records the size of every image it is shown."""
+
+    name = "recorder"
+    identity = "recorder-v1"
+
+    def __init__(self) -> None:
+        self.sizes: list[tuple[int, int]] = []
+        self.calls = 0
+
+    def zero_shot(self, images, text_groups) -> ZeroShotResult:
+        self.sizes += [image.size for image in images]
+        self.calls += 1
+        return ZeroShotResult(best=np.zeros((len(images), len(text_groups)), dtype=np.int64))
+
+
+def test_crops_over_the_servers_limits_are_downscaled_not_refused():
+    """A server announcing small limits gets crops it accepts (aspect ratio kept) instead of
+    a 413 on every rerun; the downscaled photos are counted."""
+    rng = np.random.default_rng(0)
+    big = [Image.fromarray(rng.integers(0, 256, (90, 160, 3), dtype=np.uint8)) for _ in range(3)]
+    small = Image.new("RGB", (20, 20), (200, 10, 10))
+    recorder = Recorder()
+    limits = Limits(max_image_pixels=2_500, max_request_pixels=6_000, max_image_bytes=6_000)
+    served = create_app(recorder, top1_only=True, limits=limits)
+    with running_server(served) as url, RemoteModel(url) as remote:
+        result = remote.zero_shot([*big, small], [["a", "b"]])
+        assert result.best.shape == (4, 1)
+        assert remote.downscaled_images == 3 and remote.usage()["downscaled_images"] == 3
+    assert recorder.sizes[-1] == (20, 20), "a photo within the limits is sent as it is"
+    for width, height in recorder.sizes[:3]:
+        assert width * height <= 2_500 and abs(width / height - 160 / 90) < 0.05
+    assert recorder.calls >= 2, "no request carried more than 6,000 pixels"
+
+
 def test_api_key_is_required_and_sent(served, monkeypatch):
     monkeypatch.delenv("IDIA_API_KEY", raising=False)
     with pytest.raises(RemoteModelError, match="refused the API key.*--api-key"):
@@ -220,6 +257,29 @@ def test_transient_errors_are_retried_with_backoff():
     assert remote.retries == 5 and service.calls == 1 + 6
     assert sleeps[2] == 2, "Retry-After is honoured"
     assert 0.05 <= sleeps[0] <= 0.1 and 0.1 <= sleeps[1] <= 0.2 and 0.4 <= sleeps[3] <= 0.8
+
+
+def test_retries_after_the_server_may_have_answered_are_counted_apart(capsys):
+    """A read timeout or a 502 comes after the server got the request: it may have answered
+    (and billed) it. Those retries are counted as possibly duplicated queries and reported;
+    refused connections and 503s are not."""
+    service = FakeService(
+        [
+            None,
+            httpx.ReadTimeout("slow"),
+            httpx.ConnectError("refused"),
+            httpx.Response(502),
+            httpx.Response(503),
+        ]
+    )
+    remote, _ = fake_remote(service, max_retries=5)
+    remote.zero_shot(photos(1), [["a", "b"], ["c", "d"]])  # two queries, one request (limits)
+    assert remote.queries == 2 and remote.retries == 4
+    assert remote.possibly_duplicated_queries == 2 * 2
+    assert remote.usage()["possibly_duplicated_queries"] == 4
+    attacker = type("Attacker", (), {"classifier": remote})()
+    report_usage(attacker)
+    assert "4 more possibly answered twice" in capsys.readouterr().err
 
 
 def test_it_gives_up_and_does_not_retry_client_errors():

@@ -271,8 +271,11 @@ def report_usage(attacker: IdentityInferenceAttack, result: CheckResult | None =
     numbers = usage()
     if result is not None:
         result.extra["remote_usage"] = numbers
+    duplicated = numbers.get("possibly_duplicated_queries", 0)
     typer.echo(f"remote model {numbers['url']}: {numbers['queries']} queries (photo x template) "
-               f"in {numbers['requests']} requests, {numbers['retries']} retries", err=True)
+               f"in {numbers['requests']} requests, {numbers['retries']} retries"
+               + (f", {duplicated} more possibly answered twice (retried after the server may "
+                  "have answered)" if duplicated else ""), err=True)
 
 
 CLAIM_LABELS = {
