@@ -133,15 +133,18 @@ def test_clear_messages(demo, label, pictures):
 
 def test_a_run_shows_verdict_crops_templates_and_explanation(demo, label, pictures):
     answer = demo.run(label, "Ada Lovelace", [str(p) for p in pictures.values()], 20, 0, "face")
-    assert answer.verdict.startswith(("## YES", "## NO")) and "Score:" in answer.verdict
-    assert "p-value" in answer.verdict and "Skipped grey-wall.png: no face found" in answer.verdict
+    assert answer.verdict.startswith("## ") and "Paper's rule:" in answer.verdict
+    # every claim is listed: tested with its p-value, or why not
+    assert "has seen this name" in answer.verdict and "p = " in answer.verdict
+    assert "links your face to your name" in answer.verdict and "not tested" in answer.verdict
+    assert "Skipped grey-wall.png: no face found" in answer.verdict
     assert "Only 2 usable photo(s)" in answer.verdict
     assert [label for _, label in answer.crops] == ["astronaut.png", "astronaut-mirrored.jpg"]
     assert all(image.width == image.height < 512 for image, _ in answer.crops), "face crops"
     assert len(answer.table) == 21 and answer.table.iloc[0, 3] in ("yes", "no")
     assert "What it does not mean" in answer.explanation
     whole = demo.run(label, "Ada Lovelace", [str(pictures["noface"])], 20, 0, "none")
-    assert "Score:" in whole.verdict and whole.crops[0][0].size == (240, 200)
+    assert "Paper's rule:" in whole.verdict and whole.crops[0][0].size == (240, 200)
     verdict, crops, *_, photos = answer.outputs()
     assert crops.count("<img src=\"data:image/png;base64,") == 2, "crops inline, no file"
     assert photos is None, "the page's upload is emptied: the files are gone"
@@ -261,7 +264,7 @@ def test_face_embeddings_are_never_written_to_disk(demo, label, pictures, tmp_pa
     monkeypatch.setenv("IDIA_CACHE_DIR", str(tmp_path / "idia-cache"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     answer = demo.run(label, "Ada Lovelace", [str(pictures["face"])], 20, 0, "face")
-    assert "Score:" in answer.verdict
+    assert "Paper's rule:" in answer.verdict
     assert not (tmp_path / "idia-cache").exists() and not (tmp_path / "xdg").exists()
 
 
@@ -454,9 +457,9 @@ def test_in_a_real_browser(demo, label, pictures, tmp_path):
                 drop_files(page, [pictures["face"], pictures["face2"], pictures["noface"]])
                 sync_api.expect(page.locator("#photos")).to_contain_text("grey-wall")
                 page.locator("#run").click()
-                sync_api.expect(verdict).to_contain_text("Score:")
+                sync_api.expect(verdict).to_contain_text("Paper's rule:")
                 text = verdict.inner_text()
-                assert ("YES" in text or "NO" in text) and "Ada Lovelace" in text
+                assert "Ada Lovelace" in text and "has seen this name" in text
                 assert "Skipped grey-wall.png: no face found" in text
                 sync_api.expect(page.locator("#crops img")).to_have_count(2)
                 sync_api.expect(page.locator("#templates")).to_contain_text("a photo of")

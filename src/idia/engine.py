@@ -263,6 +263,19 @@ class IdentityInferenceAttack:
         ``sex``: "f" or "m", the person's sex for matching reference people (default:
         inferred from the first name).
         """
+        prepared = self.prepare(photos) if photos else []
+        return self.assess(prepared, name, candidates, reference, sex, alpha)
+
+    def assess(
+        self,
+        prepared: Sequence[Photo],
+        name: str,
+        candidates: CandidateSet | None = None,
+        reference: str | Path | Sequence[Person] | None = None,
+        sex: str | None = None,
+        alpha: float = claims.DEFAULT_ALPHA,
+    ) -> CheckResult:
+        """:meth:`check` on photos already prepared (loaded and cropped by :meth:`prepare`)."""
         if not name or not name.strip():
             raise AttackInputError("the person's name is empty")
         if not 0 < alpha < 1:
@@ -287,11 +300,10 @@ class IdentityInferenceAttack:
             results["text_only"] = claims.text_test(
                 text[0][real], text[1][real], candidates.decoy_sexes, name_sex
             )
-        if not photos:
+        if not prepared:
             for claim in ("name_familiarity", "face_association"):
                 results[claim] = claims.not_tested(claim, "no photo given")
             return self._result(name, candidates, None, [], results, alpha, sex or name_sex, 0)
-        prepared = self.prepare(photos)
         good = usable(prepared)
         if not good:
             reasons = "; ".join(f"{p.path}: {p.reason}" for p in prepared)

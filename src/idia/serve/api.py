@@ -275,7 +275,7 @@ class BodyLimit:
         while True:
             try:
                 message = await asyncio.wait_for(receive(), max(0.0, deadline - time.monotonic()))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 slow = refusal(408, f"the request body did not arrive within {self.timeout_s:g} s")
                 await slow(scope, receive, send)
                 return

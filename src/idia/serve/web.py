@@ -455,10 +455,7 @@ class WebDemo:
             )
         usage = getattr(model, "usage", None)  # a model behind an API counts its queries
         usage_before = usage() if callable(usage) else None
-        candidates = attacker.candidates([name])
-        real = candidates.index_of(name)
-        predictions = attacker.predict([p.image for p in good], candidates, real)
-        result = attacker.verdict(name, predictions, candidates, real, prepared)
+        result = attacker.assess(prepared, name)
         notes = [f"Skipped {s}" for s in skipped]
         if len(good) < RECOMMENDED_PHOTOS:
             notes.append(
@@ -518,19 +515,36 @@ def photo_sizes_problem(photos: Sequence[str], labels: Mapping[str, str]) -> str
     return None
 
 
+HEADLINES = {
+    "face_association": "## YES: the model links this face to the name {name}",
+    "name_familiarity": "## The model has seen the name {name}",
+    "text_only": "## The model's text encoder knows the name {name}",
+    None: "## NO: no evidence that the model knows {name}",
+}
+CLAIM_ROWS = {
+    "name_familiarity": "has seen this name (your photos vs random names)",
+    "face_association": "links your face to your name (your photos vs other people's)",
+    "text_only": "knows the name as text (no photo used)",
+}
+
+
 def verdict_markdown(result: CheckResult, notes: Sequence[str] = ()) -> str:
     n_templates = len(result.templates)
-    headline = (
-        f"## YES: the model appears to know {result.name}"
-        if result.member
-        else f"## NO: no sign that the model knows {result.name}"
-    )
+    rows = []
+    for claim, test in result.claims.items():
+        if test.tested:
+            mark = " **(holds)**" if test.holds(result.alpha) else ""
+            cell = f"p = {test.p_value:.3g}{mark}"
+        else:
+            cell = f"not tested: {test.reason}"
+        rows.append(f"| {CLAIM_ROWS[claim]} | {cell} |")
     parts = [
-        headline,
-        f"**Score: {result.score} of {n_templates}** templates picked the name "
-        f"(threshold {result.threshold}), from {result.n_photos} photo(s) and "
-        f"{result.n_candidates} candidate names.",
-        f"**p-value: {result.p_value:.3g}** (the share of decoy names doing at least as well).",
+        HEADLINES[result.verdict].format(name=result.name),
+        "| the model ... | evidence |\n|---|---|\n" + "\n".join(rows),
+        f"Paper's rule: **{result.score} of {n_templates}** templates picked the name "
+        f"(threshold {result.threshold}: {'member' if result.member else 'not member'}), from "
+        f"{result.n_photos} photo(s) and {result.n_candidates} candidate names. A claim holds "
+        f"when its p-value is at most {result.alpha:g}.",
     ]
     if notes:
         parts.append("\n".join(f"- {note}" for note in notes))
@@ -542,34 +556,42 @@ def explanation_markdown(result: CheckResult) -> str:
     how = (
         f"The model was shown your photos and asked, in {t} different phrasings (templates, "
         f'like "a photo of NAME"), which of {k} names fits best: yours and {k - 1} random '
-        "decoy names. For each template, the name picked for most photos wins. A model that "
-        f"never learned your face and name together picks your name for a template about once "
-        f"in {k} times; reaching a score of {result.threshold} by luck has a probability of "
-        f"{result.chance_member_probability:.2%}."
+        "decoy names. Two questions are tested apart. *Has the model seen your name?* Your "
+        "name is compared with the random names on your photos: a name the model never saw "
+        "scores like any of them. *Does it link your face to your name?* Your name on your "
+        "photos is compared with your name on other people's photos: a model that knows the "
+        "name only as text responds to it on every face alike."
     )
-    if result.member:
+    if result.verdict == "face_association":
         means = (
-            "**What it means.** The model links your face to your name far more often than "
-            "chance. The likeliest explanation is that photos of you, captioned with your name, "
-            "were in its training data: the privacy leak the paper *Does CLIP Know My Face?* "
-            "measures."
+            "**What it means.** The model responds to your name on your face more than on "
+            "other people's faces. The likeliest explanation is that photos of you, captioned "
+            "with your name, were in its training data: the privacy leak the paper *Does CLIP "
+            "Know My Face?* measures."
         )
-        not_means = (
-            "**What it does not mean.** It is statistical evidence, not proof. It does not say "
-            "which photos were used or where they came from. A famous namesake or a lookalike "
-            "can also produce a YES, and the result is about this model only."
+    elif result.verdict is not None:
+        means = (
+            "**What it means.** The model treats your name differently from names it never "
+            "saw: the name (or a namesake's) was most likely in its training captions. That "
+            "alone does not show that it learned your face"
+            + (
+                "; the face test did not find that it did."
+                if result.claims["face_association"].tested
+                else "; the face test needs photos of other people and was not run here."
+            )
         )
     else:
         means = (
-            "**What it means.** The model did not link these photos to your name more often "
-            "than the threshold requires."
+            "**What it means.** Neither your name nor the link between your face and your name "
+            "stands out from random names and other people's faces."
         )
-        not_means = (
-            "**What it does not mean.** A NO is not proof that you are absent from the training "
-            "data: people who appear in only a few training images are often not detected, and "
-            "other photos, more photos or another spelling of your name may give another "
-            "answer. It also says nothing about other models."
-        )
+    not_means = (
+        "**What it does not mean.** A YES is statistical evidence, not proof: it does not say "
+        "which photos were used, and a famous namesake or a lookalike can produce it. A NO is "
+        "not proof of absence: people in only a few training images are often not detected, "
+        "and other photos or another spelling may answer otherwise. Either way it is about this "
+        "model only."
+    )
     return "\n\n".join([f"**How the test works.** {how}", means, not_means])
 
 
