@@ -31,6 +31,19 @@ def test_quick_lab_writes_everything(quick_lab):
     assert set(summary["tpr_by_count"]) == {"1", "5", "10", "25", "50", "75"}
     assert summary["n_members"] == 12 and summary["n_non_members"] == 12
     assert summary["tpr_by_count"]["75"] > summary["fpr"], summary
+    rules = summary["rules"]
+    for rule in ("paper", "name_familiarity", "face_association", "text_only"):
+        for key in ("tpr", "fpr", "auc", "tpr_at_1pct_fpr", "tpr_at_0.1pct_fpr",
+                    "tpr_by_count", "tpr_ci", "fpr_ci"):
+            assert key in rules[rule], (rule, key)
+        assert (rules[rule]["n_members"], rules[rule]["n_non_members"]) == (12, 12)
+        assert set(rules[rule]["tpr_by_count"]) == set(summary["tpr_by_count"])
+    assert rules["paper"]["tpr"] == pytest.approx(summary["tpr"])
+    assert "auc" in rules["face_blind"]
+    calibration = summary["null_calibration"]
+    assert set(calibration) == {"name_familiarity", "face_association", "text_only"}
+    for fit in calibration.values():
+        assert fit["n"] == 12 and 0 <= fit["ks_p"] <= 1
     html = (quick_lab / "report.html").read_text()
     assert "<html" in html.lower() and "data:image/png;base64" in html
 
@@ -52,8 +65,8 @@ def test_idia_audit_reproduces_the_lab_verdicts(quick_lab, tmp_path):
     assert result.exit_code == 0, result.output
     lab = pd.read_csv(quick_lab / "run" / "results.csv")
     again = pd.read_csv(tmp_path / "run" / "results.csv")
-    pd.testing.assert_series_equal(lab["member"], again["member"])
-    pd.testing.assert_series_equal(lab["score"], again["score"])
+    for column in ("member", "score", "p_name", "p_face", "p_text", "verdict"):
+        pd.testing.assert_series_equal(lab[column], again[column])
 
 
 def test_lab_refuses_a_non_empty_folder_and_bad_presets(tmp_path):

@@ -398,17 +398,43 @@ def lab(
     render_lab(summary, out)
 
 
+LAB_RULES = ("paper", "name_familiarity", "face_association", "text_only")
+
+
 def render_lab(summary: dict, out: Path) -> None:
     console = Console()
-    table = Table("injected pairs", "TPR", "mean score /21", title="idia lab (synthetic people)")
-    for count, tpr in summary["tpr_by_count"].items():
-        table.add_row(count, f"{tpr:.0%}", f"{summary['mean_score_by_count'][count]:.1f}")
-    table.add_row("0 (non-members)", f"FPR {summary['fpr']:.0%}", "")
+    rules = {r: summary["rules"][r] for r in LAB_RULES if r in summary.get("rules", {})}
+    counts = list(summary["tpr_by_count"])
+    table = Table("injected pairs", *(RULE_LABELS[r] for r in rules),
+                  title="idia lab (synthetic people): share of people called member "
+                  "[95% CI]")
+    for count in counts:
+        cells = []
+        for rule in rules.values():
+            cell = rule.get("tpr_by_count", {}).get(count)
+            cells.append("" if cell is None else f"{cell['tpr']:.0%} [{cell['ci'][0]:.0%}-"
+                         f"{cell['ci'][1]:.0%}] of {cell['n']}")
+        table.add_row(count, *cells)
+    table.add_row("0 (non-members: FPR)", *(
+        f"{r['fpr']:.1%} [{r['fpr_ci'][0]:.0%}-{r['fpr_ci'][1]:.0%}] of {r['n_non_members']}"
+        for r in rules.values()
+    ))
+    table.add_row("AUC", *(f"{r['auc']:.3f}" if r.get("auc") is not None else "" for r in
+                           rules.values()))
     console.print(table)
+    blind = summary.get("rules", {}).get("face_blind")
+    if blind and blind.get("auc") is not None:
+        console.print(f"Face-blind baseline (the name on other people's photos): AUC "
+                      f"{blind['auc']:.3f}: what the name alone explains.")
+    for claim, fit in summary.get("null_calibration", {}).items():
+        if fit.get("ks_p") is not None:
+            console.print(f"Calibration on non-members, {RULE_LABELS[claim]}: KS p = "
+                          f"{fit['ks_p']:.3g} (n = {fit['n']}).")
     console.print(
         f"{summary['n_members']} members, {summary['n_non_members']} non-members, "
-        f"{summary['attack_photos']} held-out photos each; paper (CC3M): TPR 24.9% at 1 pair, "
-        "~2/3 at 10, >95% at 75, FPR <1.8%.\n"
+        f"{summary['attack_photos']} held-out photos each; tests at alpha {summary.get('alpha')} "
+        "(Benjamini-Hochberg). Paper (CC3M): TPR 24.9% at 1 pair, ~2/3 at 10, >95% at 75, "
+        "FPR <1.8%.\n"
         f"Report: {out / 'report.html'}   Summary: {out / 'summary.json'}\n"
         f"Reproduce the verdicts: idia audit --people {out / 'people'} --model "
         f"{summary['model']} --membership {out / 'membership.csv'} --crop none --out RUN"

@@ -201,11 +201,11 @@ def run_lab(
     start = time.perf_counter()
     log("[5/5] evaluating (repeated sampling) and writing the report")
     sizes = sorted({1, *range(3, settings.attack_photos + 1, 2), settings.attack_photos})
-    evaluate_run(out / "run", sizes=sizes, draws=settings.draws, seed=seed)
+    evaluation = evaluate_run(out / "run", sizes=sizes, draws=settings.draws, seed=seed)
     write_report([out / "run"], out / "report.html")
     timings["evaluate_s"] = time.perf_counter() - start
 
-    summary = lab_summary(out / "run", settings, seed, spec, timings)
+    summary = lab_summary(out / "run", settings, seed, spec, timings, evaluation)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 
@@ -233,13 +233,23 @@ def _resolve(preset: str | LabPreset, overrides: dict[str, Any] | None) -> LabPr
 
 
 def lab_summary(
-    run: Path, settings: LabPreset, seed: int, spec: str, timings: dict[str, float]
+    run: Path,
+    settings: LabPreset,
+    seed: int,
+    spec: str,
+    timings: dict[str, float],
+    evaluation: dict[str, Any],
 ) -> dict[str, Any]:
-    """Headline figures at the largest attack size (all held-out photos of each person)."""
+    """Headline figures at the largest attack size (all held-out photos of each person):
+    the paper's rule as before, and under ``rules`` every rule side by side (the paper's, the
+    calibrated tests, the face-blind baseline) with people, intervals, AUC and TPR by count;
+    ``null_calibration``: how uniform each test's p-values are on non-members."""
     results = pd.read_parquet(run / "results.parquet")
+    audit = json.loads((run / "summary.json").read_text())
     members = results[results["truth"] == True]  # noqa: E712
     non_members = results[results["truth"] == False]  # noqa: E712
     by_count = members.groupby("count")["member"].mean()
+    calibration = evaluation.get("claims", {}).get("null_calibration", {})
     return {
         "preset": asdict(settings),
         "seed": seed,
@@ -252,6 +262,13 @@ def lab_summary(
         "n_non_members": int(len(non_members)),
         "mean_score_by_count": {
             str(int(c)): float(v) for c, v in members.groupby("count")["score"].mean().items()
+        },
+        "alpha": audit.get("alpha"),
+        "rules": audit.get("rules", {}),
+        "null_calibration": {
+            claim: {"ks_p": fit["ks_p"], "n": fit["n"], "share_at_most_0.05": fit.get(
+                "share_at_most_0.05")}
+            for claim, fit in calibration.items()
         },
         "paper_cc3m": PAPER_CC3M,
         "seconds": {k: round(v, 1) for k, v in timings.items()},
