@@ -69,6 +69,11 @@ SurnamesOpt = Annotated[
 ]
 DetectorOpt = Annotated[str, typer.Option(help="Face detector: 'yunet' or 'haar'.")]
 DeviceOpt = Annotated[str | None, typer.Option(help="'cpu', 'cuda', 'cuda:1'; default: auto.")]
+PrecisionOpt = Annotated[
+    str,
+    typer.Option(help="Numerics of an in-process model: fp32 (as the paper), bf16, fp16, or "
+                 "auto (fp32 on CPU, bf16/fp16 autocast on a GPU)."),
+]
 CacheOpt = Annotated[
     Path | None, typer.Option(help="Embedding cache folder (default ~/.cache/idia).")
 ]
@@ -84,7 +89,7 @@ def build_attack(
     model: str, crop: str, num_names: int, seed: int, threshold: int, templates: str | None,
     names_file: Path | None, detector: str, device: str | None, cache_dir: Path | None,
     no_cache: bool, progress: bool, api_key: str | None = None,
-    first_names: Path | None = None, surnames: Path | None = None,
+    first_names: Path | None = None, surnames: Path | None = None, precision: str = "auto",
 ) -> IdentityInferenceAttack:
     if crop not in ("face", "none"):
         fail(f"--crop must be 'face' or 'none', not {crop!r}")
@@ -97,7 +102,7 @@ def build_attack(
     else:
         chosen = PAPER_TEMPLATES
     if parse_spec(model)[0] == "remote":
-        model = load_model(model, api_key=api_key)
+        model = load_model(model, api_key=api_key, precision=precision)
     return IdentityInferenceAttack(
         model,
         templates=chosen,
@@ -110,6 +115,7 @@ def build_attack(
         name_pool=name_pool(first_names, surnames),
         cache_dir=False if no_cache else cache_dir,
         device=device,
+        precision=precision if isinstance(model, str) else None,
         progress=progress,
     )
 
@@ -145,6 +151,7 @@ def check(
     surnames: SurnamesOpt = None,
     detector: DetectorOpt = "yunet",
     device: DeviceOpt = None,
+    precision: PrecisionOpt = "auto",
     cache_dir: CacheOpt = None,
     no_cache: NoCacheOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -162,7 +169,7 @@ def check(
     try:
         attacker = build_attack(model, crop, num_names, seed, threshold, templates, names_file,
                                 detector, device, cache_dir, no_cache, not (quiet or as_json),
-                                api_key, first_names, surnames)
+                                api_key, first_names, surnames, precision)
         result = attacker.check(photos, name)
     except USER_ERRORS as err:
         fail(str(err))
@@ -205,6 +212,7 @@ def audit(
     surnames: SurnamesOpt = None,
     detector: DetectorOpt = "yunet",
     device: DeviceOpt = None,
+    precision: PrecisionOpt = "auto",
     cache_dir: CacheOpt = None,
     no_cache: NoCacheOpt = False,
     overwrite: Annotated[
@@ -217,7 +225,7 @@ def audit(
     try:
         attacker = build_attack(model, crop, num_names, seed, threshold, templates, names_file,
                                 detector, device, cache_dir, no_cache, not quiet, api_key,
-                                first_names, surnames)
+                                first_names, surnames, precision)
         summary = run_audit(attacker, people, out, membership, photos_per_person, overwrite,
                             log=lambda m: typer.echo(m, err=True))
     except USER_ERRORS as err:

@@ -100,6 +100,7 @@ class IdentityInferenceAttack:
     :class:`~idia.models.EmbeddingModel` (e.g. ``OpenCLIPModel(my_model, preprocess,
     tokenizer)``) or a :class:`~idia.models.ClosedBoxModel`.
     ``cache_dir``: where embeddings are cached; None for the default, False for no cache.
+    ``device``, ``precision``: how a spec string is loaded (see :func:`~idia.models.load_model`).
     """
 
     def __init__(
@@ -117,6 +118,7 @@ class IdentityInferenceAttack:
         name_pool: NamePool | None = None,
         cache_dir: str | Path | None | bool = None,
         device: str | None = None,
+        precision: str | None = None,
         progress: bool = True,
     ) -> None:
         if threshold < 1:
@@ -140,7 +142,12 @@ class IdentityInferenceAttack:
         self.progress = progress
         self._detector = detector
         if isinstance(model, str):
-            model = load_model(model, device=device, progress=progress)
+            model = load_model(model, device=device, precision=precision, progress=progress)
+        elif precision is not None:
+            raise AttackInputError(
+                "precision applies to a model given as a spec string; set it on the model "
+                "object instead (e.g. OpenCLIPModel(..., precision='fp32'))"
+            )
         self.cache = (
             None
             if cache_dir is False
