@@ -161,6 +161,12 @@ def check(
         Path | None,
         typer.Option(help="Also write a self-contained HTML report here (figures beside it)."),
     ] = None,
+    candidates: Annotated[
+        Path | None,
+        typer.Option(help="Put the person among the candidates of an idia audit run (RUN or "
+                     "RUN/candidates.parquet) instead of 999 decoys of their own: the verdict "
+                     "is then the audit's. Replaces --num-names, --seed and the name sources."),
+    ] = None,
 ) -> None:
     """Does the model know this person? Verdict with the evidence, template by template."""
     missing = [str(p) for p in photos if not p.exists()]
@@ -170,9 +176,13 @@ def check(
         attacker = build_attack(model, crop, num_names, seed, threshold, templates, names_file,
                                 detector, device, cache_dir, no_cache, not (quiet or as_json),
                                 api_key, first_names, surnames, precision)
-        result = attacker.check(photos, name)
+        result = attacker.check(photos, name, candidates)
     except USER_ERRORS as err:
         fail(str(err))
+    if result.extra.get("differs_from_audit"):
+        typer.echo(f"note: this check differs from the audit run in "
+                   f"{', '.join(result.extra['differs_from_audit'])}; its verdict may differ "
+                   "from the audit's", err=True)
     report_usage(attacker, result)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), ensure_ascii=False))

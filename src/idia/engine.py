@@ -6,12 +6,14 @@ model) and leaves the decision rule to :mod:`idia.attack`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from PIL import Image
 
 from idia import attack
@@ -80,6 +82,27 @@ class CheckResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def read_run_candidates(path: str | Path) -> tuple[CandidateSet, dict[str, Any]]:
+    """The candidate set of an ``idia audit`` run, and the run's settings (config.json).
+
+    ``path``: the run folder or its ``candidates.parquet``."""
+    path = Path(path)
+    folder = path if path.is_dir() else path.parent
+    table, config_file = folder / "candidates.parquet", folder / "config.json"
+    if not table.is_file() or not config_file.is_file():
+        raise AttackInputError(
+            f"{path} is not an idia audit run: expected candidates.parquet and config.json in "
+            f"{folder}"
+        )
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+        frame = pd.read_parquet(table, columns=["index", "name", "is_real"])
+    except (ValueError, OSError) as err:
+        raise AttackInputError(f"cannot read the audit run {folder}: {err}") from err
+    source = f"audit run {folder} ({config.get('candidate_source', 'unknown source')})"
+    return CandidateSet.from_frame(frame, int(config.get("seed", 0)), source), config
 
 
 def photo_record(photo: Photo) -> dict[str, Any]:
@@ -207,22 +230,53 @@ class IdentityInferenceAttack:
         self,
         photos: Sequence[str | Path | Image.Image],
         name: str,
-        candidates: CandidateSet | None = None,
+        candidates: CandidateSet | str | Path | None = None,
     ) -> CheckResult:
-        """Run the attack for one person; raises AttackInputError if no photo is usable."""
+        """Run the attack for one person; raises AttackInputError if no photo is usable.
+
+        ``candidates``: None draws the person's own set (the real name + seeded decoys); a
+        :class:`CandidateSet`, or an ``idia audit`` run folder (or its ``candidates.parquet``),
+        puts the person among that set instead, so the verdict is the audit's for them.
+        """
         if not name or not name.strip():
             raise AttackInputError("the person's name is empty")
         if not photos:
             raise AttackInputError("no photos given")
+        run_config = None
+        if isinstance(candidates, (str, Path)):
+            run = Path(candidates)
+            candidates, run_config = read_run_candidates(run)
+        candidates = candidates or self.candidates([name])
+        try:
+            real = candidates.index_of(name)
+        except KeyError:
+            raise AttackInputError(
+                f"{name!r} is not among the {len(candidates)} candidates (people under test: "
+                f"{candidates.n_real}); check someone the audit covered, or draw a set of "
+                "their own (no --candidates)"
+            ) from None
         prepared = self.prepare(photos)
         good = usable(prepared)
         if not good:
             reasons = "; ".join(f"{p.path}: {p.reason}" for p in prepared)
             raise AttackInputError(f"none of the {len(prepared)} photos is usable ({reasons})")
-        candidates = candidates or self.candidates([name])
-        real = candidates.index_of(name)
         predictions = self.predict([p.image for p in good], candidates, real)
-        return self.verdict(name, predictions, candidates, real, prepared)
+        result = self.verdict(name, predictions, candidates, real, prepared)
+        if run_config is not None:
+            result.extra["audit_run"] = str(run)
+            result.extra["differs_from_audit"] = self.differences_from_run(run_config)
+        return result
+
+    def differences_from_run(self, config: dict[str, Any]) -> list[str]:
+        """Settings of an audit run (its config.json) that this attack does not share: any
+        of them can give a person another verdict here than in the audit."""
+        mine = {
+            "model_identity": self.classifier.identity,
+            "templates": list(self.templates),
+            "threshold": self.threshold,
+            "crop": self.crop,
+        }
+        return [key for key, value in mine.items() if config.get(key) != value]
 
     def verdict(
         self,
