@@ -12,7 +12,6 @@ from idia.prompts import (
     select_templates,
 )
 
-
 # The PROMPTS list of the paper's own code (D0miH/does-clip-know-my-face,
 # laion400m_experiments/02_idia_laion_multiprompt.ipynb and cc3m_experiments/
 # 03_idia_*_multi_prompt.ipynb, identical in both), with '{0}' written '{}', in its order.
