@@ -7,6 +7,7 @@ import io
 import re
 import tarfile
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -278,3 +279,59 @@ def test_cli_prepare_only_writes_the_set_and_prints_the_command(lab: Path, tmp_p
     with (tmp_path / "membership.csv").open(encoding="utf-8") as f:
         assert sum(r["member"] == "true" for r in csv.DictReader(f)) == len(NAMES) // 2
     assert not (tmp_path / "logs").exists()
+
+
+# Pre-decoded training data: images decoded once, training otherwise unchanged.
+
+
+def test_predecoded_items_equal_open_clip_trains_items(lab: Path, tmp_path: Path) -> None:
+    import open_clip
+    from open_clip_train.data import CsvDataset
+
+    from idia.lab.train import PredecodedCsvDataset
+
+    files = write_training_set(compose(lab), tmp_path / "set")
+    _, preprocess_train, _ = open_clip.create_model_and_transforms(
+        "ViT-B-32", pretrained=None, image_resize_mode=None, force_image_size=32)
+    tokenizer = open_clip.get_tokenizer("ViT-B-32")
+    args = (str(files.train_csv), preprocess_train, "filepath", "caption", ",", tokenizer)
+    from_disk = CsvDataset(*args)
+    decoded = PredecodedCsvDataset(*args, image_size=32)
+    assert len(decoded) == len(from_disk)
+    assert decoded.pixels.shape[1:] == (32, 32, 3) and decoded.pixels.dtype == "uint8"
+    assert len(decoded.pixels) < len(decoded), "a photo injected several times is stored once"
+    for idx in range(len(from_disk)):
+        torch.manual_seed(idx)  # the random crop draws the same numbers for both
+        disk_image, disk_text = from_disk[idx]
+        torch.manual_seed(idx)
+        image, text = decoded[idx]
+        assert torch.equal(image, disk_image) and torch.equal(text, disk_text), idx
+
+
+def test_predecode_squares_other_sizes(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from idia.lab.train import decode_square
+
+    wide = tmp_path / "wide.png"
+    Image.new("RGBA", (90, 30), (10, 20, 30, 255)).save(wide)
+    square = decode_square(wide, 32)
+    assert square.shape == (32, 32, 3) and tuple(square[16, 16]) == (10, 20, 30)
+
+
+def test_training_on_predecoded_data_gives_the_same_weights(lab: Path, tmp_path: Path) -> None:
+    files = write_training_set(compose(lab), tmp_path / "set")
+    settings = TrainSettings(model="idia-micro-vit", epochs=2, batch_size=16, workers=1)
+    command = build_train_command(files.train_csv, tmp_path, "x", replace(settings,
+                                                                         predecode=True))
+    assert "--predecode" in command
+    logs: dict[str, list[str]] = {"disk": [], "decoded": []}
+    runs = [train_clip(files.train_csv, tmp_path / "logs", name, replace(settings,
+                       predecode=name == "decoded"), on_line=logs[name].append)
+            for name in logs]
+    assert any("pre-decoded" in line for line in logs["decoded"])
+    assert not any("pre-decoded" in line for line in logs["disk"])
+    disk, decoded = (torch.load(r.checkpoint, map_location="cpu", weights_only=False)
+                     ["state_dict"] for r in runs)
+    assert disk.keys() == decoded.keys()
+    assert all(torch.equal(disk[k], decoded[k]) for k in disk)

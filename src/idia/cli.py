@@ -70,6 +70,11 @@ SurnamesOpt = Annotated[
 ]
 DetectorOpt = Annotated[str, typer.Option(help="Face detector: 'yunet' or 'haar'.")]
 DeviceOpt = Annotated[str | None, typer.Option(help="'cpu', 'cuda', 'cuda:1'; default: auto.")]
+PrecisionOpt = Annotated[
+    str,
+    typer.Option(help="Numerics of an in-process model: fp32 (as the paper), bf16, fp16, or "
+                 "auto (fp32 on CPU, bf16/fp16 autocast on a GPU)."),
+]
 CacheOpt = Annotated[
     Path | None, typer.Option(help="Embedding cache folder (default ~/.cache/idia).")
 ]
@@ -96,6 +101,7 @@ def build_attack(
     names_file: Path | None, detector: str, device: str | None, cache_dir: Path | None,
     no_cache: bool, progress: bool, api_key: str | None = None,
     first_names: Path | None = None, surnames: Path | None = None, cache_images: bool = False,
+    precision: str = "auto",
 ) -> IdentityInferenceAttack:
     if crop not in ("face", "none"):
         fail(f"--crop must be 'face' or 'none', not {crop!r}")
@@ -108,7 +114,7 @@ def build_attack(
     else:
         chosen = PAPER_TEMPLATES
     if parse_spec(model)[0] == "remote":
-        model = load_model(model, api_key=api_key)
+        model = load_model(model, api_key=api_key, precision=precision)
     return IdentityInferenceAttack(
         model,
         templates=chosen,
@@ -122,6 +128,7 @@ def build_attack(
         cache_dir=False if no_cache else cache_dir,
         cache_images=cache_images,
         device=device,
+        precision=precision if isinstance(model, str) else None,
         progress=progress,
     )
 
@@ -171,6 +178,7 @@ def check(
     surnames: SurnamesOpt = None,
     detector: DetectorOpt = "yunet",
     device: DeviceOpt = None,
+    precision: PrecisionOpt = "auto",
     cache_dir: CacheOpt = None,
     no_cache: NoCacheOpt = False,
     cache_images: CacheImagesOpt = False,
@@ -180,6 +188,12 @@ def check(
     report: Annotated[
         Path | None,
         typer.Option(help="Also write a self-contained HTML report here (figures beside it)."),
+    ] = None,
+    candidates: Annotated[
+        Path | None,
+        typer.Option(help="Put the person among the candidates of an idia audit run (RUN or "
+                     "RUN/candidates.parquet) instead of 999 decoys of their own: the verdict "
+                     "is then the audit's. Replaces --num-names, --seed and the name sources."),
     ] = None,
 ) -> None:
     """Does the model know this person? Which claim the evidence supports ("has seen this
@@ -195,10 +209,15 @@ def check(
     try:
         attacker = build_attack(model, crop, num_names, seed, threshold, templates, names_file,
                                 detector, device, cache_dir, no_cache, not (quiet or as_json),
-                                api_key, first_names, surnames, cache_images)
-        result = attacker.check(photos, name, reference=reference, sex=sex, alpha=alpha)
+                                api_key, first_names, surnames, cache_images, precision)
+        result = attacker.check(photos, name, candidates, reference=reference, sex=sex,
+                                alpha=alpha)
     except USER_ERRORS as err:
         fail(str(err))
+    if result.extra.get("differs_from_audit"):
+        typer.echo(f"note: this check differs from the audit run in "
+                   f"{', '.join(result.extra['differs_from_audit'])}; its verdict may differ "
+                   "from the audit's", err=True)
     report_usage(attacker, result)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), ensure_ascii=False))
@@ -238,6 +257,7 @@ def audit(
     surnames: SurnamesOpt = None,
     detector: DetectorOpt = "yunet",
     device: DeviceOpt = None,
+    precision: PrecisionOpt = "auto",
     cache_dir: CacheOpt = None,
     no_cache: NoCacheOpt = False,
     cache_images: CacheImagesOpt = False,
@@ -253,7 +273,7 @@ def audit(
     try:
         attacker = build_attack(model, crop, num_names, seed, threshold, templates, names_file,
                                 detector, device, cache_dir, no_cache, not quiet, api_key,
-                                first_names, surnames, cache_images)
+                                first_names, surnames, cache_images, precision)
         summary = run_audit(attacker, people, out, membership, photos_per_person, overwrite,
                             log=lambda m: typer.echo(m, err=True), alpha=alpha)
     except USER_ERRORS as err:

@@ -6,12 +6,14 @@ model) and leaves the decision rule to :mod:`idia.attack`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from PIL import Image
 
 from idia import attack, claims
@@ -113,6 +115,27 @@ class CheckResult:
         return claims.SENTENCES[self.verdict]
 
 
+def read_run_candidates(path: str | Path) -> tuple[CandidateSet, dict[str, Any]]:
+    """The candidate set of an ``idia audit`` run, and the run's settings (config.json).
+
+    ``path``: the run folder or its ``candidates.parquet``."""
+    path = Path(path)
+    folder = path if path.is_dir() else path.parent
+    table, config_file = folder / "candidates.parquet", folder / "config.json"
+    if not table.is_file() or not config_file.is_file():
+        raise AttackInputError(
+            f"{path} is not an idia audit run: expected candidates.parquet and config.json in "
+            f"{folder}"
+        )
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+        frame = pd.read_parquet(table)
+    except (ValueError, OSError) as err:
+        raise AttackInputError(f"cannot read the audit run {folder}: {err}") from err
+    source = f"audit run {folder} ({config.get('candidate_source', 'unknown source')})"
+    return CandidateSet.from_frame(frame, int(config.get("seed", 0)), source), config
+
+
 def photo_record(photo: Photo) -> dict[str, Any]:
     box = photo.box
     return {
@@ -132,6 +155,7 @@ class IdentityInferenceAttack:
     tokenizer)``) or a :class:`~idia.models.ClosedBoxModel`.
     ``cache_dir``: where prompt embeddings are cached; None for the default, False for no
     cache. ``cache_images``: also cache the embeddings of the photos (faces: off by default).
+    ``device``, ``precision``: how a spec string is loaded (see :func:`~idia.models.load_model`).
     """
 
     def __init__(
@@ -150,6 +174,7 @@ class IdentityInferenceAttack:
         cache_dir: str | Path | None | bool = None,
         cache_images: bool = False,
         device: str | None = None,
+        precision: str | None = None,
         progress: bool = True,
     ) -> None:
         if threshold < 1:
@@ -173,7 +198,12 @@ class IdentityInferenceAttack:
         self.progress = progress
         self._detector = detector
         if isinstance(model, str):
-            model = load_model(model, device=device, progress=progress)
+            model = load_model(model, device=device, precision=precision, progress=progress)
+        elif precision is not None:
+            raise AttackInputError(
+                "precision applies to a model given as a spec string; set it on the model "
+                "object instead (e.g. OpenCLIPModel(..., precision='fp32'))"
+            )
         self.cache = (
             None
             if cache_dir is False
@@ -250,7 +280,7 @@ class IdentityInferenceAttack:
         self,
         photos: Sequence[str | Path | Image.Image],
         name: str,
-        candidates: CandidateSet | None = None,
+        candidates: CandidateSet | str | Path | None = None,
         reference: str | Path | Sequence[Person] | None = None,
         sex: str | None = None,
         alpha: float = claims.DEFAULT_ALPHA,
@@ -261,7 +291,10 @@ class IdentityInferenceAttack:
         ``reference``: other people's photos (a folder of person folders, or Person records)
         for the face-association test; without it that test is reported as not run.
         ``sex``: "f" or "m", the person's sex for matching reference people (default:
-        inferred from the first name).
+        inferred from the first name). ``candidates``: None draws the person's own set (the
+        real name + seeded decoys); a :class:`CandidateSet`, or an ``idia audit`` run folder (or
+        its ``candidates.parquet``), puts the person among that set instead, so the verdict is
+        the audit's for them.
         """
         prepared = self.prepare(photos) if photos else []
         return self.assess(prepared, name, candidates, reference, sex, alpha)
@@ -270,7 +303,7 @@ class IdentityInferenceAttack:
         self,
         prepared: Sequence[Photo],
         name: str,
-        candidates: CandidateSet | None = None,
+        candidates: CandidateSet | str | Path | None = None,
         reference: str | Path | Sequence[Person] | None = None,
         sex: str | None = None,
         alpha: float = claims.DEFAULT_ALPHA,
@@ -282,11 +315,19 @@ class IdentityInferenceAttack:
             raise AttackInputError(f"alpha must be between 0 and 1, got {alpha}")
         if sex not in (None, "f", "m"):
             raise AttackInputError(f"sex must be 'f' or 'm', not {sex!r}")
+        run_config = None
+        if isinstance(candidates, str | Path):
+            run = Path(candidates)
+            candidates, run_config = read_run_candidates(run)
         candidates = candidates or self.candidates([name])
         try:
             real = candidates.index_of(name)
         except KeyError:
-            raise AttackInputError(f"{name!r} is not among the candidate names") from None
+            raise AttackInputError(
+                f"{name!r} is not among the {len(candidates)} candidates (people under test: "
+                f"{candidates.n_real}); check someone the audit covered, or draw a set of "
+                "their own (no --candidates)"
+            ) from None
         if real >= candidates.n_real:
             raise AttackInputError(f"{name!r} is a decoy in this candidate set, not a real name")
         name_sex = candidates.sexes[real]
@@ -321,9 +362,24 @@ class IdentityInferenceAttack:
         results["face_association"], n_reference = self._face_test(
             name, sex or name_sex, predictions, candidates, real, reference
         )
-        return self._result(
+        result = self._result(
             name, candidates, predictions, prepared, results, alpha, sex or name_sex, n_reference
         )
+        if run_config is not None:
+            result.extra["audit_run"] = str(run)
+            result.extra["differs_from_audit"] = self.differences_from_run(run_config)
+        return result
+
+    def differences_from_run(self, config: dict[str, Any]) -> list[str]:
+        """Settings of an audit run (its config.json) that this attack does not share: any
+        of them can give a person another verdict here than in the audit."""
+        mine = {
+            "model_identity": self.classifier.identity,
+            "templates": list(self.templates),
+            "threshold": self.threshold,
+            "crop": self.crop,
+        }
+        return [key for key, value in mine.items() if config.get(key) != value]
 
     def _face_test(
         self,

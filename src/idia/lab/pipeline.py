@@ -10,6 +10,7 @@ DIR/trainset/     the mixed training set (open_clip CSV), injected pairs, plan.j
 DIR/model/        the model config JSON and checkpoint (loads as open_clip:CONFIG:CKPT)
 DIR/people/       held-out attack photos, one folder per person
 DIR/membership.csv name,member,count
+DIR/people.csv    name,sex (f/m: the sex of each person's first name and face)
 DIR/run/          the audit run folder (+ evaluation)
 DIR/report.html   the report;  DIR/summary.json  the headline figures
 """
@@ -102,7 +103,6 @@ def run_lab(
     from idia.audit import run_audit
     from idia.engine import IdentityInferenceAttack
     from idia.evaluation import evaluate_run
-    from idia.names import default_pool, sample_decoys
     from idia.report import write_report
 
     settings = _resolve(preset, overrides)
@@ -116,10 +116,7 @@ def run_lab(
         f"[1/5] rendering {settings.named_people} synthetic people and a corpus of "
         f"{settings.background_people * settings.background_photos + settings.objects} images"
     )
-    pool = default_pool()
-    people_names = sample_decoys(settings.named_people, pool, seed=seed + 100)
-    genders = (["woman", "man"] * settings.named_people)[: settings.named_people]
-    identities = synth.make_identities(people_names, seed=seed, genders=genders)
+    identities = synth.named_people(settings.named_people, name_seed=seed + 100, face_seed=seed)
     photos_each = settings.attack_photos + max(settings.inject)
     synth.write_people_folder(
         identities, photos_each, out / "data" / "people", settings.image_size, workers=workers
@@ -154,6 +151,7 @@ def run_lab(
     files = train.write_training_set(training_set, out / "trainset")
     shutil.copytree(files.attack_people, out / "people")
     shutil.copyfile(files.membership_csv, out / "membership.csv")
+    synth.write_people_table(identities, out / "people.csv")
     log(
         f"      {len(training_set.pairs)} training pairs; attack photos held out: "
         f"{settings.attack_photos} per person"
@@ -172,6 +170,7 @@ def run_lab(
             warmup=settings.warmup,
             seed=seed,
             log_every_n_steps=20,
+            predecode=True,
         ),
         on_line=lambda line: _log_training_line(line, log),
     )

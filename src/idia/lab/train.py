@@ -13,7 +13,9 @@ base dataset (open_clip CSV/TSV or webdataset shards) and any people folder:
 3. :func:`train_clip`: runs open_clip's own trainer (``open_clip_train.main``) in a
    subprocess, through this module's ``python -m idia.lab.train`` entry point, which registers
    custom model configs (the tiny CPU ones in ``idia/lab/configs``) before handing over.
-   The same entry point works under ``torchrun`` and ``srun`` for DDP at scale.
+   The same entry point works under ``torchrun`` and ``srun`` for DDP at scale. With
+   ``--predecode`` it decodes every training image once, before the first epoch, instead of
+   once per epoch (:class:`PredecodedCsvDataset`).
 """
 
 from __future__ import annotations
@@ -368,7 +370,10 @@ def _write_csv(path: Path, header: list[str], rows) -> None:
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """open_clip_train options this launcher sets; anything else goes in ``extra_args``."""
+    """open_clip_train options this launcher sets; anything else goes in ``extra_args``.
+
+    ``predecode``: decode the training images once into memory (see
+    :class:`PredecodedCsvDataset`); for sets that fit in memory at the model's image size."""
 
     model: str = "idia-tiny-vit"
     epochs: int = 1
@@ -382,6 +387,7 @@ class TrainSettings:
     precision: str = "fp32"
     save_frequency: int = 1
     log_every_n_steps: int = 10
+    predecode: bool = False
     extra_args: tuple[str, ...] = ()
 
 
@@ -485,6 +491,7 @@ def build_train_command(
         str(settings.save_frequency),
         "--log-every-n-steps",
         str(settings.log_every_n_steps),
+        *(["--predecode"] if settings.predecode else []),
         *settings.extra_args,
     ]
 
@@ -557,10 +564,96 @@ def load_trained_model(model_config: str | Path, checkpoint: str | Path):
     return model, preprocess, open_clip.get_tokenizer(model_config.stem)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m idia.lab.train --model-config CFG.json [open_clip_train options]``.
+class PredecodedCsvDataset:
+    """open_clip_train's ``CsvDataset`` with every image decoded once, not once per epoch.
 
-    Registers each ``--model-config`` with open_clip (so ``--model <stem>`` resolves) and runs
+    Same constructor and items as ``open_clip_train.data.CsvDataset`` (image through the
+    training transform, caption tokens), so open_clip_train's loader, sampler, shuffling and
+    augmentation are untouched. Each distinct image file is decoded once into one uint8 array
+    (images, ``image_size`` x ``image_size`` x RGB); captions are tokenized once. An image
+    already of that size (as the lab renders them) is stored as decoded, so training sees
+    exactly the pixels it would have read from disk; any other is first resized (short side,
+    bicubic) and centre-cropped to that size, so the random crop then samples from that square
+    instead of the full photo.
+    """
+
+    def __init__(
+        self,
+        input_filename: str,
+        transforms: Callable,
+        img_key: str,
+        caption_key: str,
+        sep: str = "\t",
+        tokenizer: Callable | None = None,
+        *,
+        image_size: int,
+    ) -> None:
+        import logging
+        import time
+
+        start = time.perf_counter()
+        frame = pd.read_csv(input_filename, sep=sep)
+        paths = frame[img_key].astype(str).tolist()
+        slots: dict[str, int] = {}
+        self.slot = np.array([slots.setdefault(p, len(slots)) for p in paths], dtype=np.int64)
+        self.pixels = np.empty((len(slots), image_size, image_size, 3), dtype=np.uint8)
+        for path, slot in slots.items():
+            self.pixels[slot] = decode_square(path, image_size)
+        if tokenizer is None:
+            raise TrainDataError("the pre-decoded dataset needs open_clip_train's tokenizer")
+        self.tokens = tokenizer([str(c) for c in frame[caption_key].tolist()])
+        self.transforms = transforms
+        logging.info(
+            "idia: pre-decoded %d images (%d distinct) at %dx%d and tokenized their captions "
+            "in %.1f s", len(paths), len(slots), image_size, image_size,
+            time.perf_counter() - start,
+        )
+
+    def __len__(self) -> int:
+        return len(self.slot)
+
+    def __getitem__(self, idx: int):
+        from PIL import Image
+
+        return self.transforms(Image.fromarray(self.pixels[self.slot[idx]])), self.tokens[idx]
+
+
+def decode_square(path: str | Path, size: int) -> np.ndarray:
+    """An image file as ``size`` x ``size`` x 3 uint8: as is when it has that size, else
+    resized (short side, bicubic) and centre-cropped."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image = image.convert("RGB")
+    if image.size != (size, size):
+        scale = size / min(image.size)
+        resized = (max(size, round(image.width * scale)), max(size, round(image.height * scale)))
+        image = image.resize(resized, Image.Resampling.BICUBIC)
+        left, top = (resized[0] - size) // 2, (resized[1] - size) // 2
+        image = image.crop((left, top, left + size, top + size))
+    return np.asarray(image, dtype=np.uint8)
+
+
+def _model_image_size(model_name: str) -> int:
+    import open_clip
+
+    config = open_clip.get_model_config(model_name)
+    if config is None:
+        raise TrainDataError(f"--predecode: no model config for {model_name!r}")
+    size = config["vision_cfg"]["image_size"]
+    if isinstance(size, (list, tuple)):
+        if size[0] != size[-1]:
+            raise TrainDataError(f"--predecode needs a square image size, {model_name} has {size}")
+        size = size[0]
+    return int(size)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m idia.lab.train --model-config CFG.json [--predecode] [open_clip_train
+    options]``.
+
+    Registers each ``--model-config`` with open_clip (so ``--model <stem>`` resolves); with
+    ``--predecode``, serves CSV training data through :class:`PredecodedCsvDataset`; then runs
     ``open_clip_train.main``. Exits non-zero when open_clip_train reports an error by return
     value (it does so for "experiment already exists").
     """
@@ -571,6 +664,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         i = args.index("--model-config")
         open_clip.add_model_config(args[i + 1])
         del args[i : i + 2]
+    if "--predecode" in args:
+        args.remove("--predecode")
+        import functools
+
+        import open_clip_train.data
+
+        model = args[args.index("--model") + 1] if "--model" in args else "RN50"
+        size = _model_image_size(model)  # open_clip_train's default model is RN50
+        open_clip_train.data.CsvDataset = functools.partial(  # read by get_csv_dataset
+            PredecodedCsvDataset, image_size=size
+        )
     from open_clip_train.main import main as open_clip_main
 
     result = open_clip_main(args)
