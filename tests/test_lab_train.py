@@ -91,6 +91,28 @@ def test_members_get_exactly_their_count_and_non_members_nothing(lab: Path) -> N
             assert 0 < len(used) <= row.count
 
 
+def test_familiar_non_members_are_named_as_often_with_unrelated_photos(lab: Path) -> None:
+    """The confound control: every non-member's name occurs as often as a member's would
+    (the same counts dealt), always beside a photo of someone else, never their own."""
+    plain = compose(lab)
+    training_set = compose(lab, familiar_non_members=True)
+    membership = {m.name: m for m in training_set.membership}
+    outsiders = [m for m in membership.values() if not m.member]
+    assert Counter(m.name_count for m in outsiders) == {1: 1, 4: 1}  # 2 non-members, dealt
+    assert all(m.count == 0 for m in outsiders)
+    assert {m.name: (m.member, m.count) for m in plain.membership} == {
+        n: (m.member, m.count) for n, m in membership.items()
+    }  # members are untouched
+    people = {p.name: set(map(str, p.photos)) for p in read_people_folder(lab / "people")}
+    everyone = set().union(*people.values())
+    for row in outsiders:
+        pairs = [p for p in training_set.pairs if row.name in p.caption]
+        assert len(pairs) == row.name_count
+        assert not {p.filepath for p in pairs} & everyone  # unrelated photos only
+        assert len({p.filepath for p in pairs}) == row.name_count  # a different one each time
+    assert training_set.plan["unrelated_name_pairs"] == sum(m.name_count for m in outsiders)
+
+
 def test_attack_photos_are_held_out_for_everyone(lab: Path) -> None:
     training_set = compose(lab)
     trained_files = {pair.filepath for pair in training_set.pairs}
@@ -160,7 +182,7 @@ def test_written_files(lab: Path, tmp_path: Path) -> None:
     files = write_training_set(training_set, tmp_path)
     with files.membership_csv.open(encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == ["name", "member", "count"]
+    assert list(rows[0]) == ["name", "member", "count", "name_count"]
     assert {r["name"]: int(r["count"]) for r in rows} == {
         m.name: m.count for m in training_set.membership
     }

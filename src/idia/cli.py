@@ -404,18 +404,84 @@ def lab(
         str, typer.Option(help="'standard' (the main job, ~15 min on 2 cores) or 'quick'.")
     ] = "standard",
     seed: SeedOpt = 0,
+    seeds: Annotated[
+        str | None,
+        typer.Option(help="Several independent runs, e.g. 0,1,2 (OUT/seed-N each, kept when "
+                     "the command runs again), pooled with intervals and a trend test."),
+    ] = None,
+    familiar_non_members: Annotated[
+        bool,
+        typer.Option(help="Confound control: non-members' names also occur in the captions "
+                     "(with photos of unrelated people), so only the face-name link separates "
+                     "members from non-members."),
+    ] = False,
 ) -> None:
     """The paper's controlled experiment, offline: synthetic people injected at 1-75 pairs,
     a small CLIP trained on CPU, every person attacked, evaluated and reported."""
     from idia.lab.pipeline import LabError, run_lab
+    from idia.lab.seeds import run_seeds
     from idia.lab.train import TrainDataError, TrainingFailed
 
     console = Console()
+
+    def log(message: str) -> None:
+        console.print(message, highlight=False)
+
+    chosen: list[int] | None = None
+    if seeds is not None:
+        try:
+            chosen = [int(part) for part in seeds.split(",") if part.strip()]
+        except ValueError:
+            fail(f"--seeds takes integers like 0,1,2, not {seeds!r}")
     try:
-        summary = run_lab(out, preset, seed, log=lambda m: console.print(m, highlight=False))
+        if chosen is not None:
+            summary = run_seeds(out, preset, chosen, log=log,
+                                familiar_non_members=familiar_non_members)
+        else:
+            summary = run_lab(out, preset, seed, log=log,
+                              familiar_non_members=familiar_non_members)
     except (LabError, TrainDataError, TrainingFailed, *USER_ERRORS) as err:
         fail(str(err))
-    render_lab(summary, out)
+    if chosen is not None:
+        render_seeds(summary, out)
+    else:
+        render_lab(summary, out)
+
+
+def render_seeds(summary: dict, out: Path) -> None:
+    console = Console()
+    rules = {r: summary["pooled_rules"][r] for r in LAB_RULES if r in summary["pooled_rules"]}
+    counts = list(rules["paper"]["tpr_by_count"])
+    table = Table("injected pairs", *(RULE_LABELS[r] for r in rules),
+                  title=f"idia lab, seeds {', '.join(map(str, summary['seeds']))} pooled: "
+                  "share called member [95% CI] of n")
+    for count in counts:
+        table.add_row(count, *(
+            "{:.0%} [{:.0%}-{:.0%}] of {}".format(
+                r["tpr_by_count"][count]["tpr"], *r["tpr_by_count"][count]["ci"],
+                r["tpr_by_count"][count]["n"])
+            if count in r["tpr_by_count"] else "" for r in rules.values()
+        ))
+    table.add_row("0 (non-members: FPR)", *(
+        f"{r['fpr']:.1%} [{r['fpr_ci'][0]:.1%}-{r['fpr_ci'][1]:.1%}] of {r['n_non_members']}"
+        for r in rules.values()
+    ))
+    table.add_row("AUC per seed", *(
+        ", ".join(f"{a:.3f}" for a in r["auc_per_seed"]) for r in rules.values()
+    ))
+    table.add_row("trend: log-odds per e-fold pairs [95% CI]", *(
+        "n/a" if t.get("slope") is None else f"{t['slope']:.2f} [{t['ci'][0]:.2f}, "
+        f"{t['ci'][1]:.2f}], p {t['p_value']:.2g}"
+        for t in (summary["trend"][r] for r in rules)
+    ))
+    console.print(table)
+    walls = ", ".join(
+        "n/a" if w is None else f"{w / 60:.1f} min" for w in summary["seconds"]["wall_s_per_seed"]
+    )
+    console.print(
+        f"{summary['n_members']} members, {summary['n_non_members']} non-members in all. "
+        f"Wall time per seed: {walls}. Summary: {out / 'summary.json'}"
+    )
 
 
 LAB_RULES = ("paper", "name_familiarity", "face_association", "text_only")

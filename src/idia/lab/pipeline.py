@@ -9,7 +9,7 @@ DIR/data/         rendered people (all photos) and background corpus
 DIR/trainset/     the mixed training set (open_clip CSV), injected pairs, plan.json
 DIR/model/        the model config JSON and checkpoint (loads as open_clip:CONFIG:CKPT)
 DIR/people/       held-out attack photos, one folder per person
-DIR/membership.csv name,member,count
+DIR/membership.csv name,member,count,name_count,sex
 DIR/people.csv    name,sex (f/m: the sex of each person's first name and face)
 DIR/run/          the audit run folder (+ evaluation)
 DIR/report.html   the report;  DIR/summary.json  the headline figures
@@ -98,8 +98,14 @@ def run_lab(
     overrides: dict[str, Any] | None = None,
     log: Callable[[str], None] = print,
     workers: int | None = None,
+    familiar_non_members: bool = False,
 ) -> dict[str, Any]:
-    """Run the whole experiment into ``out`` and return (and write) its summary."""
+    """Run the whole experiment into ``out`` and return (and write) its summary.
+
+    ``familiar_non_members``: the confound control (see
+    :func:`idia.lab.train.compose_training_set`): non-members' names also occur in the
+    captions, with photos of unrelated people, so only the face-name link separates the groups.
+    """
     from idia.audit import run_audit
     from idia.engine import IdentityInferenceAttack
     from idia.evaluation import evaluate_run
@@ -140,18 +146,33 @@ def run_lab(
         f"{', '.join(map(str, settings.inject))} pairs, {settings.named_people - settings.members}"
         " kept out"
     )
+    base = train.read_caption_csv(corpus_csv)
     training_set = train.compose_training_set(
-        train.read_caption_csv(corpus_csv),
+        base,
         train.read_people_folder(out / "data" / "people"),
         inject=settings.inject,
         members=settings.members,
         attack_photos=settings.attack_photos,
         seed=seed,
+        familiar_non_members=familiar_non_members,
+        unrelated_photos=[
+            pair.filepath
+            for pair, record in zip(base, records, strict=True)
+            if record.identity is not None
+        ],
     )
     files = train.write_training_set(training_set, out / "trainset")
     shutil.copytree(files.attack_people, out / "people")
-    shutil.copyfile(files.membership_csv, out / "membership.csv")
     synth.write_people_table(identities, out / "people.csv")
+    membership = pd.read_csv(files.membership_csv).merge(
+        pd.read_csv(out / "people.csv"), on="name", how="left", validate="one_to_one"
+    )
+    membership.to_csv(out / "membership.csv", index=False)
+    if familiar_non_members:
+        log(
+            f"      non-members' names also in {training_set.plan['unrelated_name_pairs']} "
+            "captions, with photos of unrelated people (familiarity held equal)"
+        )
     log(
         f"      {len(training_set.pairs)} training pairs; attack photos held out: "
         f"{settings.attack_photos} per person"
@@ -205,6 +226,7 @@ def run_lab(
     timings["evaluate_s"] = time.perf_counter() - start
 
     summary = lab_summary(out / "run", settings, seed, spec, timings, evaluation)
+    summary["familiar_non_members"] = familiar_non_members
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 

@@ -96,9 +96,13 @@ class InjectedPair:
 
 @dataclass(frozen=True)
 class MembershipRow:
+    """``count``: pairs with the person's photo and name; ``name_count``: captions holding
+    the name (the same for members; for familiar non-members, pairs with unrelated photos)."""
+
     name: str
     member: bool
     count: int
+    name_count: int
 
 
 @dataclass(frozen=True)
@@ -247,6 +251,8 @@ def compose_training_set(
     mask_names: bool = False,
     hypernyms: Mapping[str, str] | None = None,
     templates: Sequence[str] = CAPTION_TEMPLATES,
+    familiar_non_members: bool = False,
+    unrelated_photos: Sequence[str] | None = None,
 ) -> TrainingSet:
     """The mixed training set of the protocol; no I/O, same inputs give the same set.
 
@@ -257,6 +263,11 @@ def compose_training_set(
     - Base pairs whose image is one of the people's photos are dropped (no leak, exact counts).
     - ``mask_names``: names in all captions become a hypernym (``hypernyms[name]``, default
       "person"), as CC3M's preprocessing did, to measure that defence.
+    - ``familiar_non_members``: the confound control. Non-members get the same counts dealt
+      (seeded) and their name appears in that many captions, each paired with a different
+      unrelated photo (``unrelated_photos``, default: the base set's images; never a photo of
+      anyone under test), so that members and non-members are equally familiar as names and
+      only the link between face and name separates them.
     """
     if not people:
         raise TrainDataError("no people given")
@@ -273,6 +284,32 @@ def compose_training_set(
     members = len(people) // 2 if members is None else members
     counts = assign_counts(names, inject, members, seed)
     hypernyms = hypernyms or {}
+    people_photos = {str(p) for person in people for p in person.photos}
+    name_counts = dict(counts)
+    unrelated: list[InjectedPair] = []
+    if familiar_non_members:
+        outsiders = [n for n in names if counts[n] == 0]
+        dealt = assign_counts(outsiders, inject, len(outsiders), seed + 1)
+        pool = [
+            str(path)
+            for path in (unrelated_photos or [pair.filepath for pair in base])
+            if str(Path(path).resolve()) not in people_photos
+        ]
+        if len(pool) < max(inject):
+            raise TrainDataError(
+                f"familiar non-members need at least {max(inject)} unrelated photos; "
+                f"{len(pool)} given"
+            )
+        for index, name in enumerate(outsiders):
+            rng = np.random.default_rng([seed, 3, index])
+            picks = rng.choice(len(pool), size=dealt[name], replace=False)
+            template_ids = rng.integers(len(templates), size=dealt[name])
+            shown = hypernyms.get(name, "person") if mask_names else name
+            unrelated += [
+                InjectedPair(name, pool[i], templates[t].format(shown))
+                for i, t in zip(picks, template_ids, strict=True)
+            ]
+            name_counts[name] = dealt[name]
 
     held_out: dict[str, tuple[Path, ...]] = {}
     injected: list[InjectedPair] = []
@@ -290,7 +327,6 @@ def compose_training_set(
             for k, t in enumerate(template_ids)
         ]
 
-    people_photos = {str(p) for person in people for p in person.photos}
     kept = [pair for pair in base if str(Path(pair.filepath).resolve()) not in people_photos]
     pattern = _name_pattern(names) if mask_names else None
     if pattern is not None:
@@ -299,8 +335,10 @@ def compose_training_set(
             Pair(p.filepath, pattern.sub(lambda m: by_key[normalize_name(m.group(0))], p.caption))
             for p in kept
         ]
-    pairs = tuple(kept) + tuple(Pair(i.filepath, i.caption) for i in injected)
-    membership = tuple(MembershipRow(n, counts[n] > 0, counts[n]) for n in names)
+    pairs = tuple(kept) + tuple(Pair(i.filepath, i.caption) for i in (*injected, *unrelated))
+    membership = tuple(
+        MembershipRow(n, counts[n] > 0, counts[n], name_counts[n]) for n in names
+    )
     plan = {
         "seed": seed,
         "inject": list(inject),
@@ -312,9 +350,11 @@ def compose_training_set(
         "base_pairs": len(base),
         "base_pairs_dropped_as_people_photos": len(base) - len(kept),
         "injected_pairs": len(injected),
+        "familiar_non_members": familiar_non_members,
+        "unrelated_name_pairs": len(unrelated),
         "training_pairs": len(pairs),
     }
-    return TrainingSet(pairs, tuple(injected), membership, held_out, plan)
+    return TrainingSet(pairs, tuple(injected) + tuple(unrelated), membership, held_out, plan)
 
 
 def write_training_set(training_set: TrainingSet, out_dir: str | Path) -> TrainingSetFiles:
@@ -336,8 +376,8 @@ def write_training_set(training_set: TrainingSet, out_dir: str | Path) -> Traini
     )
     _write_csv(
         files.membership_csv,
-        ["name", "member", "count"],
-        ((m.name, str(m.member).lower(), m.count) for m in training_set.membership),
+        ["name", "member", "count", "name_count"],
+        ((m.name, str(m.member).lower(), m.count, m.name_count) for m in training_set.membership),
     )
     _write_csv(
         files.injected_csv,
