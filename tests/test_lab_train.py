@@ -303,6 +303,21 @@ def test_cli_prepare_only_writes_the_set_and_prints_the_command(lab: Path, tmp_p
     assert not (tmp_path / "logs").exists()
 
 
+def test_cli_familiar_non_members_names_everyone(lab: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        ["train", "--base", str(lab / "corpus" / "corpus.csv"), "--people", str(lab / "people"),
+         "--out", str(tmp_path), "--inject", "1,2", "--attack-photos", "3",
+         "--familiar-non-members", "--prepare-only"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with (tmp_path / "membership.csv").open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    outsiders = [r for r in rows if r["member"] == "false"]
+    assert outsiders and all(int(r["name_count"]) in (1, 2) for r in outsiders)
+    assert all(r["count"] == "0" for r in outsiders)
+
+
 # Pre-decoded training data: images decoded once, training otherwise unchanged.
 
 

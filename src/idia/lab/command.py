@@ -77,6 +77,10 @@ def train_command(
     hypernyms: Path | None = typer.Option(
         None, help="CSV name,hypernym for --mask-names (default hypernym: 'person')."
     ),
+    familiar_non_members: bool = typer.Option(
+        False, help="Confound control: non-members' names also appear in as many captions, "
+        "each beside a random base image (never anyone under test)."
+    ),
     csv_separator: str | None = typer.Option(
         None, help="Base CSV separator (default: by extension)."
     ),
@@ -133,6 +137,7 @@ def train_command(
             seed=seed,
             mask_names=mask_names,
             hypernyms=_read_hypernyms(hypernyms),
+            familiar_non_members=familiar_non_members,
         )
         files = write_training_set(training_set, out)
         plan = training_set.plan
