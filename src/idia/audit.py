@@ -574,14 +574,16 @@ def summarize(
         }
     )
     if len(judged) and judged["truth"].nunique() == 2:
-        summary["rules"] = rule_table(judged)
+        summary["rules"] = rule_table(judged, alpha)
     return summary
 
 
-def rule_table(judged: pd.DataFrame) -> dict[str, Any]:
+def rule_table(judged: pd.DataFrame, alpha: float = claims.DEFAULT_ALPHA) -> dict[str, Any]:
     """Each rule's TPR/FPR (with 95% intervals and people), AUC of its continuous score and
-    TPR at low FPR, TPR by training count: the paper's rule, the three tests, the face-blind
-    baseline (the name's response on other people's photos) and the top-1 versions."""
+    TPR at low FPR, TPR by training count: the paper's rule, the three tests (verdicts after
+    Benjamini-Hochberg across the audit, and under ``unadjusted`` each person's own p <= alpha,
+    what a single check says), and the face-blind baseline (how far the name's response on
+    other people's photos departs from the decoys', in either direction)."""
     truth = judged["truth"].to_numpy(bool)
     counts = judged["count"].to_numpy(dtype=object) if judged["count"].notna().any() else None
 
@@ -598,6 +600,10 @@ def rule_table(judged: pd.DataFrame) -> dict[str, Any]:
             rules[claim] = audit_claims.rule_summary(
                 judged[f"{short}_verdict"].to_numpy(bool), column(f"z_{short}"), truth, counts
             )
+            rules[claim]["unadjusted"] = audit_claims.rule_summary(
+                (judged[f"p_{short}"] <= alpha).to_numpy(bool), None, truth, counts
+            )
     if "face_blind" in judged:
-        rules["face_blind"] = audit_claims.rule_summary(None, column("face_blind"), truth, None)
+        distance = np.abs(judged["face_blind"].to_numpy(float))
+        rules["face_blind"] = audit_claims.rule_summary(None, distance, truth, None)
     return rules

@@ -466,6 +466,13 @@ def render_seeds(summary: dict, out: Path) -> None:
         f"{r['fpr']:.1%} [{r['fpr_ci'][0]:.1%}-{r['fpr_ci'][1]:.1%}] of {r['n_non_members']}"
         for r in rules.values()
     ))
+    table.add_row("each person's p <= alpha: TPR / FPR", *(
+        "" if "unadjusted" not in r else
+        "{:.0%} [{:.0%}-{:.0%}] / {:.1%} [{:.1%}-{:.1%}]".format(
+            r["unadjusted"]["tpr"], *r["unadjusted"]["tpr_ci"],
+            r["unadjusted"]["fpr"], *r["unadjusted"]["fpr_ci"])
+        for r in rules.values()
+    ))
     table.add_row("AUC per seed", *(
         ", ".join(f"{a:.3f}" for a in r["auc_per_seed"]) for r in rules.values()
     ))
@@ -507,6 +514,10 @@ def render_lab(summary: dict, out: Path) -> None:
     ))
     table.add_row("AUC", *(f"{r['auc']:.3f}" if r.get("auc") is not None else "" for r in
                            rules.values()))
+    table.add_row("each person's p <= alpha (as a single check): TPR / FPR", *(
+        "" if "unadjusted" not in r else
+        f"{r['unadjusted']['tpr']:.0%} / {r['unadjusted']['fpr']:.1%}" for r in rules.values()
+    ))
     console.print(table)
     blind = summary.get("rules", {}).get("face_blind")
     if blind and blind.get("auc") is not None:

@@ -79,7 +79,7 @@ CONTINUOUS_SCORES: dict[str, tuple[str, int]] = {
     "name_familiarity": ("z_name", 1),
     "face_association": ("z_face", 1),
     "text_only": ("z_text", 1),
-    "face_blind": ("face_blind", 1),
+    "face_blind": ("face_blind", 0),  # 0: the distance from 0, either direction
 }
 RATES: dict[str, tuple[str, str]] = {  # rate -> (numerator count, denominator people)
     "tpr": ("tp", "n_members"),
@@ -226,7 +226,7 @@ def full_data_roc(run: RunData) -> dict[str, Any]:
             continue
         values = results[column].to_numpy(float)
         if labelled.any() and not np.isnan(values[labelled]).all():
-            scores[name] = sign * values
+            scores[name] = sign * values if sign else np.abs(values)
     out = {}
     for name, values in scores.items():
         scored = ~np.isnan(values[labelled])
@@ -447,7 +447,7 @@ def claims_summary(run: RunData) -> dict[str, Any]:
         return out
     judged = results[results["truth"].notna() & has_photos]
     if len(judged) and judged["truth"].nunique() == 2:
-        out["rules"] = rule_table(judged)
+        out["rules"] = rule_table(judged, float(run.config.get("alpha", DEFAULT_ALPHA)))
     non_members = results[(results["truth"] == False) & has_photos]  # noqa: E712
     out["null_calibration"] = {
         claim: calibration(non_members[f"p_{short}"].to_numpy(float))

@@ -31,6 +31,7 @@ RULE_COLUMNS: dict[str, tuple[str, str]] = {
     "face_association": ("face_verdict", "z_face"),
     "text_only": ("text_verdict", "z_text"),
 }
+P_COLUMNS = {"name_familiarity": "p_name", "face_association": "p_face", "text_only": "p_text"}
 # what run_lab writes into a seed folder: an unfinished one holding only these is redone
 LAB_ENTRIES = frozenset(
     {"data", "trainset", "model", "people", "people.csv", "membership.csv", "run", "cache",
@@ -71,7 +72,8 @@ def run_seeds(
         summary["seconds"]["wall_s"] = round(time.perf_counter() - start, 1)
         done.write_text(json.dumps(summary, indent=2))
         summaries.append(summary)
-    pooled = pooled_summary([out / f"seed-{s}" / "run" for s in seeds], list(seeds))
+    alpha = float(summaries[0].get("alpha") or 0.05)
+    pooled = pooled_summary([out / f"seed-{s}" / "run" for s in seeds], list(seeds), alpha)
     document = {
         "seeds": list(seeds),
         "preset": summaries[0]["preset"],
@@ -99,8 +101,12 @@ def pooled_results(runs: Sequence[Path], seeds: Sequence[int]) -> pd.DataFrame:
     return results[results["truth"].notna() & (results["n_photos"] > 0)].reset_index(drop=True)
 
 
-def pooled_summary(runs: Sequence[Path], seeds: Sequence[int]) -> dict[str, Any]:
-    """Rules over the people of all seeds, each seed's AUC, and the trend with the count."""
+def pooled_summary(
+    runs: Sequence[Path], seeds: Sequence[int], alpha: float = 0.05
+) -> dict[str, Any]:
+    """Rules over the people of all seeds (the tests' verdicts as each audit gave them, after
+    Benjamini-Hochberg, and ``unadjusted``: each person's p <= alpha), each seed's AUC, and the
+    trend with the count."""
     results = pooled_results(runs, seeds)
     truth = results["truth"].to_numpy(bool)
     counts = results["count"].to_numpy(dtype=object)
@@ -118,6 +124,13 @@ def pooled_summary(runs: Sequence[Path], seeds: Sequence[int]) -> dict[str, Any]
         ]
         rules[rule]["auc_per_seed"] = aucs
         trend[rule] = detection_trend(results[results["truth"]], verdict)
+        if rule in P_COLUMNS:
+            unadjusted = (results[P_COLUMNS[rule]] <= alpha).to_numpy(bool)
+            rules[rule]["unadjusted"] = rule_summary(unadjusted, None, truth, counts)
+            results[f"{rule}_unadjusted"] = unadjusted
+            trend[f"{rule}_unadjusted"] = detection_trend(
+                results[results["truth"]], f"{rule}_unadjusted"
+            )
     return {
         "n_members": int(truth.sum()),
         "n_non_members": int((~truth).sum()),
