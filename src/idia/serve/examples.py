@@ -27,6 +27,12 @@ VERDICT_WORDS = {
     "text_only": "knows the name as text",
     None: "no evidence",
 }
+SHORT_WORDS = {
+    "face_association": "face linked to name",
+    "name_familiarity": "name seen",
+    "text_only": "name known as text",
+    None: "nothing found",
+}
 RESULT_COLUMNS = {"name", "truth", "count", "verdict", "face_verdict", "score"}
 
 
@@ -48,13 +54,9 @@ class Example:
 
     @property
     def label(self) -> str:
-        """The example's line on the page."""
-        how = (
-            f"in {self.count} training caption{'s' if self.count != 1 else ''}"
-            if self.member
-            else "never in training"
-        )
-        return f"{self.name}: {how} (lab audit: {VERDICT_WORDS[self.audit_verdict]})"
+        """The example's line on the page (short: Gradio cuts labels at 60 characters)."""
+        how = f"{self.count} pair{'s' if self.count != 1 else ''}" if self.member else "never"
+        return f"{self.name} (in training: {how}): {SHORT_WORDS[self.audit_verdict]}"
 
     def note(self, n_people: int) -> str:
         """What the page adds to this example's verdict: who the person is and what the

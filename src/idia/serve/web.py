@@ -63,6 +63,7 @@ MAX_CHECK_PIXELS = 250_000_000  # all photos of one check; one check runs at a t
 MIN_NAMES, MAX_NAMES = 10, 1000  # candidate names a visitor may ask for (or the operator's)
 MAX_MESSAGE_CHARS = 300
 THUMBNAIL_SIDE = 256
+MIN_THUMBNAIL_SIDE = 96
 UNCHECKED_UPLOAD_AGE_S = 600  # uploads never checked: Gradio deletes them after this...
 UNCHECKED_UPLOAD_SWEEP_S = 60  # ...looking every this many seconds
 UPLOAD_DIR_PREFIX = "idia-web-"
@@ -268,6 +269,12 @@ def crops_html(crops: Sequence[tuple[Image.Image, str]]) -> str:
     for image, label in crops:
         thumbnail = image.copy()
         thumbnail.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+        if max(thumbnail.size) < MIN_THUMBNAIL_SIDE:  # a tiny photo (the lab's), shown larger
+            scale = MIN_THUMBNAIL_SIDE / max(thumbnail.size)
+            thumbnail = thumbnail.resize(
+                (round(thumbnail.width * scale), round(thumbnail.height * scale)),
+                Image.Resampling.NEAREST,
+            )
         buffer = io.BytesIO()
         thumbnail.save(buffer, format="PNG")
         data = base64.b64encode(buffer.getvalue()).decode("ascii")
@@ -736,7 +743,27 @@ def create_web_app(demo: WebDemo, default_model: str | None = None) -> Any:
             "to connect the two.\n\n" + demo.privacy_markdown(),
             elem_id="privacy",
         )
-        # the outputs are placed in the right column, but the examples need them first
+        # Built first and placed below: the examples at the top need them.
+        model = gr.Dropdown(
+            choices=choices,
+            value=default_model,
+            allow_custom_value=False,
+            label="Model",
+            info="The models this server offers.",
+            elem_id="model",
+            render=False,
+        )
+        name = gr.Textbox(
+            label="Full name", placeholder="e.g. Ada Lovelace", elem_id="name", render=False
+        )
+        photos = gr.File(
+            file_count="multiple",
+            file_types=["image"],
+            type="filepath",
+            label="Photos of the person (drag and drop several at once)",
+            elem_id="photos",
+            render=False,
+        )
         verdict = gr.Markdown(elem_id="verdict", render=False)
         crops = gr.HTML(label="Face crops the model saw", elem_id="crops", render=False)
         table = gr.Dataframe(
@@ -747,29 +774,29 @@ def create_web_app(demo: WebDemo, default_model: str | None = None) -> Any:
             elem_id="templates",
             render=False,
         )
+        explanation = gr.Markdown(elem_id="explanation", render=False)
+        for label, lab in demo.labs.items():
+            gr.Markdown(examples_markdown(label, lab), elem_id="examples-help")
+            gr.Examples(
+                examples=[[label, example.name] for example in lab.examples],
+                inputs=[model, name],
+                outputs=[verdict, crops, table, explanation, photos],
+                fn=lambda chosen, person: demo.run_example(chosen, person).outputs(),
+                run_on_click=True,
+                cache_examples=False,
+                example_labels=[example.label for example in lab.examples],
+                label=f"Examples: people of {label}'s lab, and what its audit found",
+                elem_id="examples",
+                api_name="example",
+            )
         with gr.Row():
             with gr.Column(scale=1):
-                model = gr.Dropdown(
-                    choices=choices,
-                    value=default_model,
-                    allow_custom_value=False,
-                    label="Model",
-                    info="The models this server offers.",
-                    elem_id="model",
-                )
+                model.render()
                 if not choices:
                     gr.Markdown(NO_MODEL_HELP, elem_id="model-help")
-                name = gr.Textbox(
-                    label="Full name", placeholder="e.g. Ada Lovelace", elem_id="name"
-                )
-                photos = gr.File(
-                    file_count="multiple",
-                    file_types=["image"],
-                    type="filepath",
-                    label="Photos of the person (drag and drop several at once)",
-                    elem_id="photos",
-                )
-                with gr.Accordion("Settings", open=False):
+                name.render()
+                photos.render()
+                with gr.Accordion("Settings", open=False, elem_id="settings"):
                     num_names = gr.Slider(
                         MIN_NAMES,
                         max(MAX_NAMES, demo.num_names),
@@ -786,21 +813,6 @@ def create_web_app(demo: WebDemo, default_model: str | None = None) -> Any:
                         elem_id="crop",
                     )
                 run = gr.Button("Run the attack", variant="primary", elem_id="run")
-                explanation = gr.Markdown(elem_id="explanation", render=False)
-                for label, lab in demo.labs.items():
-                    gr.Markdown(examples_markdown(label, lab), elem_id="examples-help")
-                    gr.Examples(
-                        examples=[[label, example.name] for example in lab.examples],
-                        inputs=[model, name],
-                        outputs=[verdict, crops, table, explanation, photos],
-                        fn=lambda chosen, person: demo.run_example(chosen, person).outputs(),
-                        run_on_click=True,
-                        cache_examples=False,
-                        example_labels=[example.label for example in lab.examples],
-                        label=f"Examples: people of the lab {label} was trained in",
-                        elem_id="examples",
-                        api_name="example",
-                    )
             with gr.Column(scale=1):
                 verdict.render()
                 crops.render()
@@ -831,10 +843,10 @@ def create_web_app(demo: WebDemo, default_model: str | None = None) -> Any:
 def examples_markdown(label: str, lab: LabExamples) -> str:
     """What the examples are, above them."""
     return (
-        f"**Try it with the lab's people.** {label} was trained in `idia lab` on synthetic "
-        "people: members were in its training captions 1 to 75 times, the others never. Each "
-        "example checks a person's held-out photos (photos the model never saw), exactly as if "
-        "you dropped them here; the face test compares them with the lab's other people. "
+        f"**Try it with the lab's people.** {label} was trained by `idia lab` on synthetic "
+        "people: members were in its training captions 1 to 75 times, the others never. One "
+        "click checks a person's held-out photos (photos the model never saw), exactly as if "
+        "you dropped them below; the face test compares them with the lab's other people. "
         + lab.overview
     )
 
