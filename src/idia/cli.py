@@ -527,7 +527,9 @@ def render_lab(summary: dict, out: Path) -> None:
         "FPR <1.8%.\n"
         f"Report: {out / 'report.html'}   Summary: {out / 'summary.json'}\n"
         f"Reproduce the verdicts: idia audit --people {out / 'people'} --model "
-        f"{summary['model']} --membership {out / 'membership.csv'} --crop none --out RUN"
+        f"{summary['model']} --membership {out / 'membership.csv'} --out RUN\n"
+        "Try it on the web page (the lab's people as examples): idia web"
+        + ("" if out == Path("lab") else f" --lab-dir {out}")
     )
 
 

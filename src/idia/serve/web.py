@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from idia.attack import chance_member_probability
 from idia.engine import AttackInputError, CheckResult, IdentityInferenceAttack
 from idia.faces import FaceDetector, get_detector, usable
 from idia.models import ClosedBoxModel, EmbeddingModel, ModelLoadError, load_model, parse_spec
@@ -398,6 +399,7 @@ class WebDemo:
         log(f"{label}: encoding {sum(map(len, groups)):,} prompts ({len(groups)} templates x "
             f"{len(groups[0]):,} candidate names), once for all visitors ...")
         attacker.classifier.group_embeddings(groups)  # type: ignore[attr-defined]
+        chance_member_probability(len(groups), len(groups[0]))  # imports SciPy now (2 s)
         log(f"{label}: prompts encoded in {time.perf_counter() - start:.1f} s")
         if lab is not None:
             start = time.perf_counter()
