@@ -130,15 +130,22 @@ def synthetic_lab(familiarity_model, familiarity_people, tmp_path_factory) -> Pa
 
 @pytest.fixture(scope="module")
 def lab_demo(synthetic_lab, familiarity_model) -> WebDemo:
-    """The page for the synthetic lab, prepared as `idia web` does at start-up; or, with
-    IDIA_WEB_LAB=DIR, for the model of a real lab (`make lab`), e.g. to make the README's
-    screenshot."""
+    """The page for the synthetic lab, prepared as `idia web` does at start-up."""
+    card = read_card(synthetic_lab / "model" / "model.card.json")
+    demo = WebDemo({card.name: familiarity_model}, num_names=300, cards={card.name: card})
+    demo.prepare(card.name, log=lambda _: None)
+    return demo
+
+
+@pytest.fixture(scope="module")
+def browser_demo(request) -> WebDemo:
+    """The synthetic lab's page; with IDIA_WEB_LAB=DIR, the page of a real lab's model
+    (`make lab`), as `idia web --lab-dir DIR` serves it (to check it, and to make the
+    README's screenshot)."""
     real = os.environ.get("IDIA_WEB_LAB")
-    if real:
-        demo = WebDemo(offered_models(find_local_models([Path(real)])), device="cpu")
-    else:
-        card = read_card(synthetic_lab / "model" / "model.card.json")
-        demo = WebDemo({card.name: familiarity_model}, num_names=300, cards={card.name: card})
+    if not real:
+        return request.getfixturevalue("lab_demo")
+    demo = WebDemo(offered_models(find_local_models([Path(real)])), device="cpu")
     demo.prepare(next(iter(demo.models)), log=lambda _: None)
     return demo
 
@@ -639,18 +646,23 @@ def test_in_a_real_browser(demo, label, pictures, tmp_path):
 
 
 @pytest.mark.timeout(600)
-def test_lab_examples_in_a_real_browser(lab_demo, tmp_path):
+def test_lab_examples_in_a_real_browser(browser_demo, tmp_path):
     """A newcomer's first minute: the page opens on the lab model with whole photos (its
     card), one click on the first example shows a YES, one on a non-member a NO. With
-    IDIA_WEB_SCREENSHOT=docs/web-page.png the page is saved after the YES."""
+    IDIA_WEB_SCREENSHOT=docs/web-page.png the page is saved after the YES; the README's was
+    made from the model of `make lab`:
+
+        IDIA_WEB_LAB=lab IDIA_WEB_SCREENSHOT=docs/web-page.png \
+            pytest tests/test_web.py -k examples_in_a_real_browser
+    """
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
     sync_api = pytest.importorskip(
         "playwright.sync_api", reason="the playwright package is not installed"
     )
-    (label,) = lab_demo.labs
-    member, outsider, *_ = lab_demo.labs[label].examples
-    page_app = create_web_app(lab_demo)
+    (label,) = browser_demo.labs
+    member, outsider, *_ = browser_demo.labs[label].examples
+    page_app = create_web_app(browser_demo)
     _, url, _ = launch_web(page_app, host="127.0.0.1", port=free_port(), block=False)
     try:
         with sync_api.sync_playwright() as playwright:
