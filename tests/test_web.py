@@ -6,6 +6,7 @@ attack and reads the verdict from the page."""
 from __future__ import annotations
 
 import base64
+import io
 import json
 import mimetypes
 import os
@@ -154,17 +155,19 @@ def test_lab_examples_are_chosen_by_the_labs_audit(lab_demo, synthetic_lab):
     (label,) = lab_demo.labs
     lab = lab_demo.labs[label]
     first, second, middle, low, third = lab.examples
-    assert (first.count, first.audit_verdict) == (75, "face_association")
-    assert (second.count, second.audit_verdict) == (0, None)
-    assert (middle.count, middle.audit_verdict) == (25, "face_association")
-    assert low.count == 1 and (third.count, third.audit_verdict) == (0, None)
+    assert (first.count, first.finding, first.verdict) == (75, "face_association",
+                                                            "face_association")
+    assert (second.count, second.finding, second.verdict) == (0, None, None)
+    assert (middle.count, middle.finding) == (25, "face_association")
+    assert low.count == 1 and (third.count, third.finding) == (0, None)
     assert first.label == f"{first.name} (in training: 75 pairs): face linked to name"
     assert second.label == f"{second.name} (in training: never): nothing found"
     assert low.label.startswith(f"{low.name} (in training: 1 pair): ")
     assert max(len(e.label) for e in lab.examples) <= 60, "Gradio cuts longer labels"
     assert all(len(e.photos) == 4 for e in lab.examples)
     assert all(synthetic_lab / "people" in e.photos[0].parents for e in lab.examples)
-    assert "at 75 pairs" in lab.overview and "of 75 non-members" in lab.overview
+    assert "for 25 of 25 at 75 pairs" in lab.overview and "of 75 non-members" in lab.overview
+    assert "Benjamini-Hochberg): 25, 25, 0, " in lab.overview
 
 
 def test_an_example_member_gives_yes_and_a_non_member_no(lab_demo):
@@ -173,7 +176,10 @@ def test_an_example_member_gives_yes_and_a_non_member_no(lab_demo):
     yes = lab_demo.run_example(label, member.name)
     assert yes.verdict.startswith(f"## YES: the model links this face to the name {member.name}")
     assert "Lab example: " in yes.verdict and "in 75 of the model's training pairs" in yes.verdict
-    assert "The lab's audit (150 people" in yes.verdict and "links face and name" in yes.verdict
+    assert "The lab's audit, for this person alone: links face and name (face test p = " in (
+        yes.verdict
+    )
+    assert "across all 150 people at once" in yes.verdict
     assert "other people of this model's lab" in yes.verdict
     assert len(yes.crops) == 4 and yes.crops[0][0].size == (24, 24), "whole photos, as carded"
     no = lab_demo.run_example(label, outsider.name)
@@ -691,8 +697,9 @@ def test_lab_examples_in_a_real_browser(browser_demo, tmp_path):
                 sync_api.expect(page.locator("#crops img")).to_have_count(len(member.photos))
                 sync_api.expect(page.get_by_label("Full name")).to_have_value(member.name)
                 screenshot = os.environ.get("IDIA_WEB_SCREENSHOT")
-                if screenshot:
-                    page.screenshot(path=screenshot, full_page=True)
+                if screenshot:  # 256 colours: a third of the size, for the repository
+                    shot = Image.open(io.BytesIO(page.screenshot(full_page=True)))
+                    shot.convert("RGB").quantize(256).save(screenshot, optimize=True)
                 examples.get_by_text(outsider.label).click()
                 sync_api.expect(verdict).to_contain_text(
                     f"NO: no evidence that the model knows {outsider.name}"
