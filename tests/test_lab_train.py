@@ -32,6 +32,7 @@ from idia.lab.train import (
     train_clip,
     write_training_set,
 )
+from idia.models.card import card_path, find_card, read_card
 from idia.prompts import PAPER_TEMPLATES
 
 NAMES = [
@@ -271,6 +272,28 @@ def test_tiny_training_run_gives_a_checkpoint_open_clip_loads(lab: Path, tmp_pat
         text = model.encode_text(tokenizer(["a photo of Ada Moreno"]))
     assert text.shape == (1, 64)
     assert result.model_spec == f"open_clip:{result.model_config}:{result.checkpoint}"
+
+
+def test_idia_train_writes_a_model_card_beside_the_checkpoint(lab: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        ["train", "--base", str(lab / "corpus" / "corpus.csv"), "--people", str(lab / "people"),
+         "--out", str(tmp_path), "--inject", "1,2", "--attack-photos", "3", "--model",
+         "idia-micro-vit", "--batch-size", "16", "--workers", "0", "--crop", "face"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    checkpoint = tmp_path / "logs" / "clip" / "checkpoints" / "epoch_1.pt"
+    card = read_card(card_path(checkpoint))
+    assert f"model card: {card_path(checkpoint)}" in result.output
+    assert card.name == "idia-micro-vit trained by idia train (clip)" and card.crop == "face"
+    assert card.trained_on["made_by"] == "idia train" and card.trained_on["epochs"] == 1
+    assert card.path_of("people") == (tmp_path / "attack_people").resolve()
+    assert card.path_of("membership") == (tmp_path / "membership.csv").resolve()
+    assert card.image_size == 32 and card.checkpoint["bytes"] == checkpoint.stat().st_size
+    assert find_card(result.output.split("model spec: ")[1].split()[0])[0] == card
+    bad = CliRunner().invoke(app, ["train", "--base", "x.csv", "--people", str(lab / "people"),
+                                   "--out", str(tmp_path / "o"), "--crop", "eyes"])
+    assert bad.exit_code == 2 and "--crop must be 'face' or 'none'" in bad.output
 
 
 def test_cli_reports_bad_input_without_traceback(lab: Path, tmp_path: Path) -> None:

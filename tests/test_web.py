@@ -6,6 +6,7 @@ attack and reads the verdict from the page."""
 from __future__ import annotations
 
 import base64
+import io
 import json
 import mimetypes
 import os
@@ -23,7 +24,10 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from idia.audit import run_audit
 from idia.cli import app
+from idia.engine import IdentityInferenceAttack
+from idia.models.card import read_card
 from idia.serve import web
 from idia.serve.catalog import display_name, find_local_models, offered_models, split_entry
 from idia.serve.web import (
@@ -88,6 +92,177 @@ def label(demo) -> str:
     """The name the page shows for the model."""
     (only,) = demo.models
     return only
+
+
+@pytest.fixture(scope="module")
+def synthetic_lab(familiarity_model, familiarity_people, tmp_path_factory) -> Path:
+    """A lab folder as `idia lab` leaves it, without the training: the model links the
+    "associated" people's faces to their names by construction (members at 75 and 25
+    pairs), knows the "familiar" names only as text (members at 1 pair) and none of the
+    others (non-members). The photos are flat-colour PNGs in which no face can be found, and
+    the audit is a real one (whole photos, as the card says)."""
+    root = tmp_path_factory.mktemp("synthetic_lab")
+    counts = {name: 75 if i % 2 == 0 else 25
+              for i, name in enumerate(familiarity_people["associated"])}
+    counts |= {name: 1 for name in familiarity_people["familiar"]}
+    counts |= {name: 0 for name in familiarity_people["unknown"]}
+    for name in counts:
+        folder = root / "people" / name.replace(" ", "_")
+        folder.mkdir(parents=True)
+        for variant in range(4):
+            familiarity_model.photo(name, variant).save(folder / f"{variant}.png")
+    with (root / "membership.csv").open("w") as f:
+        f.write("name,member,count\n")
+        f.writelines(f"{n},{str(c > 0).lower()},{c}\n" for n, c in counts.items())
+    attacker = IdentityInferenceAttack(familiarity_model, crop="none", num_names=300, seed=0,
+                                       cache_dir=False, progress=False)
+    run_audit(attacker, root / "people", root / "run", root / "membership.csv",
+              log=lambda _: None)
+    (root / "model").mkdir()
+    (root / "model" / "model.card.json").write_text(json.dumps({
+        "idia_model_card": 1,
+        "name": "Synthetic lab model",
+        "photos": {"crop": "none", "face_margin": 0.3},
+        "trained_on": {"made_by": "idia lab", "seed": 0, "people": "../people",
+                       "audit_run": "../run", "membership": "../membership.csv"},
+    }))
+    return root
+
+
+@pytest.fixture(scope="module")
+def lab_demo(synthetic_lab, familiarity_model) -> WebDemo:
+    """The page for the synthetic lab, prepared as `idia web` does at start-up."""
+    card = read_card(synthetic_lab / "model" / "model.card.json")
+    demo = WebDemo({card.name: familiarity_model}, num_names=300, cards={card.name: card})
+    demo.prepare(card.name, log=lambda _: None)
+    return demo
+
+
+@pytest.fixture(scope="module")
+def browser_demo(request) -> WebDemo:
+    """The synthetic lab's page; with IDIA_WEB_LAB=DIR, the page of a real lab's model
+    (`make lab`), as `idia web --lab-dir DIR` serves it (to check it, and to make the
+    README's screenshot)."""
+    real = os.environ.get("IDIA_WEB_LAB")
+    if not real:
+        return request.getfixturevalue("lab_demo")
+    demo = WebDemo(offered_models(find_local_models([Path(real)])), device="cpu")
+    demo.prepare(next(iter(demo.models)), log=lambda _: None)
+    return demo
+
+
+def test_lab_examples_are_chosen_by_the_labs_audit(lab_demo, synthetic_lab):
+    (label,) = lab_demo.labs
+    lab = lab_demo.labs[label]
+    first, second, middle, low, third = lab.examples
+    assert (first.count, first.finding, first.verdict) == (75, "face_association",
+                                                            "face_association")
+    assert (second.count, second.finding, second.verdict) == (0, None, None)
+    assert (middle.count, middle.finding) == (25, "face_association")
+    assert low.count == 1 and (third.count, third.finding) == (0, None)
+    assert first.label == f"{first.name} (in training: 75 pairs): face linked to name"
+    assert second.label == f"{second.name} (in training: never): nothing found"
+    assert low.label.startswith(f"{low.name} (in training: 1 pair): ")
+    assert max(len(e.label) for e in lab.examples) <= 60, "Gradio cuts longer labels"
+    assert all(len(e.photos) == 4 for e in lab.examples)
+    assert all(synthetic_lab / "people" in e.photos[0].parents for e in lab.examples)
+    assert "for 25 of 25 at 75 pairs" in lab.overview and "of 75 non-members" in lab.overview
+    assert "Benjamini-Hochberg): 25, 25, 0, " in lab.overview
+
+
+def test_an_example_member_gives_yes_and_a_non_member_no(lab_demo):
+    (label,) = lab_demo.labs
+    member, outsider, *_ = lab_demo.labs[label].examples
+    yes = lab_demo.run_example(label, member.name)
+    assert yes.verdict.startswith(f"## YES: the model links this face to the name {member.name}")
+    assert "Lab example: " in yes.verdict and "in 75 of the model's training pairs" in yes.verdict
+    assert "The lab's audit, for this person alone: links face and name (face test p = " in (
+        yes.verdict
+    )
+    assert "across all 150 people at once" in yes.verdict
+    assert "other people of this model's lab" in yes.verdict
+    assert len(yes.crops) == 4 and yes.crops[0][0].size == (24, 24), "whole photos, as carded"
+    no = lab_demo.run_example(label, outsider.name)
+    assert no.verdict.startswith(f"## NO: no evidence that the model knows {outsider.name}")
+    assert "kept out of the model's training data" in no.verdict
+
+
+def test_only_the_pages_examples_can_be_asked_for(lab_demo, demo, label, synthetic_lab):
+    (lab_label,) = lab_demo.labs
+    member = lab_demo.labs[lab_label].examples[0]
+    others = [p.name.replace("_", " ") for p in (synthetic_lab / "people").iterdir()]
+    not_example = next(n for n in others if lab_demo.labs[lab_label].find(n) is None)
+    for model, name in ((lab_label, not_example), (lab_label, "../../etc/passwd"),
+                        (label, member.name), ("", member.name), (lab_label, None)):
+        answer = lab_demo.run_example(model, name)
+        assert "Choose one of the examples" in answer.verdict, (model, name)
+    assert demo.labs == {} and demo.run_example(label, member.name).table.empty
+
+
+def test_the_default_crop_follows_the_card(lab_demo, synthetic_lab, spec, pictures, tmp_path):
+    (label,) = lab_demo.labs
+    photos = sorted(str(p) for p in (synthetic_lab / "people").glob("*/0.png"))[:3]
+    assert lab_demo.default_crop(label) == "none"
+    whole = lab_demo.run(label, "Ada Lovelace", photos, None, 0, None)
+    assert "Paper's rule:" in whole.verdict and len(whole.crops) == 3
+    faces = lab_demo.run(label, "Ada Lovelace", photos, None, 0, "face")
+    assert "No face found" in faces.verdict
+    # a carded open_clip model: the card's crop is the default, a visitor's other choice noted
+    config, checkpoint = Path(spec.split(":")[1]), Path(spec.split(":")[2])
+    shutil.copy(config, tmp_path / config.name)
+    shutil.copy(checkpoint, tmp_path / "checkpoint.pt")
+    (tmp_path / "checkpoint.card.json").write_text(json.dumps(
+        {"idia_model_card": 1, "name": "Carded", "photos": {"crop": "none"}}))
+    carded = WebDemo([f"open_clip:{tmp_path / config.name}:{tmp_path / 'checkpoint.pt'}"],
+                     num_names=20, device="cpu")
+    assert list(carded.models) == ["Carded"] and carded.default_crop("Carded") == "none"
+    assert WebDemo([spec]).default_crop("tiny-test-clip (epoch_1)") == "face"
+    face = carded.run("Carded", "Ada Lovelace", [str(pictures["face"])], 20, 0, "face")
+    assert "Carded expects whole photos (its model card); you chose face crops" in face.verdict
+    page = create_web_app(carded)
+    try:
+        (radio,) = [c for c in page.config["components"]
+                    if c.get("props", {}).get("elem_id") == "crop"]
+        assert radio["props"]["value"] == "none"
+    finally:
+        page.close()
+
+
+def test_prompts_and_lab_people_are_encoded_at_start_up_not_on_the_first_click(
+    synthetic_lab, familiarity_model
+):
+    counted = CountingModel(familiarity_model)
+    card = read_card(synthetic_lab / "model" / "model.card.json")
+    demo = WebDemo({"Lab": counted}, num_names=300, cards={"Lab": card})
+    lines = []
+    demo.prepare("Lab", log=lines.append)
+    assert any("encoding 6,300 prompts (21 templates x 300 candidate names)" in line
+               for line in lines)
+    assert any("600 photos of 150 lab people encoded" in line for line in lines)
+    assert counted.texts == 6300 and counted.images == 600
+    counted.texts = counted.images = 0
+    first = demo.labs["Lab"].examples[0]
+    answer = demo.run_example("Lab", first.name)
+    assert answer.verdict.startswith("## YES")
+    assert counted.texts == 0, "no prompt encoded on the first click"
+    assert counted.images == 4, "only the example's own photos"
+    assert len(demo.prompts) == 6300, "the lab's photos are not in the shared memory"
+
+
+class CountingModel:
+    """An EmbeddingModel that counts what it encodes."""
+
+    def __init__(self, model) -> None:
+        self.model, self.texts, self.images = model, 0, 0
+        self.name, self.identity, self.logit_scale = model.name, model.identity, model.logit_scale
+
+    def encode_texts(self, texts):
+        self.texts += len(texts)
+        return self.model.encode_texts(texts)
+
+    def encode_images(self, images):
+        self.images += len(images)
+        return self.model.encode_images(images)
 
 
 def test_lab_models_are_found_newest_first(tmp_path):
@@ -470,6 +645,68 @@ def test_in_a_real_browser(demo, label, pictures, tmp_path):
                 sync_api.expect(page.locator("#privacy")).to_contain_text("deleted when it ends")
                 left = [p for p in demo.upload_dir.rglob("*") if p.is_file()]
                 assert left == [], f"photos or crops left on disk: {left}"
+            finally:
+                browser.close()
+    finally:
+        page_app.close()
+
+
+@pytest.mark.timeout(600)
+def test_lab_examples_in_a_real_browser(browser_demo, tmp_path):
+    """A newcomer's first minute: the page opens on the lab model with whole photos (its
+    card), one click on the first example shows a YES, one on a non-member a NO. With
+    IDIA_WEB_SCREENSHOT=docs/web-page.png the page is saved after the YES; the README's was
+    made from the model of `make lab`:
+
+        IDIA_WEB_LAB=lab IDIA_WEB_SCREENSHOT=docs/web-page.png \
+            pytest tests/test_web.py -k examples_in_a_real_browser
+    """
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="the playwright package is not installed"
+    )
+    (label,) = browser_demo.labs
+    member, outsider, *_ = browser_demo.labs[label].examples
+    page_app = create_web_app(browser_demo)
+    _, url, _ = launch_web(page_app, host="127.0.0.1", port=free_port(), block=False)
+    try:
+        with sync_api.sync_playwright() as playwright:
+            browser = playwright.chromium.launch_persistent_context(
+                str(tmp_path / "profile"),
+                executable_path=str(CHROMIUM),
+                headless=True,
+                args=CHROMIUM_ARGS,
+                viewport={"width": 1280, "height": 1000},
+            )
+            try:
+                page = browser.new_page()
+                page.set_default_timeout(120_000)
+                page.goto(url)
+                verdict = page.locator("#verdict")
+                sync_api.expect(page.locator("#model input")).to_have_value(label)
+                page.locator("#settings").get_by_text("Settings").click()
+                sync_api.expect(page.locator("#crop input[value=none]")).to_be_checked()
+                examples = page.locator("#examples")
+                sync_api.expect(examples).to_contain_text(member.label)
+                examples.get_by_text(member.label).click()
+                sync_api.expect(verdict).to_contain_text(
+                    f"YES: the model links this face to the name {member.name}"
+                )
+                sync_api.expect(verdict).to_contain_text("Lab example:")
+                sync_api.expect(page.locator("#crops img")).to_have_count(len(member.photos))
+                sync_api.expect(page.get_by_label("Full name")).to_have_value(member.name)
+                screenshot = os.environ.get("IDIA_WEB_SCREENSHOT")
+                if screenshot:  # 256 colours: a third of the size, for the repository
+                    shot = Image.open(io.BytesIO(page.screenshot(full_page=True)))
+                    shot.convert("RGB").quantize(256).save(screenshot, optimize=True)
+                examples.get_by_text(outsider.label).click()
+                sync_api.expect(verdict).to_contain_text(
+                    f"NO: no evidence that the model knows {outsider.name}"
+                )
+                sync_api.expect(page.locator("#examples-help")).to_contain_text(
+                    "held-out photos"
+                )
             finally:
                 browser.close()
     finally:

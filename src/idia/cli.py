@@ -43,7 +43,10 @@ USER_ERRORS: tuple[type[Exception], ...] = (ValueError, FileNotFoundError, Model
 
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help=f"Model spec: {SPEC_HELP}.")]
 CropOpt = Annotated[
-    str, typer.Option(help="'face': detect the largest face and crop it; 'none': whole photo.")
+    str | None,
+    typer.Option(help="'face': detect the largest face and crop it; 'none': whole photo. "
+                 "Default: what the model's card says (idia train / idia lab write one beside "
+                 "the checkpoint), else 'face'."),
 ]
 NumNamesOpt = Annotated[int, typer.Option(help="Candidate names in total (real + random).")]
 SeedOpt = Annotated[int, typer.Option(help="Seed for the random candidate names and sampling.")]
@@ -97,13 +100,13 @@ ApiKeyOpt = Annotated[
 
 
 def build_attack(
-    model: str, crop: str, num_names: int, seed: int, threshold: int, templates: str | None,
+    model: str, crop: str | None, num_names: int, seed: int, threshold: int, templates: str | None,
     names_file: Path | None, detector: str, device: str | None, cache_dir: Path | None,
     no_cache: bool, progress: bool, api_key: str | None = None,
     first_names: Path | None = None, surnames: Path | None = None, cache_images: bool = False,
     precision: str = "auto",
 ) -> IdentityInferenceAttack:
-    if crop not in ("face", "none"):
+    if crop not in ("face", "none", None):
         fail(f"--crop must be 'face' or 'none', not {crop!r}")
     if templates and Path(templates).exists():
         chosen = load_templates(templates)
@@ -168,7 +171,7 @@ def check(
                      "the first name)."),
     ] = None,
     alpha: AlphaOpt = DEFAULT_ALPHA,
-    crop: CropOpt = "face",
+    crop: CropOpt = None,
     num_names: NumNamesOpt = 1000,
     seed: SeedOpt = 0,
     threshold: ThresholdOpt = 1,
@@ -228,7 +231,8 @@ def check(
 
         try:
             written = write_check_report(
-                result, report, {"crop": crop, "detector": detector if crop == "face" else None}
+                result, report,
+                {"crop": attacker.crop, "detector": detector if attacker.crop == "face" else None},
             )
         except OSError as err:
             fail(f"cannot write the report {report}: {err}")
@@ -247,7 +251,7 @@ def audit(
     photos_per_person: Annotated[
         int | None, typer.Option(help="Use at most this many photos per person (seeded).")
     ] = None,
-    crop: CropOpt = "face",
+    crop: CropOpt = None,
     num_names: NumNamesOpt = 1000,
     seed: SeedOpt = 0,
     threshold: ThresholdOpt = 1,
@@ -534,7 +538,9 @@ def render_lab(summary: dict, out: Path) -> None:
         "FPR <1.8%.\n"
         f"Report: {out / 'report.html'}   Summary: {out / 'summary.json'}\n"
         f"Reproduce the verdicts: idia audit --people {out / 'people'} --model "
-        f"{summary['model']} --membership {out / 'membership.csv'} --crop none --out RUN"
+        f"{summary['model']} --membership {out / 'membership.csv'} --out RUN\n"
+        "Try it on the web page (the lab's people as examples): idia web"
+        + ("" if out == Path("lab") else f" --lab-dir {out}")
     )
 
 

@@ -7,6 +7,7 @@ model) and leaves the decision rule to :mod:`idia.attack`.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,17 +30,20 @@ from idia.faces import (
     usable,
 )
 from idia.models import ClosedBoxModel, EmbeddingModel, load_model
+from idia.models.card import CROP_WORDS, ModelCard, find_card, photo_settings
 from idia.names import (
     DEFAULT_NUM_CANDIDATES,
     CandidateSet,
     NamePool,
     build_candidates,
-    infer_sex,
     normalize_name,
 )
 from idia.people import PeopleFolderError, Person, find_people, name_key
 from idia.prompts import PAPER_TEMPLATES, render_prompts, validate_templates
+from idia.reference import ReferenceSet
 from idia.zeroshot import EmbeddingZeroShot
+
+log = logging.getLogger(__name__)
 
 
 class AttackInputError(ValueError):
@@ -156,6 +160,9 @@ class IdentityInferenceAttack:
     ``cache_dir``: where prompt embeddings are cached; None for the default, False for no
     cache. ``cache_images``: also cache the embeddings of the photos (faces: off by default).
     ``device``, ``precision``: how a spec string is loaded (see :func:`~idia.models.load_model`).
+    ``crop``, ``face_margin``: how photos are prepared; None: as the model's card says (a spec
+    naming a checkpoint with a card beside it, see :mod:`idia.models.card`), else face crops
+    with a 0.3 margin. An explicit crop that differs from the card's is warned about.
     """
 
     def __init__(
@@ -166,9 +173,9 @@ class IdentityInferenceAttack:
         num_names: int = DEFAULT_NUM_CANDIDATES,
         seed: int = 0,
         threshold: int = 1,
-        crop: CropMode = "face",
+        crop: CropMode | None = None,
         detector: str | FaceDetector = "yunet",
-        face_margin: float = 0.3,
+        face_margin: float | None = None,
         decoy_names: Sequence[str] | None = None,
         name_pool: NamePool | None = None,
         cache_dir: str | Path | None | bool = None,
@@ -181,8 +188,19 @@ class IdentityInferenceAttack:
             raise AttackInputError(f"threshold must be at least 1, got {threshold}")
         if num_names < 2:
             raise AttackInputError(f"num_names must be at least 2, got {num_names}")
-        if crop not in ("face", "none"):
+        if crop not in ("face", "none", None):
             raise AttackInputError(f"crop must be 'face' or 'none', not {crop!r}")
+        self.card: ModelCard | None = None
+        self.warnings: list[str] = []
+        if isinstance(model, str):
+            self.card, problem = find_card(model)
+            if problem:
+                self.warnings.append(problem)
+        crop, face_margin, differs = photo_settings(self.card, crop, face_margin)
+        if differs:
+            self.warnings.append(differs)
+        for warning in self.warnings:
+            log.warning("warning: %s", warning)
         self.templates = validate_templates(list(templates))
         if threshold > len(self.templates):
             raise AttackInputError(
@@ -197,6 +215,7 @@ class IdentityInferenceAttack:
         self.name_pool = name_pool
         self.progress = progress
         self._detector = detector
+        self._last_groups: tuple[CandidateSet, list[list[str]]] | None = None
         if isinstance(model, str):
             model = load_model(model, device=device, precision=precision, progress=progress)
         elif precision is not None:
@@ -223,6 +242,11 @@ class IdentityInferenceAttack:
         return self.classifier.name
 
     @property
+    def display_name(self) -> str:
+        """The model's name for people: its card's, else its spec."""
+        return self.card.name if self.card is not None else self.classifier.name
+
+    @property
     def detector(self) -> FaceDetector | None:
         if self.crop == "none":
             return None
@@ -247,11 +271,39 @@ class IdentityInferenceAttack:
             for i, item in enumerate(photos)
         ]
 
+    def reference_set(
+        self, reference: str | Path | Sequence[Person], encode: bool = True
+    ) -> ReferenceSet:
+        """Other people's photos for the face test (a folder of person folders, or Person
+        records), loaded and prepared once with this attack's crop; with ``encode``, their
+        image embeddings are computed now and kept in memory (not in any cache), so that
+        :meth:`check` with ``reference=`` this set encodes no reference photo again."""
+        if isinstance(reference, str | Path):
+            try:
+                reference, _ = find_people(reference, "reference")
+            except PeopleFolderError as err:
+                raise AttackInputError(str(err)) from err
+        references = ReferenceSet.build(
+            reference, self.prepare, self.crop, self.face_margin, self.name_pool
+        )
+        if encode:
+            references.encode(self.classifier)
+        return references
+
     def predict(
-        self, images: Sequence[Image.Image], candidates: CandidateSet, real_index: int | None
+        self,
+        images: Sequence[Image.Image],
+        candidates: CandidateSet,
+        real_index: int | None,
+        embeddings: np.ndarray | None = None,
     ) -> Predictions:
-        """The model's pick per photo and template, and where the real name ranked."""
-        answer = self.classifier.zero_shot(images, self.prompt_groups(candidates))
+        """The model's pick per photo and template, and where the real name ranked.
+        ``embeddings``: the images' embeddings, already computed by this model."""
+        groups = self.prompt_groups(candidates)
+        if embeddings is not None:
+            answer = self.classifier.zero_shot_embedded(embeddings, groups)  # type: ignore[attr-defined]
+        else:
+            answer = self.classifier.zero_shot(images, groups)
         if answer.scores is None or real_index is None:
             return Predictions(np.asarray(answer.best), None, None)
         scale = getattr(self.classifier, "logit_scale", 100.0)
@@ -262,7 +314,14 @@ class IdentityInferenceAttack:
         return Predictions(np.asarray(answer.best), rank, probability, per_photo)
 
     def prompt_groups(self, candidates: CandidateSet) -> list[list[str]]:
-        return [render_prompts([t], candidates.names) for t in self.templates]
+        """The prompts per template; the last set's are kept (a check asks for them once per
+        reference person)."""
+        last = self._last_groups
+        if last is None or last[0] is not candidates:
+            last = self._last_groups = (
+                candidates, [render_prompts([t], candidates.names) for t in self.templates]
+            )
+        return last[1]
 
     def text_statistics(self, candidates: CandidateSet) -> tuple[np.ndarray, np.ndarray] | None:
         """The text-only statistics of every real name and of the decoys beside each (see
@@ -281,15 +340,16 @@ class IdentityInferenceAttack:
         photos: Sequence[str | Path | Image.Image],
         name: str,
         candidates: CandidateSet | str | Path | None = None,
-        reference: str | Path | Sequence[Person] | None = None,
+        reference: str | Path | Sequence[Person] | ReferenceSet | None = None,
         sex: str | None = None,
         alpha: float = claims.DEFAULT_ALPHA,
     ) -> CheckResult:
         """Run the attack for one person; raises AttackInputError if no photo is usable.
 
         ``photos`` may be empty: then only the text-only test runs (nothing about a face).
-        ``reference``: other people's photos (a folder of person folders, or Person records)
-        for the face-association test; without it that test is reported as not run.
+        ``reference``: other people's photos (a folder of person folders, Person records, or
+        a :meth:`reference_set` prepared once for many checks) for the face-association test;
+        without it that test is reported as not run.
         ``sex``: "f" or "m", the person's sex for matching reference people (default:
         inferred from the first name). ``candidates``: None draws the person's own set (the
         real name + seeded decoys); a :class:`CandidateSet`, or an ``idia audit`` run folder (or
@@ -304,7 +364,7 @@ class IdentityInferenceAttack:
         prepared: Sequence[Photo],
         name: str,
         candidates: CandidateSet | str | Path | None = None,
-        reference: str | Path | Sequence[Person] | None = None,
+        reference: str | Path | Sequence[Person] | ReferenceSet | None = None,
         sex: str | None = None,
         alpha: float = claims.DEFAULT_ALPHA,
     ) -> CheckResult:
@@ -388,7 +448,7 @@ class IdentityInferenceAttack:
         own: Predictions,
         candidates: CandidateSet,
         real: int,
-        reference: str | Path | Sequence[Person] | None,
+        reference: str | Path | Sequence[Person] | ReferenceSet | None,
     ) -> tuple[TestResult, int]:
         """The person's name on their photos against the same name on reference people's
         photos (same sex where known; at most as many photos each, seeded)."""
@@ -397,15 +457,17 @@ class IdentityInferenceAttack:
                 "face_association",
                 "no reference photos of other people given (--reference DIR)",
             ), 0
-        if isinstance(reference, str | Path):
-            try:
-                reference, _ = find_people(reference, "reference")
-            except PeopleFolderError as err:
-                raise AttackInputError(str(err)) from err
-        others = [p for p in reference if normalize_name(p.name) != normalize_name(name)]
-        matched = [
-            p for p in others if sex is not None and infer_sex(p.name, self.name_pool) == sex
-        ]
+        if not isinstance(reference, ReferenceSet):
+            reference = self.reference_set(reference, encode=False)
+        elif (reference.crop, reference.face_margin) != (self.crop, self.face_margin):
+            return claims.not_tested(
+                "face_association",
+                f"the reference photos are {CROP_WORDS[reference.crop]} and these are "
+                f"{CROP_WORDS[self.crop]} (or another margin): they would not compare",
+            ), 0
+        embedded = reference.encoded_for(self.classifier)
+        others = [p for p in reference.people if normalize_name(p.name) != normalize_name(name)]
+        matched = [p for p in others if sex is not None and p.sex == sex]
         method = "mean response" if own.responses is not None else "top-1 hits (closed box)"
         if matched:
             others, method = matched, f"{method}; reference people of the same sex"
@@ -414,12 +476,15 @@ class IdentityInferenceAttack:
         n_own = own.best.shape[0]
         values = []
         for person in others:
-            good = usable(self.prepare(person.photos))
-            if not good:
-                continue
+            good = person.photos
             rng = np.random.default_rng([self.seed, name_key(person.name)])
-            chosen = [good[i] for i in np.sort(rng.permutation(len(good))[:n_own])]
-            answer = self.predict([p.image for p in chosen], candidates, real)
+            chosen = np.sort(rng.permutation(len(good))[:n_own])
+            answer = self.predict(
+                [good[i].image for i in chosen],
+                candidates,
+                real,
+                reference.embeddings[person.name][chosen] if embedded else None,
+            )
             values.append(self._face_statistic(answer, real))
         if not values:
             return claims.not_tested(
@@ -464,7 +529,7 @@ class IdentityInferenceAttack:
         ordered = {claim: results[claim] for claim in claims.CLAIMS}
         return CheckResult(
             name=name,
-            model=self.model_name,
+            model=self.display_name,
             n_photos=0 if predictions is None else int(predictions.best.shape[0]),
             n_candidates=len(candidates),
             score=person_score,
@@ -490,4 +555,5 @@ class IdentityInferenceAttack:
             mean_real_probability=None
             if predictions is None or predictions.probability is None
             else float(predictions.probability.mean()),
+            extra={} if self.card is None else {"model_spec": self.model_name},
         )

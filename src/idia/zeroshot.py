@@ -81,8 +81,15 @@ class EmbeddingZeroShot:
     def zero_shot(
         self, images: Sequence[Image.Image], text_groups: Sequence[Sequence[str]]
     ) -> ZeroShotResult:
+        return self.zero_shot_embedded(self.image_embeddings(images), text_groups)
+
+    def zero_shot_embedded(
+        self, image_embeddings: np.ndarray, text_groups: Sequence[Sequence[str]]
+    ) -> ZeroShotResult:
+        """:meth:`zero_shot` for images already encoded by this model (e.g. reference photos
+        kept in memory)."""
         texts = self.group_embeddings(text_groups)
-        scores = np.einsum("nd,gkd->ngk", self.image_embeddings(images), texts)
+        scores = np.einsum("nd,gkd->ngk", image_embeddings, texts)
         return ZeroShotResult(best=scores.argmax(axis=-1), scores=scores)
 
     def _embed(

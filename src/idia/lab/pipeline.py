@@ -7,7 +7,8 @@ open_clip's own trainer; every person is then attacked with held-out photos thro
 
 DIR/data/         rendered people (all photos) and background corpus
 DIR/trainset/     the mixed training set (open_clip CSV), injected pairs, plan.json
-DIR/model/        the model config JSON and checkpoint (loads as open_clip:CONFIG:CKPT)
+DIR/model/        the model config JSON, checkpoint (loads as open_clip:CONFIG:CKPT) and its
+                  card (checkpoint.card.json: whole photos, the training plan, DIR's files)
 DIR/people/       held-out attack photos, one folder per person
 DIR/membership.csv name,member,count,name_count,sex
 DIR/people.csv    name,sex (f/m: the sex of each person's first name and face)
@@ -29,6 +30,7 @@ from typing import Any
 import pandas as pd
 
 from idia.lab import synth, train
+from idia.models.card import write_training_card
 
 
 @dataclass(frozen=True)
@@ -199,6 +201,12 @@ def run_lab(
     model_dir.mkdir()
     config = shutil.copyfile(result.model_config, model_dir / result.model_config.name)
     checkpoint = shutil.copyfile(result.checkpoint, model_dir / "checkpoint.pt")
+    write_training_card(
+        checkpoint, config, files.plan_json, name=f"idia lab model ({settings.model}, seed {seed})",
+        made_by="idia lab", crop="none", membership=out / "membership.csv",
+        people=out / "people", audit_run=out / "run", copied_from=result.checkpoint,
+        epochs=settings.epochs, synthetic=True,
+    )
     spec = f"open_clip:{config}:{checkpoint}"
     timings["train_s"] = time.perf_counter() - start
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from idia.models import parse_spec
+from idia.models.card import checkpoint_of_spec, find_card
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".safetensors", ".bin")
 _SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".cache"}
@@ -41,7 +42,11 @@ def _looks_like_path(text: str) -> bool:
 
 def display_name(spec: str) -> str:
     """A name for a spec that shows what the model is and nothing of the server's disk: the
-    architecture and the checkpoint's file stem, a pretrained tag, a hub id, or an API's host."""
+    name on its model card, else the architecture and the checkpoint's file stem, a pretrained
+    tag, a hub id, or an API's host."""
+    card, _ = find_card(spec)
+    if card is not None:
+        return card.name
     backend, model, weights = parse_spec(spec)
     if backend == "remote":
         parts = urlsplit(model)
@@ -80,9 +85,13 @@ def offered_models(entries: Sequence[str]) -> dict[str, str]:
 
 def find_local_models(roots: Sequence[Path], max_depth: int = 4) -> list[str]:
     """open_clip specs for model-config JSONs with a checkpoint beside them (or in a
-    ``checkpoints/`` folder beside them), as ``idia lab`` and ``idia train`` write them;
-    newest checkpoint first. The search is bounded in depth and folders visited."""
+    ``checkpoints/`` folder beside them), as ``idia lab`` and ``idia train`` write them:
+    models with a card first, then the others, newest checkpoint first. A checkpoint that a
+    card says its model was copied from (``idia lab``'s training run) is left out. The
+    search is bounded in depth and folders visited."""
     found: dict[str, float] = {}
+    carded: set[str] = set()
+    copies: set[Path] = set()
     visited = 0
     for root in roots:
         root = Path(root)
@@ -105,7 +114,14 @@ def find_local_models(roots: Sequence[Path], max_depth: int = 4) -> list[str]:
                     if checkpoint is not None:
                         spec = f"open_clip:{Path(folder) / name}:{checkpoint}"
                         found[spec] = checkpoint.stat().st_mtime
-    return sorted(found, key=lambda spec: found[spec], reverse=True)
+                        card, _ = find_card(spec)
+                        if card is not None:
+                            carded.add(spec)
+                            source = card.checkpoint.get("copied_from")
+                            if isinstance(source, str):
+                                copies.add((checkpoint.parent / source).resolve())
+    kept = [spec for spec in found if checkpoint_of_spec(spec) not in copies]
+    return sorted(kept, key=lambda spec: (spec in carded, found[spec]), reverse=True)
 
 
 def _is_model_config(path: Path) -> bool:

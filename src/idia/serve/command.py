@@ -132,7 +132,8 @@ def web_command(
     lab_dir: Annotated[
         Path | None,
         typer.Option(help="Also offer the models trained here (without --model: ./lab, else ./; "
-                     "the newest is the default)."),
+                     "the newest with a model card is the default; a lab model brings "
+                     "examples)."),
     ] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 7860,
@@ -193,8 +194,8 @@ def web_command(
     preload = [label for label, spec in offered.items() if spec in listed_specs]
     for label in preload or list(offered)[:1]:  # the listed models, or the newest found
         typer.echo(f"loading {label}", err=True)
-        try:
-            demo.model(label)  # fail now, not at the first visitor's click
+        try:  # fail now, and do the work every check repeats now, not at the first click
+            demo.prepare(label, log=lambda line: typer.echo(line, err=True))
         except USER_ERRORS as err:
             fail(str(err))
     typer.echo(

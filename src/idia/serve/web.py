@@ -43,10 +43,14 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from idia.attack import chance_member_probability
 from idia.engine import AttackInputError, CheckResult, IdentityInferenceAttack
 from idia.faces import FaceDetector, get_detector, usable
 from idia.models import ClosedBoxModel, EmbeddingModel, ModelLoadError, load_model, parse_spec
+from idia.models.card import CROP_WORDS, ModelCard, find_card
+from idia.reference import ReferenceSet
 from idia.serve.catalog import offered_models
+from idia.serve.examples import LabExamples, lab_examples
 from idia.zeroshot import EmbeddingZeroShot
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline: no calls home
@@ -60,6 +64,7 @@ MAX_CHECK_PIXELS = 250_000_000  # all photos of one check; one check runs at a t
 MIN_NAMES, MAX_NAMES = 10, 1000  # candidate names a visitor may ask for (or the operator's)
 MAX_MESSAGE_CHARS = 300
 THUMBNAIL_SIDE = 256
+MIN_THUMBNAIL_SIDE = 96
 UNCHECKED_UPLOAD_AGE_S = 600  # uploads never checked: Gradio deletes them after this...
 UNCHECKED_UPLOAD_SWEEP_S = 60  # ...looking every this many seconds
 UPLOAD_DIR_PREFIX = "idia-web-"
@@ -265,6 +270,12 @@ def crops_html(crops: Sequence[tuple[Image.Image, str]]) -> str:
     for image, label in crops:
         thumbnail = image.copy()
         thumbnail.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+        if max(thumbnail.size) < MIN_THUMBNAIL_SIDE:  # a tiny photo (the lab's), shown larger
+            scale = MIN_THUMBNAIL_SIDE / max(thumbnail.size)
+            thumbnail = thumbnail.resize(
+                (round(thumbnail.width * scale), round(thumbnail.height * scale)),
+                Image.Resampling.NEAREST,
+            )
         buffer = io.BytesIO()
         thumbnail.save(buffer, format="PNG")
         data = base64.b64encode(buffer.getvalue()).decode("ascii")
@@ -280,27 +291,34 @@ def crops_html(crops: Sequence[tuple[Image.Image, str]]) -> str:
     )
 
 
-def is_remote(spec: str) -> bool:
-    return parse_spec(spec)[0] == "remote"
+def is_remote(spec: str | EmbeddingModel | ClosedBoxModel) -> bool:
+    return isinstance(spec, str) and parse_spec(spec)[0] == "remote"
 
 
 class WebDemo:
-    """The page's logic. ``models``: display name -> spec (or ``[NAME=]SPEC`` entries), the
-    only models a visitor can pick; each is loaded once, on first use, and shared between
-    visitors, and so are prompt embeddings (:class:`PromptMemory`, bounded); each run gets its
-    own attack object, so memory does not grow with the number of people checked.
-    ``api_key``: for the listed ``http(s)://`` models (never taken from the environment here).
-    ``upload_dir``: where uploads live; photos given from inside it are deleted after the run.
+    """The page's logic. ``models``: display name -> spec (or ``[NAME=]SPEC`` entries; or a
+    model object, from Python), the only models a visitor can pick; each is loaded once, on
+    first use, and shared between visitors, and so are prompt embeddings (:class:`PromptMemory`,
+    bounded); each run gets its own attack object, so memory does not grow with the number of
+    people checked. ``api_key``: for the listed ``http(s)://`` models (never taken from the
+    environment here). ``upload_dir``: where uploads live; photos given from inside it are
+    deleted after the run.
+
+    ``cards``: display name -> :class:`~idia.models.card.ModelCard`; by default each spec's
+    card is read from beside its checkpoint. A card sets the default crop; a lab model's card
+    (``idia lab``) also brings the lab's people: ready examples (:mod:`idia.serve.examples`)
+    and the reference people of the face test, prepared and encoded once and kept in memory.
     """
 
     def __init__(
         self,
-        models: Mapping[str, str] | Sequence[str] = (),
+        models: Mapping[str, str | EmbeddingModel | ClosedBoxModel] | Sequence[str] = (),
         num_names: int = 1000,
         device: str | None = None,
         prompt_memory: int = 100_000,
         api_key: str | None = None,
         upload_dir: Path | None = None,
+        cards: Mapping[str, ModelCard] | None = None,
     ) -> None:
         self.models = dict(models) if isinstance(models, Mapping) else offered_models(models)
         self.num_names = num_names
@@ -312,10 +330,29 @@ class WebDemo:
         self._loading: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
         self._lock = threading.Lock()
         self._detector: FaceDetector | None = None
+        self.cards: dict[str, ModelCard] = {}
+        for label, spec in self.models.items():
+            card = (cards or {}).get(label)
+            if card is None and isinstance(spec, str):
+                card, why = find_card(spec)
+                if why:
+                    log.warning("warning: %s", why)
+            if card is not None:
+                self.cards[label] = card
+        self.labs: dict[str, LabExamples] = {}
+        for label, card in self.cards.items():
+            lab, why = lab_examples(card)
+            if lab is not None:
+                self.labs[label] = lab
+            elif card.path_of("audit_run") is not None:
+                log.warning("warning: no examples for %s: %s", label, why)
+        self._references: dict[str, ReferenceSet] = {}
 
     def model(self, label: str) -> EmbeddingModel | ClosedBoxModel:
         """The model offered as ``label`` (KeyError for anything else), loaded once."""
         spec = self.models[label]
+        if not isinstance(spec, str):
+            return spec
         with self._lock:
             loading = self._loading[label]
         with loading:  # one model loading does not hold up visitors of the others
@@ -325,6 +362,72 @@ class WebDemo:
                 else:
                     self._loaded[label] = load_model(spec, device=self.device, progress=False)
             return self._loaded[label]
+
+    def default_crop(self, label: str | None) -> str:
+        """How photos are prepared for this model unless the visitor chooses: its card's crop,
+        else face crops."""
+        card = self.cards.get(label or "")
+        return card.crop if card is not None else "face"
+
+    def reference(self, label: str, attacker: IdentityInferenceAttack) -> ReferenceSet | None:
+        """The lab's people, the face test's reference for a lab model (None for others):
+        loaded, prepared as the card says and encoded once, then kept in memory. They are the
+        lab's synthetic people, never a visitor."""
+        lab = self.labs.get(label)
+        if lab is None:
+            return None
+        with self._lock:
+            loading = self._loading[f"reference:{label}"]
+        with loading:
+            if label not in self._references:
+                self._references[label] = attacker.reference_set(lab.people_dir)
+            return self._references[label]
+
+    def prepare(self, label: str, log: Callable[[str], None] = print) -> None:
+        """Do before the first visitor what every check of ``label`` needs: load the model,
+        encode the prompts of the default candidate names (kept in :attr:`prompts`) and, for
+        a lab model, prepare and encode the lab's people; ``log`` gets a line per stage."""
+        model = self.model(label)
+        if not isinstance(model, EmbeddingModel):
+            return
+        attacker = self._attacker(label, model, self.num_names, 0, self.default_crop(label))
+        lab = self.labs.get(label)
+        groups = attacker.prompt_groups(
+            attacker.candidates([lab.examples[0].name if lab else "Jane Doe"])
+        )
+        start = time.perf_counter()
+        log(f"{label}: encoding {sum(map(len, groups)):,} prompts ({len(groups)} templates x "
+            f"{len(groups[0]):,} candidate names), once for all visitors ...")
+        attacker.classifier.group_embeddings(groups)  # type: ignore[attr-defined]
+        chance_member_probability(len(groups), len(groups[0]))  # imports SciPy now (2 s)
+        log(f"{label}: prompts encoded in {time.perf_counter() - start:.1f} s")
+        if lab is not None:
+            start = time.perf_counter()
+            log(f"{label}: preparing the lab's people (the face test's reference) ...")
+            references = self.reference(label, attacker)
+            assert references is not None
+            log(f"{label}: {references.n_photos:,} photos of {len(references.people)} lab people "
+                f"encoded in {time.perf_counter() - start:.1f} s; {len(lab.examples)} examples")
+
+    def _attacker(
+        self,
+        label: str,
+        model: EmbeddingModel | ClosedBoxModel,
+        num_names: int,
+        seed: int,
+        crop: str,
+    ) -> IdentityInferenceAttack:
+        card = self.cards.get(label)
+        return IdentityInferenceAttack(
+            EmbeddingZeroShot(model, self.prompts) if isinstance(model, EmbeddingModel) else model,
+            num_names=num_names,
+            seed=seed,
+            crop="none" if crop == "none" else "face",
+            face_margin=card.face_margin if card is not None else None,
+            detector=self.detector() if crop != "none" else "yunet",
+            cache_dir=False,  # no disk cache: nothing derived from a face is written
+            progress=False,
+        )
 
     def detector(self) -> FaceDetector:
         with self._lock:
@@ -360,11 +463,11 @@ class WebDemo:
         photos: Sequence[str | Mapping[str, Any]] | None,
         num_names: Any = None,
         seed: Any = 0,
-        crop: Any = "face",
+        crop: Any = None,
     ) -> WebAnswer:
         """One attack, or a message saying what to fix; never raises. Every input is checked
         here (the page's API accepts anything). The uploaded photos are deleted when it ends,
-        whatever the outcome."""
+        whatever the outcome. ``crop``: None for the model's default (its card's)."""
         labels = uploaded_photos(photos)
         try:
             return self._run(model, name, labels, num_names, seed, crop)
@@ -391,6 +494,8 @@ class WebDemo:
                 f"Settings: the number of candidate names must be {MIN_NAMES} to {most}, the "
                 "seed a whole number from 0."
             )
+        if crop is None:
+            crop = self.default_crop(label)
         if crop not in ("face", "none"):
             return problem("Settings: choose 'crop the face' or 'whole photo'.")
         photos = list(labels)
@@ -403,8 +508,27 @@ class WebDemo:
             )
         if len(photos) > MAX_PHOTOS:
             return problem(f"Too many photos: {len(photos)}; upload at most {MAX_PHOTOS}.")
+        return self._guarded(label, labels, name, photos, n_names, seed, crop)
+
+    def run_example(self, model: Any, name: Any) -> WebAnswer:
+        """One of the page's lab examples: the lab person's held-out photos, from the lab
+        folder (never an upload), checked as an upload of them would be, with what the lab's
+        audit found. Only the examples on the page can be asked for."""
+        label = model.strip() if isinstance(model, str) else ""
+        lab = self.labs.get(label)
+        example = lab.find(name) if lab is not None and isinstance(name, str) else None
+        if lab is None or example is None:
+            return problem("Choose one of the examples on this page.")
+        labels = {str(path): f"{path.parent.name}/{path.name}" for path in example.photos}
+        return self._guarded(
+            label, labels, example.name, list(labels), self.num_names, 0,
+            self.default_crop(label), [example.note(lab.n_people)],
+        )
+
+    def _guarded(self, label: str, labels: dict[str, str], *args: Any) -> WebAnswer:
+        """:meth:`_attack`, its failures turned into messages for a visitor."""
         try:
-            return self._attack(label, name, photos, labels, n_names, seed, crop)
+            return self._attack(label, *args, labels=labels)
         except ModelLoadError:  # the model, or its API, failed: the operator's problem
             log.exception("web: model %s failed", label)
             return problem(f"The model {label} is not available right now; try again later.")
@@ -419,27 +543,19 @@ class WebDemo:
         label: str,
         name: str,
         photos: list[str],
-        labels: dict[str, str],
         num_names: int,
         seed: int,
         crop: str,
+        notes: Sequence[str] = (),
+        *,
+        labels: dict[str, str],
     ) -> WebAnswer:
         oversized = photo_sizes_problem(photos, labels)
         if oversized:
             return problem(oversized)
         model = self.model(label)
-        classifier = (
-            EmbeddingZeroShot(model, self.prompts) if isinstance(model, EmbeddingModel) else model
-        )
-        attacker = IdentityInferenceAttack(
-            classifier,
-            num_names=num_names,
-            seed=seed,
-            crop="none" if crop == "none" else "face",
-            detector=self.detector() if crop != "none" else "yunet",
-            cache_dir=False,  # no disk cache: nothing derived from a face is written
-            progress=False,
-        )
+        attacker = self._attacker(label, model, num_names, seed, crop)
+        reference = self.reference(label, attacker) if label in self.labs else None
         prepared = attacker.prepare(photos)
         skipped = [
             f"{labels[p.path]}: {visitor_text(p.reason, labels)}"
@@ -455,8 +571,19 @@ class WebDemo:
             )
         usage = getattr(model, "usage", None)  # a model behind an API counts its queries
         usage_before = usage() if callable(usage) else None
-        result = attacker.assess(prepared, name)
-        notes = [f"Skipped {s}" for s in skipped]
+        result = attacker.assess(prepared, name, reference=reference)
+        notes = [*notes, *(f"Skipped {s}" for s in skipped)]
+        card = self.cards.get(label)
+        if card is not None and crop != card.crop:
+            notes.append(
+                f"{label} expects {CROP_WORDS[card.crop]} (its model card); you chose "
+                f"{CROP_WORDS[crop]}, so its answers may be less reliable."
+            )
+        if result.n_reference_people:
+            notes.append(
+                f"Face test: the name on these photos against the same name on the photos of "
+                f"{result.n_reference_people} other people of this model's lab."
+            )
         if len(good) < RECOMMENDED_PHOTOS:
             notes.append(
                 f"Only {len(good)} usable photo(s): the majority vote is more reliable with "
@@ -605,6 +732,7 @@ def create_web_app(demo: WebDemo, default_model: str | None = None) -> Any:
     choices = list(demo.models)
     if default_model is not None and default_model not in demo.models:
         raise ValueError(f"the default model {default_model!r} is not among the offered ones")
+    default_model = default_model or (choices[0] if choices else None)
     with gr.Blocks(
         title="Does this model know my face?",
         analytics_enabled=False,
@@ -617,29 +745,60 @@ def create_web_app(demo: WebDemo, default_model: str | None = None) -> Any:
             "to connect the two.\n\n" + demo.privacy_markdown(),
             elem_id="privacy",
         )
+        # Built first and placed below: the examples at the top need them.
+        model = gr.Dropdown(
+            choices=choices,
+            value=default_model,
+            allow_custom_value=False,
+            label="Model",
+            info="The models this server offers.",
+            elem_id="model",
+            render=False,
+        )
+        name = gr.Textbox(
+            label="Full name", placeholder="e.g. Ada Lovelace", elem_id="name", render=False
+        )
+        photos = gr.File(
+            file_count="multiple",
+            file_types=["image"],
+            type="filepath",
+            label="Photos of the person (drag and drop several at once)",
+            elem_id="photos",
+            render=False,
+        )
+        verdict = gr.Markdown(elem_id="verdict", render=False)
+        crops = gr.HTML(label="Face crops the model saw", elem_id="crops", render=False)
+        table = gr.Dataframe(
+            headers=TABLE_HEADERS,
+            interactive=False,
+            wrap=True,
+            label="The name each template picked",
+            elem_id="templates",
+            render=False,
+        )
+        explanation = gr.Markdown(elem_id="explanation", render=False)
+        for label, lab in demo.labs.items():
+            gr.Markdown(examples_markdown(label, lab), elem_id="examples-help")
+            gr.Examples(
+                examples=[[label, example.name] for example in lab.examples],
+                inputs=[model, name],
+                outputs=[verdict, crops, table, explanation, photos],
+                fn=lambda chosen, person: demo.run_example(chosen, person).outputs(),
+                run_on_click=True,
+                cache_examples=False,
+                example_labels=[example.label for example in lab.examples],
+                label=f"Examples: people of {label}'s lab, and what its audit found",
+                elem_id="examples",
+                api_name="example",
+            )
         with gr.Row():
             with gr.Column(scale=1):
-                model = gr.Dropdown(
-                    choices=choices,
-                    value=default_model or (choices[0] if choices else None),
-                    allow_custom_value=False,
-                    label="Model",
-                    info="The models this server offers.",
-                    elem_id="model",
-                )
+                model.render()
                 if not choices:
                     gr.Markdown(NO_MODEL_HELP, elem_id="model-help")
-                name = gr.Textbox(
-                    label="Full name", placeholder="e.g. Ada Lovelace", elem_id="name"
-                )
-                photos = gr.File(
-                    file_count="multiple",
-                    file_types=["image"],
-                    type="filepath",
-                    label="Photos of the person (drag and drop several at once)",
-                    elem_id="photos",
-                )
-                with gr.Accordion("Settings", open=False):
+                name.render()
+                photos.render()
+                with gr.Accordion("Settings", open=False, elem_id="settings"):
                     num_names = gr.Slider(
                         MIN_NAMES,
                         max(MAX_NAMES, demo.num_names),
@@ -650,21 +809,23 @@ def create_web_app(demo: WebDemo, default_model: str | None = None) -> Any:
                     seed = gr.Number(value=0, precision=0, label="Seed for the decoy names")
                     crop = gr.Radio(
                         [("crop the face", "face"), ("whole photo", "none")],
-                        value="face",
+                        value=demo.default_crop(default_model),
                         label="What the model sees",
+                        info="The default is what the model's card says its photos are.",
+                        elem_id="crop",
                     )
                 run = gr.Button("Run the attack", variant="primary", elem_id="run")
             with gr.Column(scale=1):
-                verdict = gr.Markdown(elem_id="verdict")
-                crops = gr.HTML(label="Face crops the model saw", elem_id="crops")
-                table = gr.Dataframe(
-                    headers=TABLE_HEADERS,
-                    interactive=False,
-                    wrap=True,
-                    label="The name each template picked",
-                    elem_id="templates",
-                )
-        explanation = gr.Markdown(elem_id="explanation")
+                verdict.render()
+                crops.render()
+                table.render()
+        explanation.render()
+        model.change(
+            lambda chosen: gr.Radio(value=demo.default_crop(chosen)),
+            inputs=[model],
+            outputs=[crop],
+            api_visibility="private",
+        )
 
         def attack(*inputs: Any) -> tuple:
             return demo.run(*inputs).outputs()
@@ -679,6 +840,17 @@ def create_web_app(demo: WebDemo, default_model: str | None = None) -> Any:
             preprocess=False,
         )
     return page
+
+
+def examples_markdown(label: str, lab: LabExamples) -> str:
+    """What the examples are, above them."""
+    return (
+        f"**Try it with the lab's people.** {label} was trained by `idia lab` on synthetic "
+        "people: members were in its training captions 1 to 75 times, the others never. One "
+        "click checks a person's held-out photos (photos the model never saw), exactly as if "
+        "you dropped them below; the face test compares them with the lab's other people. "
+        + lab.overview
+    )
 
 
 def launch_web(
