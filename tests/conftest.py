@@ -104,3 +104,97 @@ def knowing_model() -> KnowingModel:
     people = ["Adrianne León", "Lin-Manuel Miranda", "Conan O'Brien", "Jane Doe", "Max Mustermann",
               "Erika Musterfrau"]
     return KnowingModel(people, known=people[:3])
+
+
+class FamiliarityModel:
+    """An EmbeddingModel with three kinds of people, by construction.
+
+    - ``associated``: the model links their face to their name (the name's prompts point at
+      their face) and knows the name (it also points at faces in general);
+    - ``familiar``: the model has seen the name only as text: its prompts point at faces in
+      general, not at this person's;
+    - everyone else (and every decoy name) is unknown: random directions.
+    Each photo is a flat colour image whose pixel encodes (person number, variant). Every
+    image shares a common "face" direction, which is what a familiar name responds to.
+    """
+
+    name = "test:familiarity"
+    logit_scale = 100.0
+
+    def __init__(
+        self,
+        people: Sequence[str],
+        associated: Sequence[str],
+        familiar: Sequence[str],
+        templates: Sequence[str] | None = None,
+        dim: int = 96,
+    ) -> None:
+        from idia.prompts import PAPER_TEMPLATES
+
+        self.people = list(people)
+        self.associated = set(associated)
+        self.familiar = set(familiar)
+        self.templates = list(templates or PAPER_TEMPLATES)
+        self.dim = dim
+        self.identity = "familiarity-" + hashlib.blake2b(
+            json.dumps([self.people, sorted(self.associated), sorted(self.familiar)]).encode(),
+            digest_size=8,
+        ).hexdigest()
+
+    def photo(self, person: str, variant: int = 0) -> Image.Image:
+        number = self.people.index(person) + 1
+        return Image.new("RGB", (24, 24), (number % 256, number // 256, variant))
+
+    def encode_images(self, images: Sequence[Image.Image]) -> np.ndarray:
+        out = []
+        for image in images:
+            low, high, variant = image.getpixel((0, 0))
+            person = self.people[low + 256 * high - 1]
+            v = (
+                _unit(f"person:{person}", self.dim)
+                + 0.7 * _unit(f"noise:{person}:{variant}", self.dim)
+                + 1.0 * _unit("face", self.dim)
+            )
+            out.append(v / np.linalg.norm(v))
+        return np.stack(out).astype(np.float32)
+
+    def _split(self, text: str) -> tuple[str, str]:
+        """(template, name) of a prompt: the longest template that frames it."""
+        best = ("{}", text)
+        for template in self.templates:
+            head, tail = template.split("{}")
+            fits = text.startswith(head) and text.endswith(tail) and len(text) > len(head + tail)
+            if fits and len(head + tail) > len(best[0]) - 2:
+                best = (template, text[len(head) : len(text) - len(tail)])
+        return best
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        out = []
+        for text in texts:
+            template, name = self._split(text)
+            v = _unit(f"template:{template}", self.dim) + 0.6 * _unit(f"name:{name}", self.dim)
+            if name in self.associated:
+                v = v + 1.5 * _unit(f"person:{name}", self.dim) + 0.6 * _unit("face", self.dim)
+            elif name in self.familiar:
+                v = v + 0.6 * _unit("face", self.dim)
+            out.append(v / np.linalg.norm(v))
+        return np.stack(out).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def familiarity_people() -> dict[str, list[str]]:
+    """150 realistic names drawn like decoys (both sexes, mixed): 50 associated, 25 familiar,
+    75 unknown."""
+    from idia.names import default_pool, sample_decoys
+
+    names = sample_decoys(150, default_pool(), seed=1234)
+    names = [names[i] for i in np.random.default_rng(0).permutation(len(names))]
+    return {"associated": names[:50], "familiar": names[50:75], "unknown": names[75:]}
+
+
+@pytest.fixture(scope="session")
+def familiarity_model(familiarity_people) -> FamiliarityModel:
+    people = [n for group in familiarity_people.values() for n in group]
+    return FamiliarityModel(
+        people, familiarity_people["associated"], familiarity_people["familiar"]
+    )

@@ -42,14 +42,6 @@ def test_ties_give_no_prediction_and_scores_count_real_name_wins():
     assert not attack.is_member(attack.score(winners, 7), threshold=2)
 
 
-def test_decoy_p_value_bounds():
-    winners = np.array([3] * 21)
-    assert attack.decoy_p_value(winners, 3, 1000) == 1 / 1000
-    assert attack.decoy_p_value(winners, 4, 1000) == 1.0
-    mixed = np.array([3] * 10 + [5] * 11)
-    assert attack.decoy_p_value(mixed, 3, 1000) == 2 / 1000  # name 5 scores higher
-
-
 def test_chance_bound_is_binomial():
     expected = 1 - (1 - 1 / 1000) ** 21
     assert abs(attack.chance_member_probability(21, 1000, 1) - expected) < 1e-12

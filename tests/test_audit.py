@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pandas as pd
 import pytest
@@ -10,7 +11,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from idia import IdentityInferenceAttack
-from idia.audit import AuditError, run_audit
+from idia.audit import AuditError, run_audit, write_json
 from idia.cli import app
 
 runner = CliRunner()
@@ -111,6 +112,123 @@ def test_a_run_folder_with_other_settings_is_not_mixed(knowing_model, tmp_path):
     assert summary["n_people"] == 6
 
 
+def a_project(root):
+    """What `--out .` finds inside someone's project: its own config.json among its files."""
+    (root / "src").mkdir(parents=True)
+    (root / "config.json").write_text('{"name": "my project"}')
+    (root / "src" / "main.py").write_text("print('hello')")
+    return root
+
+
+def test_overwrite_never_deletes_a_folder_idia_did_not_create(knowing_model, tmp_path):
+    people = people_folder(tmp_path / "people", knowing_model, photos=1)
+    project = a_project(tmp_path / "project")
+    before = sorted(str(p) for p in project.rglob("*"))
+    with pytest.raises(AuditError, match="not an idia run folder.*\\.idia-run"):
+        run_audit(attack_for(knowing_model, tmp_path), people, project, overwrite=True,
+                  log=lambda m: None)
+    assert sorted(str(p) for p in project.rglob("*")) == before, "nothing was deleted"
+
+    run = tmp_path / "run"
+    run_audit(attack_for(knowing_model, tmp_path), people, run, log=lambda m: None)
+    assert json.loads((run / ".idia-run").read_text())["idia_run_format"] == 1
+    (run / "report.html").write_text("<html></html>")  # what evaluate / report add is fine
+    (run / "report_figures").mkdir()
+    (run / "report_figures" / "roc.png").write_bytes(b"png")
+    (run / "notes.txt").write_text("my notes")  # anything else stops the deletion
+    other = IdentityInferenceAttack(knowing_model, crop="none", num_names=100, seed=4,
+                                    cache_dir=tmp_path / "cache", progress=False)
+    with pytest.raises(AuditError, match="does not write \\(notes.txt\\); nothing deleted"):
+        run_audit(other, people, run, overwrite=True, log=lambda m: None)
+    assert (run / "summary.json").exists() and (run / "report.html").exists()
+    (run / "notes.txt").unlink()
+    assert run_audit(other, people, run, overwrite=True, log=lambda m: None)["n_people"] == 6
+    assert not (run / "report.html").exists() and (run / ".idia-run").exists()
+    assert json.loads((run / "config.json").read_text())["seed"] == 4
+
+
+def test_a_run_begun_before_the_marker_resumes_but_is_never_deleted(knowing_model, tmp_path):
+    people = people_folder(tmp_path / "people", knowing_model, photos=1)
+    run = tmp_path / "run"
+    run_audit(attack_for(knowing_model, tmp_path), people, run, log=lambda m: None)
+    (run / ".idia-run").unlink()
+    messages = []
+    run_audit(attack_for(knowing_model, tmp_path), people, run, log=messages.append)
+    assert "resuming: 6 of 6 people already done" in messages and (run / ".idia-run").exists()
+    (run / ".idia-run").unlink()
+    other = IdentityInferenceAttack(knowing_model, crop="none", num_names=100, seed=4,
+                                    cache_dir=tmp_path / "cache", progress=False)
+    with pytest.raises(AuditError, match="not an idia run folder"):
+        run_audit(other, people, run, overwrite=True, log=lambda m: None)
+    assert (run / "summary.json").exists()
+
+
+def test_writes_reach_the_disk_before_they_count(tmp_path, monkeypatch):
+    events = []
+    fsync, replace = os.fsync, os.replace
+
+    def recording_fsync(fd):
+        events.append(("fsync", os.fstat(fd).st_ino))
+        fsync(fd)
+
+    def recording_replace(source, target):
+        events.append(("replace", os.stat(source).st_ino))
+        replace(source, target)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    monkeypatch.setattr(os, "replace", recording_replace)
+    write_json(tmp_path / "summary.json", {"tp": 1})
+    file, folder = (tmp_path / "summary.json").stat().st_ino, tmp_path.stat().st_ino
+    assert events == [("fsync", file), ("replace", file), ("fsync", folder)]
+
+
+def test_damaged_parts_are_redone_on_resume(knowing_model, tmp_path):
+    people = people_folder(tmp_path / "people", knowing_model)
+    csv = membership_csv(tmp_path / "m.csv", knowing_model)
+    complete = run_audit(attack_for(knowing_model, tmp_path), people, tmp_path / "run", csv,
+                         log=lambda m: None)
+    full = pd.read_parquet(tmp_path / "run" / "predictions.parquet")
+    parts = tmp_path / "run" / "parts"
+    (parts / "000000.predictions.parquet").write_bytes(b"")  # a crash before fsync
+    (parts / "000001.photos.parquet").write_bytes(b"PAR1 garbage")
+    (parts / "000003.predictions.parquet").write_bytes(
+        (parts / "000002.predictions.parquet").read_bytes())  # someone else's rows
+    half = pd.read_parquet(parts / "000004.predictions.parquet")
+    half.iloc[: len(half) // 2].to_parquet(parts / "000004.predictions.parquet", index=False)
+    knowing_model.image_calls = 0
+    messages = []
+    resumed = run_audit(attack_for(knowing_model, tmp_path), people, tmp_path / "run", csv,
+                        log=messages.append)
+    redone = [m for m in messages if m.startswith("warning: redoing")]
+    assert len(redone) == 4, messages
+    assert "unreadable" in redone[0] and "another person" in redone[2] and "rows" in redone[3]
+    assert "resuming: 2 of 6 people already done" in messages
+    assert knowing_model.image_calls == 4 * 4, "only the four damaged people are attacked"
+    assert resumed == complete
+    pd.testing.assert_frame_equal(full, pd.read_parquet(tmp_path / "run" / "predictions.parquet"))
+
+
+def test_an_audit_without_a_usable_photo_fails_and_stays_resumable(knowing_model, tmp_path):
+    people = tmp_path / "people"
+    for name in ("Jane Doe", "Max Mustermann"):
+        (people / name).mkdir(parents=True)
+        Image.new("RGB", (120, 120), (120, 160, 90)).save(people / name / "lawn.png")
+    (people / "Erika Musterfrau").mkdir()
+    (people / "Erika Musterfrau" / "broken.jpg").write_bytes(b"not a photo")
+    attack = IdentityInferenceAttack(knowing_model, crop="face", detector="haar", num_names=50,
+                                     cache_dir=False, progress=False)
+    message = ("none of the 3 people has a usable photo (3 photos: 2 no face found, "
+               "1 unreadable); try --crop none")
+    with pytest.raises(AuditError, match=message.replace("(", "\\(").replace(")", "\\)")):
+        run_audit(attack, people, tmp_path / "run", log=lambda m: None)
+    assert len(list((tmp_path / "run" / "parts").glob("*.parquet"))) == 6
+    assert not (tmp_path / "run" / "summary.json").exists()
+    messages = []
+    with pytest.raises(AuditError, match="none of the 3 people"):
+        run_audit(attack, people, tmp_path / "run", log=messages.append)
+    assert "resuming: 3 of 3 people already done" in messages
+
+
 def test_people_folder_problems(knowing_model, tmp_path):
     attack = attack_for(knowing_model, tmp_path)
     with pytest.raises(AuditError, match="not found"):
@@ -172,8 +290,17 @@ def test_cli_check_json_and_errors(tiny_open_clip, tmp_path):
     payload = json.loads(result.stdout)
     assert payload["n_candidates"] == 50 and len(payload["templates"]) == 21
     assert {"template", "prediction", "votes", "correct"} <= payload["templates"][0].keys()
-    human = runner.invoke(app, ["check", str(photo), "--name", "Lin-Manuel Miranda", *common])
-    assert human.exit_code == 0 and "Knows this person" in " ".join(human.stdout.split())
+    assert set(payload["claims"]) == {"name_familiarity", "face_association", "text_only"}
+    assert payload["claims"]["face_association"]["tested"] is False
+    human = runner.invoke(app, ["check", str(photo), "--name", "Conan O'Brien", *common])
+    text = " ".join(human.stdout.split())
+    # the human output states the same figures as the JSON
+    assert human.exit_code == 0
+    assert f"Paper's rule: {payload['score']}/21 templates" in text
+    p_name = payload["claims"]["name_familiarity"]["p_value"]
+    assert "has seen this name" in text and f" {p_name:.3g}" in text
+    sentence = payload["verdict"] or "no evidence"
+    assert sentence.replace("_", " ").split()[0] in text.split("Verdict:")[1].lower()
 
     def fails(args, text):
         outcome = runner.invoke(app, args)
@@ -206,9 +333,19 @@ def test_cli_audit_end_to_end(tiny_open_clip, tmp_path):
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
-    assert summary["n_judged"] == 3 and summary["tp"] + summary["fn"] == 2
+    results = pd.read_csv(tmp_path / "run" / "results.csv")
+    # the summary counts are the per-person verdicts against the membership table
+    truth = results["name"].map({"Adrianne León": True, "Conan O'Brien": False,
+                                 "Lin-Manuel Miranda": True})
+    assert summary["n_judged"] == 3
+    assert summary["tp"] == int((results["member"] & truth).sum())
+    assert summary["fp"] == int((results["member"] & ~truth).sum())
+    assert summary["rules"]["paper"]["n_members"] == 2
+    name_tp = int((results["name_verdict"] & truth).sum())
+    assert summary["rules"]["name_familiarity"]["tp"] == name_tp
     again = runner.invoke(app, args)
     assert again.exit_code == 0 and "resuming: 3 of 3" in again.output
+    assert pd.read_csv(tmp_path / "run" / "results.csv").equals(results)
 
 
 def test_cli_uses_the_papers_name_files(shared_data, tiny_open_clip, tmp_path):
@@ -223,3 +360,24 @@ def test_cli_uses_the_papers_name_files(shared_data, tiny_open_clip, tmp_path):
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert "census2010_surnames_top1000.csv" in payload["candidate_source"]
+
+
+def test_cli_audit_refuses_out_dot_in_a_project_and_fails_without_usable_photos(
+        tiny_open_clip, tmp_path, monkeypatch):
+    config, checkpoint = tiny_open_clip
+    save_image(tmp_path / "people" / "Jane Doe" / "1.png")
+    save_image(tmp_path / "people" / "Max Mustermann" / "1.png")
+    common = ["--people", str(tmp_path / "people"), "--model", f"open_clip:{config}:{checkpoint}",
+              "--num-names", "20", "--quiet", "--cache-dir", str(tmp_path / "c")]
+    project = a_project(tmp_path / "project")
+    before = sorted(str(p) for p in project.rglob("*"))
+    monkeypatch.chdir(project)
+    result = runner.invoke(app, ["audit", *common, "--crop", "none", "--out", ".",
+                                 "--overwrite"])
+    assert result.exit_code == 2 and "not an idia run folder" in result.output
+    assert sorted(str(p) for p in project.rglob("*")) == before, "nothing was deleted"
+    faceless = runner.invoke(app, ["audit", *common, "--out", str(tmp_path / "run")])
+    assert faceless.exit_code == 2, faceless.output
+    assert faceless.output.strip().splitlines()[-1] == (
+        "error: none of the 2 people has a usable photo (2 photos: 2 no face found); "
+        "try --crop none")

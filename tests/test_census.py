@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
+import signal
+import tracemalloc
 import unicodedata
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +23,7 @@ from typer.testing import CliRunner
 from idia.census import (
     BIN_EDGES,
     CensusInputError,
+    CensusWorkerError,
     MissingColumnError,
     NameMatcher,
     Person,
@@ -27,11 +32,14 @@ from idia.census import (
     membership_table,
     normalize_text,
     read_people,
+    readers,
     run_census,
 )
+from idia.census.local import ScanOptions, run_local
 from idia.census.matcher import SPECIAL_LETTERS
 from idia.census.readers import expand_inputs, iter_caption_batches
 from idia.cli import app
+from idia.membership import PartialMembershipWarning, read_membership
 
 SHARED_CAPTIONS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "captions"
 PAPER_NAMES = "laion400m_name_counts_paper.csv"
@@ -387,6 +395,69 @@ def test_empty_names_are_rejected(tmp_path: Path, content: str) -> None:
         read_people(path)
 
 
+@pytest.mark.parametrize("indent", [None, 2], ids=["one_line", "indented"])
+def test_a_json_array_is_read_as_records(tmp_path: Path, indent: int | None) -> None:
+    records = [{"caption": caption, "url": f"u{i}"} for i, caption in enumerate(CAPTIONS)]
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps([*records, "not a record"], indent=indent))
+    result = run_census(path, ["Brad Pitt"], batch_size=7)
+    assert result.shards_read == 1 and result.captions == len(CAPTIONS)
+    assert result.counts["count"].tolist() == [BRAD_PITT_CAPTIONS]
+    assert result.skipped_rows == 1
+
+
+def test_a_json_array_is_streamed_in_bounded_pieces(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "export.json.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as stream:
+        json.dump([{"caption": caption} for caption in CAPTIONS] + [12345], stream)
+    monkeypatch.setattr(readers, "_JSON_CHUNK_CHARS", 5)  # elements straddle every chunk
+    batches = list(iter_caption_batches(path, batch_size=7))
+    assert [text for batch in batches for text in batch.text.to_pylist()] == CAPTIONS
+    assert sum(batch.skipped_rows for batch in batches) == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ('[{"caption": "Brad Pitt"}, {"caption": ', "truncated"),
+        ('[{"caption": "Brad Pitt"} {"caption": "x"}]', "expected ','"),
+        ('[{"caption": "Brad Pitt"}] [{"caption": "x"}]', "more after"),
+    ],
+)
+def test_a_broken_json_array_skips_the_shard_with_a_reason(
+    tmp_path: Path, content: str, reason: str
+) -> None:
+    (tmp_path / "broken.json").write_text(content)
+    result = run_census(tmp_path / "broken.json", ["Brad Pitt"])
+    assert result.shards_read == 0 and result.counts["count"].tolist() == [0]
+    assert reason in result.skipped_shards[0][1]
+
+
+def test_a_line_too_long_fails_its_shard_without_holding_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(readers, "MAX_RECORD_CHARS", 1 << 20)
+    huge = tmp_path / "huge.jsonl"
+    with huge.open("w", encoding="utf-8") as stream:
+        stream.write(json.dumps({"caption": "Brad Pitt"}) + "\n")
+        stream.write(json.dumps({"caption": "Brad Pitt " * (3 << 20)}) + "\n")  # 30 MB
+    header = tmp_path / "header.csv"
+    header.write_text("caption" * (1 << 18) + "\nBrad Pitt\n")
+    tracemalloc.start()
+    try:
+        result = run_census([huge, header], ["Brad Pitt"])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result.shards_read == 0
+    reasons = dict(result.skipped_shards)
+    assert "line 2 is longer than 1,048,576 characters" in reasons[str(huge)]
+    assert "line 1 is longer than" in reasons[str(header)]
+    assert peak < 12 << 20
+
+
 # Engine and outputs
 
 
@@ -402,6 +473,27 @@ def test_workers_give_the_same_result_as_one_process(tmp_path: Path) -> None:
     assert len(single.examples) == 3
     assert all("Brad Pitt" in caption for caption in single.examples["caption"])
     assert single.examples["source"].tolist() == [str(tmp_path / "0.parquet")] * 3
+
+
+class DyingMatcher(NameMatcher):
+    """Kills its own process on a caption that says how: a worker the OOM killer takes."""
+
+    def match_batch(self, texts):  # type: ignore[no-untyped-def]
+        captions = texts.to_pylist()
+        if "die by exit" in captions:
+            os._exit(3)
+        if "die by SIGKILL" in captions:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().match_batch(texts)
+
+
+@pytest.mark.timeout(180)  # before the fix the census waited forever for the dead worker
+@pytest.mark.parametrize("death", ["exit", "SIGKILL"])
+def test_a_dead_worker_stops_the_census(tmp_path: Path, death: str) -> None:
+    shards = [write_parquet(tmp_path / f"{index}.parquet", CAPTIONS) for index in range(3)]
+    write_parquet(shards[1], [*CAPTIONS, f"die by {death}"])
+    with pytest.raises(CensusWorkerError, match="worker process died"):
+        run_local(DyingMatcher(["Brad Pitt"]), shards, ScanOptions(), workers=2)
 
 
 def test_membership_bins_follow_the_paper() -> None:
@@ -445,41 +537,69 @@ def test_bins_match_the_papers_ground_truth() -> None:
 runner = CliRunner()
 
 
-def test_cli_writes_counts_membership_examples_and_summary(tmp_path: Path) -> None:
+def count_names_cli(tmp_path: Path, *options: str) -> tuple[object, Path]:
+    """``idia count-names`` over a readable and an unreadable shard, for Brad Pitt and Ann Lee."""
     write_parquet(tmp_path / "0.parquet", CAPTIONS)
     (tmp_path / "1.parquet").write_bytes(b"garbage")
     names = tmp_path / "names.txt"
     names.write_text("Brad Pitt\nAnn Lee\n")
     out = tmp_path / "out" / "counts.parquet"
-    result = runner.invoke(
-        app,
-        [
-            "count-names",
-            str(tmp_path / "*.parquet"),
-            "--names",
-            str(names),
-            "--out",
-            str(out),
-            "--examples",
-            "2",
-            "--workers",
-            "1",
-            "--no-progress",
-        ],
-    )
+    arguments = ["count-names", str(tmp_path / "*.parquet"), "--names", str(names)]
+    result = runner.invoke(app, [*arguments, "--out", str(out), "--no-progress", *options])
+    return result, out
+
+
+def test_cli_writes_no_membership_when_a_shard_was_skipped(tmp_path: Path) -> None:
+    result, out = count_names_cli(tmp_path, "--examples", "2")
+    assert result.exit_code == 2, result.output
+    assert "skipped" in result.output and "1.parquet" in result.output
+    assert "1 of 2 shards could not be read, so no membership table" in result.output
+    assert "--allow-partial" in result.output and "Traceback" not in result.output
+    assert not out.with_name("counts.membership.parquet").exists()
+    counts = pd.read_parquet(out)
+    assert counts["partial"].all()
+    with pytest.warns(PartialMembershipWarning):  # counts can serve as ground truth too
+        read_membership(out)
+    assert len(pd.read_parquet(out.with_name("counts.examples.parquet"))) == 2
+    summary = json.loads(out.with_name("counts.summary.json").read_text())
+    assert summary["partial"] is True and summary["membership"] is None
+
+
+def test_cli_allow_partial_writes_a_membership_table_marked_partial(tmp_path: Path) -> None:
+    result, out = count_names_cli(tmp_path, "--examples", "2", "--workers", "1", "--allow-partial")
     assert result.exit_code == 0, result.output
     assert "1.parquet" in result.output and "skipped 1 unreadable shard" in result.output
-    assert pd.read_parquet(out).values.tolist() == [
+    assert pd.read_parquet(out)[["name", "count"]].values.tolist() == [
         ["Ann Lee", 0],
         ["Brad Pitt", BRAD_PITT_CAPTIONS],
     ]
-    membership = pd.read_parquet(out.with_name("counts.membership.parquet"))
-    assert membership["member"].tolist() == [False, True]
+    membership_path = out.with_name("counts.membership.parquet")
+    membership = pd.read_parquet(membership_path)
+    assert membership["member"].tolist() == [False, True] and membership["partial"].all()
+    with pytest.warns(PartialMembershipWarning, match="marked partial"):
+        assert read_membership(membership_path)["member"].tolist() == [False, True]
     assert len(pd.read_parquet(out.with_name("counts.examples.parquet"))) == 2
     summary = json.loads(out.with_name("counts.summary.json").read_text())
+    assert summary["partial"] is True and summary["membership"] == str(membership_path)
     assert summary["shards_read"] == 1 and summary["shards_skipped"][0]["path"].endswith(
         "1.parquet"
     )
+
+
+def test_cli_complete_census_is_not_marked_partial(tmp_path: Path) -> None:
+    write_parquet(tmp_path / "0.parquet", CAPTIONS)
+    names = tmp_path / "names.txt"
+    names.write_text("Brad Pitt\n")
+    out = tmp_path / "counts.csv"
+    arguments = ["count-names", str(tmp_path), "--names", str(names), "--out", str(out)]
+    result = runner.invoke(app, [*arguments, "--no-progress"])
+    assert result.exit_code == 0, result.output
+    membership = pd.read_csv(out.with_name("counts.membership.csv"))
+    assert list(membership.columns) == ["name", "count", "member", "membership", "bin"]
+    assert json.loads(out.with_name("counts.summary.json").read_text())["partial"] is False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read_membership(out.with_name("counts.membership.csv"))
 
 
 @pytest.mark.parametrize(

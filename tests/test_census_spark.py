@@ -58,6 +58,7 @@ def test_crafted_shards_with_a_broken_one(tmp_path: Path, spark: object) -> None
         pq.write_table(pa.table({"URL": urls, "TEXT": rotated}), tmp_path / f"{index}.parquet")
     (tmp_path / "broken.parquet").write_bytes(b"not parquet")
     (tmp_path / "extra.jsonl").write_text('{"caption": "Ann Lee"}\nnot json\n')
+    (tmp_path / "export.json").write_text('[{"caption": "Kate Olsen"},\n {"caption": "Ann Lee"}]')
     names = [
         "Brad Pitt",
         "Angelina Jolie",
@@ -71,6 +72,7 @@ def test_crafted_shards_with_a_broken_one(tmp_path: Path, spark: object) -> None
     distributed = run_census(tmp_path, names, engine="spark", spark=spark, examples=2)
     assert_same_result(local, distributed)
     assert len(local.skipped_shards) == 1 and local.skipped_rows == 1
+    assert local.shards_read == 7 and local.captions == 5 * len(captions) + 3
     assert (local.counts["count"] > 0).all()
 
 

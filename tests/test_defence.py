@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from idia import claims
 from idia.cli import app
 from idia.engine import CheckResult, TemplateResult
 from idia.lab.defence import (
@@ -140,11 +141,17 @@ def test_the_defence_section_is_spliced_once_and_escaped(tmp_path):
 def check_result(name: str, score: int, p_value: float, model: str) -> CheckResult:
     templates = [TemplateResult(f"t{i} {{}}", name if i < score else "Someone Else", 3, i < score)
                  for i in range(21)]
+    tests = {
+        "name_familiarity": claims.TestResult("name_familiarity", True, p_value=p_value),
+        "face_association": claims.TestResult("face_association", False, reason="no reference"),
+        "text_only": claims.TestResult("text_only", True, p_value=min(1.0, p_value * 10)),
+    }
     return CheckResult(name=name, model=model, n_photos=3, n_candidates=1000, score=score,
-                       threshold=1, member=score >= 1, p_value=p_value,
-                       chance_member_probability=0.02, templates=templates,
-                       photos=[{"path": "a.png", "status": "ok", "reason": ""}], seed=0,
-                       candidate_source="test")
+                       threshold=1, member=score >= 1, chance_member_probability=0.02,
+                       templates=templates, photos=[{"path": "a.png", "status": "ok",
+                                                     "reason": ""}],
+                       seed=0, candidate_source="test", claims=tests,
+                       verdict="name_familiarity" if p_value <= 0.05 else None, alpha=0.05)
 
 
 def test_certificate_shows_both_verdicts_and_never_lists_other_erased_people(tmp_path):
@@ -158,6 +165,8 @@ def test_certificate_shows_both_verdicts_and_never_lists_other_erased_people(tmp
     html = page.read_text()
     assert "&lt;i&gt;Ann&lt;/i&gt; Lee" in html and "<i>Ann</i>" not in html
     assert "0.001" in html and "6 / 21" in html and "0 / 21" in html
+    assert "the model has seen this name" in html and "no evidence that the model knows" in html
+    assert "not tested" in html  # face association without reference people
     assert "Secret Other" not in html and "Ms. Lee" in html
     data = certificate_data(original, unlearned, ("old", "new"), record)
     assert data["notices"] == [] and "not identified" in data["conclusion"]
@@ -221,12 +230,15 @@ def test_certificate_for_an_erased_person(defended_lab, tmp_path):
     result = CliRunner().invoke(app, [
         "certify", *map(str, photos), "--name", name, "--model", model, "--unlearned",
         str(defended_lab / "defence" / "unlearn" / "model"), "--crop", "none", "--num-names",
-        "300", "--out", str(tmp_path / "certificate.html"), "--json"])
+        "300", "--out", str(tmp_path / "certificate.html"), "--json",
+        "--reference", str(defended_lab / "people")])
     assert result.exit_code == 0, result.output
     data = json.loads(next(line for line in result.output.splitlines() if line.startswith("{")))
     assert data["original"]["score"] > 0  # its own candidates: 1 real name + 299 decoys
     assert data["unlearned"]["score"] < data["original"]["score"]
     assert data["notices"] == []
+    assert data["original"]["n_reference_people"] > 0  # face association tested on both
+    assert data["unlearned"]["claims"]["face_association"]["tested"]
     html = (tmp_path / "certificate.html").read_text()
     assert name in html and "How the unlearned model was made" in html
 

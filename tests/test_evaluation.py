@@ -141,7 +141,7 @@ def test_ci_narrow_with_more_people_and_undefined_without_any():
     assert widths[0] > widths[1] > widths[2]
     assert np.isnan(ev.wilson_interval(0, 0)).all()
     assert np.isnan(ev.clopper_pearson_interval(0, 0)).all()
-    with pytest.raises(ev.EvaluationError, match="CI method"):
+    with pytest.raises(ValueError, match="CI method"):
         ev.binomial_interval(1, 2, "bayes")  # type: ignore[arg-type]
 
 
@@ -272,7 +272,8 @@ def small_run(tmp_path):
 
 def test_hand_computed_metrics_per_size(small_run):
     run = ev.load_run(small_run)
-    document, frames = ev.evaluate(run, sizes=[1, 2, 3, 5], draws=40, seed=4)
+    document, frames = ev.evaluate(run, sizes=[1, 2, 3, 5], draws=40, seed=4,
+                                   population="per-size")
     by_size = frames["evaluation"].set_index("size")
     draws = frames["evaluation_draws"]
 
@@ -301,6 +302,42 @@ def test_hand_computed_metrics_per_size(small_run):
     assert by_size.loc[5, "n_excluded"] == 6
     # Person 5 has no truth: counted as called member but in no confusion cell.
     assert by_size.loc[2, "n_included"] == 5 and by_size.loc[2, "n_judged"] == 4
+
+
+def test_a_fixed_population_judges_the_same_people_at_every_size(small_run):
+    run = ev.load_run(small_run)
+    document, frames = ev.evaluate(run, sizes=[1, 2, 3], draws=10, seed=4)
+    by_size = frames["evaluation"].set_index("size")
+    # people 0, 2, 3 have >= 3 photos; 1, 4 and 5 (without truth) do not
+    assert by_size["n_included"].tolist() == [3, 3, 3]
+    assert by_size["n_members"].tolist() == [2, 2, 2]
+    assert by_size["n_non_members"].tolist() == [1, 1, 1]
+    assert by_size["n_excluded"].tolist() == [3, 3, 3]
+    assert document["population"] == {
+        "mode": "fixed", "min_photos": 3, "n_in_population": 3, "n_left_out": 3,
+        "n_left_out_by_count": 0,
+    }
+    # the false member (person 4, one photo) no longer enters size 1
+    assert by_size.loc[1, "fp_mean"] == 0
+    with pytest.raises(ev.EvaluationError, match="nobody has 9 usable photos"):
+        ev.evaluate(run, sizes=[1, 9], draws=2)
+
+
+def test_the_papers_protocol_leaves_out_people_it_left_out(tmp_path):
+    photos = 30
+    predictions = [all_photos(0, photos), all_photos(1, photos), decoys(4).repeat(8, axis=0)[
+        :photos], all_photos(3, 12)]
+    run_dir = write_run(tmp_path / "run", predictions, [True, True, False, True],
+                        [5, 300, 0, 40])
+    document = ev.evaluate_run(run_dir, protocol="paper")
+    settings = document["settings"]
+    assert settings["sizes"] == list(ev.PAPER_PROTOCOL["sizes"]) and settings["draws"] == 20
+    assert settings["protocol"]["min_photos"] == 30 and settings["bins"] == "paper"
+    # person 1 occurs 300 times (left out by the count limit); person 3 has 12 photos
+    assert document["population"]["n_left_out_by_count"] == 1
+    assert document["population"]["n_in_population"] == 2
+    assert {row["n_members"] for row in document["sizes"]} == {1}
+    assert {row["n_non_members"] for row in document["sizes"]} == {1}
 
 
 def test_cis_reflect_the_people_behind_each_rate(small_run):
@@ -344,10 +381,24 @@ def test_roc_auc_and_low_fpr_from_continuous_scores(tmp_path):
 
 
 def test_frequency_bins_paper_and_exact():
-    counts = pd.Series([0, 1, 25, 26, 175, 300, 301, None], dtype="Int64")
+    counts = pd.Series([0, 1, 24, 25, 26, 175, 199, 200, 299, 300, 301, None], dtype="Int64")
     labels, order = ev.frequency_bins(counts, "paper")
-    assert labels.tolist() == ["0", "1-25", "1-25", "26-50", "151-200", "276-300", ">300", None]
-    assert order[0] == "0" and order[-1] == ">300" and len(order) == 13
+    assert labels.tolist() == [
+        "0-24", "0-24", "0-24", "25-49", "25-49", "150-199", "150-199", "200-224", "275-299",
+        "300+", "300+", None,
+    ]  # the paper's left-closed bins: [0, 25), ..., [150, 200), ..., [300, inf)
+    assert order[0] == "0-24" and order[-1] == "300+" and len(order) == 12
+
+
+def test_paper_bins_agree_with_the_census():
+    from idia.census import bin_label
+
+    counts = pd.Series(range(0, 420), dtype="Int64")
+    labels, order = ev.frequency_bins(counts, "paper")
+    census = [bin_label(int(c)) for c in counts]
+    # one evaluation bin per census bin, the same people in each
+    pairs = set(zip(labels, census, strict=True))
+    assert len(pairs) == len(order) == len(set(census))
     labels, order = ev.frequency_bins(pd.Series([1, 5, 10, 75, 5], dtype="Int64"), "auto")
     assert order == ["1", "5", "10", "75"] and labels.tolist() == ["1", "5", "10", "75", "5"]
     _, order = ev.frequency_bins(pd.Series(range(40), dtype="Int64"), "auto")
@@ -367,12 +418,13 @@ def test_tpr_per_bin(small_run):
 def test_people_without_usable_photos_take_part_in_no_size(tmp_path):
     predictions = [all_photos(0, 2), np.empty((0, T)), decoys(2)]
     run_dir = write_run(tmp_path / "run", predictions, [True, True, False], [3, 3, 0])
-    document, frames = ev.evaluate(ev.load_run(run_dir), sizes=[1, 2, 3], draws=2)
+    document, frames = ev.evaluate(ev.load_run(run_dir), sizes=[1, 2, 3], draws=2,
+                                   population="per-size")
     by_size = frames["evaluation"].set_index("size")
     assert by_size["n_members"].tolist() == [1, 1, 0]
     assert by_size["n_excluded"].tolist() == [0, 0, 2]
     assert by_size["n_excluded_members"].tolist() == [0, 0, 1]
-    assert document["people"]["n_with_photos"] == 2 and document["p_values"]["n_tested"] == 2
+    assert document["people"]["n_with_photos"] == 2
     assert frames["evaluation_bins"].set_index(["size", "bin"]).loc[(1, "3"), "n_excluded"] == 0
 
 
@@ -386,15 +438,13 @@ def test_without_truth_only_verdict_rates(tmp_path):
     assert "auc_score_mean" not in frames["evaluation"]
 
 
-def test_chance_bound_and_p_values_come_from_attack(small_run):
+def test_chance_bound_comes_from_attack_and_says_what_it_assumes(small_run):
     document, _ = ev.evaluate(ev.load_run(small_run), sizes=[1], draws=2, threshold=1)
     assert document["chance"]["member_probability"] == attack.chance_member_probability(T, 20, 1)
     assert document["chance"]["expected_false_members"] == pytest.approx(
         2 * attack.chance_member_probability(T, 20, 1)
     )
-    results = pd.read_parquet(small_run / "results.parquet")
-    assert document["p_values"]["n_p_at_most_0.05"] == int((results["p_value"] <= 0.05).sum())
-    assert document["p_values"]["smallest_possible"] == 1 / 20
+    assert "independent" in document["chance"]["assumption"]
 
 
 def test_evaluate_run_writes_reproducible_outputs(small_run):
@@ -455,12 +505,18 @@ def test_parse_sizes_sorts_and_dedupes():
 
 
 def test_cli_evaluate(small_run, tmp_path):
-    result = runner.invoke(app, ["evaluate", str(small_run), "--sizes", "1,3,9", "--draws", "4"])
+    result = runner.invoke(app, ["evaluate", str(small_run), "--sizes", "1,3,9", "--draws", "4",
+                                 "--population", "per-size"])
     assert result.exit_code == 0, result.output
     assert (small_run / "evaluation.json").exists()
     assert "No person has enough photos for sizes [9]" in " ".join(result.output.split())
     document = json.loads((small_run / "evaluation.json").read_text())
     assert document["settings"]["sizes"] == [1, 3, 9] and document["settings"]["draws"] == 4
+    fixed = runner.invoke(app, ["evaluate", str(small_run), "--sizes", "1,3", "--draws", "4"])
+    assert fixed.exit_code == 0, fixed.output
+    assert "3 people with fewer than 3 usable photos are left out of every size" in " ".join(
+        fixed.output.split()
+    )
 
     def fails(args: list[str], text: str) -> None:
         outcome = runner.invoke(app, ["evaluate", *args])
@@ -475,4 +531,7 @@ def test_cli_evaluate(small_run, tmp_path):
     fails([str(small_run), "--draws", "0"], "--draws must be at least 1")
     fails([str(small_run), "--threshold", "9"], "threshold must be between 1")
     fails([str(small_run), "--ci", "bayes"], "--ci must be one of")
+    fails([str(small_run), "--sizes", "1,9"], "nobody has 9 usable photos")
+    fails([str(small_run), "--population", "all"], "--population must be one of")
+    fails([str(small_run), "--protocol", "notebook"], "--protocol must be one of")
     fails([str(small_run), "--bins", "weird"], "--bins must be one of")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -29,7 +31,10 @@ def test_formats_and_modes(tmp_path, astronaut):
         tmp_path / "sixteen.png")
     frames = [Image.new("RGB", (20, 20), c) for c in ("red", "blue")]
     frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
-    for name in ("a.webp", "a.tiff", "cmyk.jpg", "transparent.png", "sixteen.png", "anim.gif"):
+    small.save(tmp_path / "camera.jpg", format="MPO", save_all=True, append_images=[small])
+    small.save(tmp_path / "a.bmp")
+    for name in ("a.webp", "a.tiff", "cmyk.jpg", "transparent.png", "sixteen.png", "anim.gif",
+                 "camera.jpg", "a.bmp"):
         image = load_image(tmp_path / name)
         assert image.mode == "RGB", name
     assert load_image(tmp_path / "transparent.png").getpixel((0, 0)) == (255, 255, 255)
@@ -97,3 +102,61 @@ def test_every_reference_identity_photo_has_a_face(shared_data):
     assert all(p.status == "ok" for p in results), [p.path for p in results if p.status != "ok"]
     edge = prepare_photos(sorted((shared_data / "faces" / "edge_cases").iterdir()), "face")
     assert all(p.status == "ok" for p in edge)
+
+
+EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n%%EndComments\nshowpage\n%%EOF\n"
+
+
+def test_a_disguised_format_never_reaches_its_decoder(tmp_path, monkeypatch):
+    from PIL import EpsImagePlugin
+
+    calls = []
+    monkeypatch.setattr(EpsImagePlugin, "Ghostscript", lambda *a, **k: calls.append(a))
+    (tmp_path / "face.png").write_bytes(EPS)
+    photo = prepare_photo(tmp_path / "face.png", "none")
+    assert photo.status == "unreadable" and "supported format" in photo.reason
+    assert calls == [], "Ghostscript was invoked on a user file"
+
+
+def test_loading_leaves_pillow_and_warning_settings_alone(tmp_path, monkeypatch):
+    Image.new("RGB", (50, 40)).save(tmp_path / "good.png")
+    limit, filters = Image.MAX_IMAGE_PIXELS, list(warnings.filters)
+    seen = []
+    transpose = faces.ImageOps.exif_transpose
+
+    def spy(image):  # runs mid-decode: the global limit must not be touched, even briefly
+        seen.append(Image.MAX_IMAGE_PIXELS)
+        return transpose(image)
+
+    monkeypatch.setattr(faces.ImageOps, "exif_transpose", spy)
+    assert load_image(tmp_path / "good.png").size == (50, 40)
+    monkeypatch.setattr(faces, "MAX_IMAGE_PIXELS", 1000)
+    with pytest.raises(UnreadableImage, match="too large \\(50x40"):
+        load_image(tmp_path / "good.png")
+    assert seen == [limit]
+    assert limit == Image.MAX_IMAGE_PIXELS and filters == warnings.filters
+
+
+def test_importing_idia_changes_no_global_setting():
+    """Third-party modules idia pulls in are imported first: what changes after is idia's."""
+    import json
+    import subprocess
+    import sys
+
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, json; before = list(sys.modules); import idia.cli;"
+         "print(json.dumps([m for m in sys.modules if m not in before]))"],
+        capture_output=True, text=True, check=True).stdout
+    others = [m for m in json.loads(loaded) if m.split(".")[0] != "idia"]
+    script = (
+        "import importlib, json, sys, warnings\n"
+        f"for name in {others!r}:\n"
+        "    try:\n        importlib.import_module(name)\n    except Exception:\n        pass\n"
+        "from PIL import Image\n"
+        "before = (Image.MAX_IMAGE_PIXELS, repr(warnings.filters))\n"
+        "import idia, idia.cli, idia.faces, idia.audit, idia.cache\n"
+        "print(json.dumps(before == (Image.MAX_IMAGE_PIXELS, repr(warnings.filters))))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "true"

@@ -11,6 +11,9 @@ from typer.testing import CliRunner
 
 from idia.cli import app
 from idia.lab.pipeline import LabError, run_lab
+from idia.models.card import read_card
+from idia.serve import web
+from idia.serve.catalog import find_local_models
 
 pytestmark = pytest.mark.slow
 
@@ -31,6 +34,19 @@ def test_quick_lab_writes_everything(quick_lab):
     assert set(summary["tpr_by_count"]) == {"1", "5", "10", "25", "50", "75"}
     assert summary["n_members"] == 12 and summary["n_non_members"] == 12
     assert summary["tpr_by_count"]["75"] > summary["fpr"], summary
+    rules = summary["rules"]
+    for rule in ("paper", "name_familiarity", "face_association", "text_only"):
+        for key in ("tpr", "fpr", "auc", "tpr_at_1pct_fpr", "tpr_at_0.1pct_fpr",
+                    "tpr_by_count", "tpr_ci", "fpr_ci"):
+            assert key in rules[rule], (rule, key)
+        assert (rules[rule]["n_members"], rules[rule]["n_non_members"]) == (12, 12)
+        assert set(rules[rule]["tpr_by_count"]) == set(summary["tpr_by_count"])
+    assert rules["paper"]["tpr"] == pytest.approx(summary["tpr"])
+    assert "auc" in rules["face_blind"]
+    calibration = summary["null_calibration"]
+    assert set(calibration) == {"name_familiarity", "face_association", "text_only"}
+    for fit in calibration.values():
+        assert fit["n"] == 12 and 0 <= fit["ks_p"] <= 1
     html = (quick_lab / "report.html").read_text()
     assert "<html" in html.lower() and "data:image/png;base64" in html
 
@@ -43,17 +59,18 @@ def test_held_out_photos_never_trained_on(quick_lab):
 
 
 def test_idia_audit_reproduces_the_lab_verdicts(quick_lab, tmp_path):
-    config = next((quick_lab / "model").glob("*.json"))
+    """Without --crop: the model's card says whole photos, as the lab's audit used."""
+    config = next((quick_lab / "model").glob("idia-*.json"))
     spec = f"open_clip:{config}:{quick_lab / 'model' / 'checkpoint.pt'}"
     result = CliRunner().invoke(app, [
         "audit", "--people", str(quick_lab / "people"), "--model", spec, "--membership",
-        str(quick_lab / "membership.csv"), "--crop", "none", "--num-names", "300",
+        str(quick_lab / "membership.csv"), "--num-names", "300",
         "--out", str(tmp_path / "run"), "--quiet", "--cache-dir", str(tmp_path / "c")])
     assert result.exit_code == 0, result.output
     lab = pd.read_csv(quick_lab / "run" / "results.csv")
     again = pd.read_csv(tmp_path / "run" / "results.csv")
-    pd.testing.assert_series_equal(lab["member"], again["member"])
-    pd.testing.assert_series_equal(lab["score"], again["score"])
+    for column in ("member", "score", "p_name", "p_face", "p_text", "verdict"):
+        pd.testing.assert_series_equal(lab[column], again[column])
 
 
 def test_lab_refuses_a_non_empty_folder_and_bad_presets(tmp_path):
@@ -63,3 +80,27 @@ def test_lab_refuses_a_non_empty_folder_and_bad_presets(tmp_path):
         run_lab(tmp_path / "x", "quick")
     with pytest.raises(LabError, match="unknown preset"):
         run_lab(tmp_path / "y", "huge")
+
+
+def test_the_lab_model_carries_a_card_and_the_page_opens_on_it_with_examples(
+    quick_lab, monkeypatch, tmp_path
+):
+    card = read_card(quick_lab / "model" / "checkpoint.card.json")
+    assert card.name == "idia lab model (idia-micro-vit, seed 0)" and card.crop == "none"
+    assert card.trained_on["made_by"] == "idia lab" and card.trained_on["members"] == 12
+    assert card.path_of("people") == (quick_lab / "people").resolve()
+    assert card.path_of("audit_run") == (quick_lab / "run").resolve()
+    assert card.path_of("membership") == (quick_lab / "membership.csv").resolve()
+    found = find_local_models([quick_lab])
+    assert len(found) == 1 and "/model/checkpoint.pt" in found[0], "not the training copy"
+    launched = {}
+    monkeypatch.setattr(web, "launch_web", lambda page, **kw: launched.update(page=page))
+    (tmp_path / "lab").symlink_to(quick_lab)  # as `make lab` leaves it: ./lab
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["web", "--device", "cpu", "--num-names", "300"])
+    assert result.exit_code == 0, result.output
+    assert f"models offered: {card.name}" in result.stderr
+    assert "prompts encoded in" in result.stderr and "5 examples" in result.stderr
+    config = launched["page"].config
+    launched["page"].close()
+    assert any(c.get("props", {}).get("elem_id") == "examples" for c in config["components"])

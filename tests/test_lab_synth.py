@@ -127,3 +127,27 @@ def test_written_people_folder_and_corpus(tmp_path) -> None:
 def test_people_folder_needs_names(tmp_path) -> None:
     with pytest.raises(ValueError, match="names"):
         synth.write_people_folder(synth.make_identities([None], 1), 1, tmp_path)
+
+
+def test_named_people_have_names_of_their_own_sex(tmp_path) -> None:
+    """Names drawn exactly as decoys are (sample_decoys), each face of its name's sex."""
+    from idia.names import NamePool, default_pool, sample_decoys
+
+    pool = default_pool()
+    people = synth.named_people(41, name_seed=7, face_seed=3)
+    assert [p.name for p in people] == sample_decoys(41, pool, seed=7)
+    sexes = [synth.SEX_OF_GENDER[p.traits.gender] for p in people]
+    assert sexes.count("f") == 21 and sexes.count("m") == 20
+    assert all(p.name.split()[0] in pool.first_names[s] for p, s in zip(people, sexes, strict=True))
+    # with no name shared between the sexes, a mismatch cannot hide behind a unisex name
+    disjoint = NamePool({"f": ("Ann", "Eve", "Ida"), "m": ("Bob", "Tom", "Ulf")},
+                        ("Lee", "Roe", "Fox"), "tiny")
+    tiny = synth.named_people(6, name_seed=1, face_seed=1, pool=disjoint)
+    for person in tiny:
+        first = person.name.split()[0]
+        assert person.traits.gender == ("woman" if first in ("Ann", "Eve", "Ida") else "man")
+    table = synth.write_people_table(tiny, tmp_path / "people.csv")
+    with table.open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["name"], r["sex"]) for r in rows] == [
+        (p.name, synth.SEX_OF_GENDER[p.traits.gender]) for p in tiny]

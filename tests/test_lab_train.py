@@ -7,6 +7,7 @@ import io
 import re
 import tarfile
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,7 @@ from idia.lab.train import (
     train_clip,
     write_training_set,
 )
+from idia.models.card import card_path, find_card, read_card
 from idia.prompts import PAPER_TEMPLATES
 
 NAMES = [
@@ -88,6 +90,28 @@ def test_members_get_exactly_their_count_and_non_members_nothing(lab: Path) -> N
             assert not used
         else:
             assert 0 < len(used) <= row.count
+
+
+def test_familiar_non_members_are_named_as_often_with_unrelated_photos(lab: Path) -> None:
+    """The confound control: every non-member's name occurs as often as a member's would
+    (the same counts dealt), always beside a photo of someone else, never their own."""
+    plain = compose(lab)
+    training_set = compose(lab, familiar_non_members=True)
+    membership = {m.name: m for m in training_set.membership}
+    outsiders = [m for m in membership.values() if not m.member]
+    assert Counter(m.name_count for m in outsiders) == {1: 1, 4: 1}  # 2 non-members, dealt
+    assert all(m.count == 0 for m in outsiders)
+    assert {m.name: (m.member, m.count) for m in plain.membership} == {
+        n: (m.member, m.count) for n, m in membership.items()
+    }  # members are untouched
+    people = {p.name: set(map(str, p.photos)) for p in read_people_folder(lab / "people")}
+    everyone = set().union(*people.values())
+    for row in outsiders:
+        pairs = [p for p in training_set.pairs if row.name in p.caption]
+        assert len(pairs) == row.name_count
+        assert not {p.filepath for p in pairs} & everyone  # unrelated photos only
+        assert len({p.filepath for p in pairs}) == row.name_count  # a different one each time
+    assert training_set.plan["unrelated_name_pairs"] == sum(m.name_count for m in outsiders)
 
 
 def test_attack_photos_are_held_out_for_everyone(lab: Path) -> None:
@@ -159,7 +183,7 @@ def test_written_files(lab: Path, tmp_path: Path) -> None:
     files = write_training_set(training_set, tmp_path)
     with files.membership_csv.open(encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == ["name", "member", "count"]
+    assert list(rows[0]) == ["name", "member", "count", "name_count"]
     assert {r["name"]: int(r["count"]) for r in rows} == {
         m.name: m.count for m in training_set.membership
     }
@@ -250,6 +274,28 @@ def test_tiny_training_run_gives_a_checkpoint_open_clip_loads(lab: Path, tmp_pat
     assert result.model_spec == f"open_clip:{result.model_config}:{result.checkpoint}"
 
 
+def test_idia_train_writes_a_model_card_beside_the_checkpoint(lab: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        ["train", "--base", str(lab / "corpus" / "corpus.csv"), "--people", str(lab / "people"),
+         "--out", str(tmp_path), "--inject", "1,2", "--attack-photos", "3", "--model",
+         "idia-micro-vit", "--batch-size", "16", "--workers", "0", "--crop", "face"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    checkpoint = tmp_path / "logs" / "clip" / "checkpoints" / "epoch_1.pt"
+    card = read_card(card_path(checkpoint))
+    assert f"model card: {card_path(checkpoint)}" in result.output
+    assert card.name == "idia-micro-vit trained by idia train (clip)" and card.crop == "face"
+    assert card.trained_on["made_by"] == "idia train" and card.trained_on["epochs"] == 1
+    assert card.path_of("people") == (tmp_path / "attack_people").resolve()
+    assert card.path_of("membership") == (tmp_path / "membership.csv").resolve()
+    assert card.image_size == 32 and card.checkpoint["bytes"] == checkpoint.stat().st_size
+    assert find_card(result.output.split("model spec: ")[1].split()[0])[0] == card
+    bad = CliRunner().invoke(app, ["train", "--base", "x.csv", "--people", str(lab / "people"),
+                                   "--out", str(tmp_path / "o"), "--crop", "eyes"])
+    assert bad.exit_code == 2 and "--crop must be 'face' or 'none'" in bad.output
+
+
 def test_cli_reports_bad_input_without_traceback(lab: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     base, people = str(lab / "corpus" / "corpus.csv"), str(lab / "people")
@@ -278,3 +324,74 @@ def test_cli_prepare_only_writes_the_set_and_prints_the_command(lab: Path, tmp_p
     with (tmp_path / "membership.csv").open(encoding="utf-8") as f:
         assert sum(r["member"] == "true" for r in csv.DictReader(f)) == len(NAMES) // 2
     assert not (tmp_path / "logs").exists()
+
+
+def test_cli_familiar_non_members_names_everyone(lab: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        ["train", "--base", str(lab / "corpus" / "corpus.csv"), "--people", str(lab / "people"),
+         "--out", str(tmp_path), "--inject", "1,2", "--attack-photos", "3",
+         "--familiar-non-members", "--prepare-only"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with (tmp_path / "membership.csv").open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    outsiders = [r for r in rows if r["member"] == "false"]
+    assert outsiders and all(int(r["name_count"]) in (1, 2) for r in outsiders)
+    assert all(r["count"] == "0" for r in outsiders)
+
+
+# Pre-decoded training data: images decoded once, training otherwise unchanged.
+
+
+def test_predecoded_items_equal_open_clip_trains_items(lab: Path, tmp_path: Path) -> None:
+    import open_clip
+    from open_clip_train.data import CsvDataset
+
+    from idia.lab.train import PredecodedCsvDataset
+
+    files = write_training_set(compose(lab), tmp_path / "set")
+    _, preprocess_train, _ = open_clip.create_model_and_transforms(
+        "ViT-B-32", pretrained=None, image_resize_mode=None, force_image_size=32)
+    tokenizer = open_clip.get_tokenizer("ViT-B-32")
+    args = (str(files.train_csv), preprocess_train, "filepath", "caption", ",", tokenizer)
+    from_disk = CsvDataset(*args)
+    decoded = PredecodedCsvDataset(*args, image_size=32)
+    assert len(decoded) == len(from_disk)
+    assert decoded.pixels.shape[1:] == (32, 32, 3) and decoded.pixels.dtype == "uint8"
+    assert len(decoded.pixels) < len(decoded), "a photo injected several times is stored once"
+    for idx in range(len(from_disk)):
+        torch.manual_seed(idx)  # the random crop draws the same numbers for both
+        disk_image, disk_text = from_disk[idx]
+        torch.manual_seed(idx)
+        image, text = decoded[idx]
+        assert torch.equal(image, disk_image) and torch.equal(text, disk_text), idx
+
+
+def test_predecode_squares_other_sizes(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from idia.lab.train import decode_square
+
+    wide = tmp_path / "wide.png"
+    Image.new("RGBA", (90, 30), (10, 20, 30, 255)).save(wide)
+    square = decode_square(wide, 32)
+    assert square.shape == (32, 32, 3) and tuple(square[16, 16]) == (10, 20, 30)
+
+
+def test_training_on_predecoded_data_gives_the_same_weights(lab: Path, tmp_path: Path) -> None:
+    files = write_training_set(compose(lab), tmp_path / "set")
+    settings = TrainSettings(model="idia-micro-vit", epochs=2, batch_size=16, workers=1)
+    command = build_train_command(files.train_csv, tmp_path, "x", replace(settings,
+                                                                         predecode=True))
+    assert "--predecode" in command
+    logs: dict[str, list[str]] = {"disk": [], "decoded": []}
+    runs = [train_clip(files.train_csv, tmp_path / "logs", name, replace(settings,
+                       predecode=name == "decoded"), on_line=logs[name].append)
+            for name in logs]
+    assert any("pre-decoded" in line for line in logs["decoded"])
+    assert not any("pre-decoded" in line for line in logs["disk"])
+    disk, decoded = (torch.load(r.checkpoint, map_location="cpu", weights_only=False)
+                     ["state_dict"] for r in runs)
+    assert disk.keys() == decoded.keys()
+    assert all(torch.equal(disk[k], decoded[k]) for k in disk)

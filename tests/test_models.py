@@ -183,3 +183,88 @@ def test_siglip_keeps_fixed_padding(tmp_path):
     assert model.fixed_padding and model.max_length == 16
     vectors = model.encode_texts(["a photo of Al", "a photo of Mary-Kate Olsen-Smith"])
     assert vectors.shape == (2, 32)
+
+
+# Precision: the paper computed in fp32; a GPU's autocast may flip near-ties.
+
+
+def test_precision_changes_the_numbers_and_the_identity(tiny_open_clip):
+    config, checkpoint = tiny_open_clip
+    spec = f"open_clip:{config}:{checkpoint}"
+    auto = load_model(spec, device="cpu")
+    fp32 = load_model(spec, device="cpu", precision="fp32")
+    bf16 = load_model(spec, device="cpu", precision="bf16")
+    assert (auto.precision, fp32.precision, bf16.precision) == ("fp32", "fp32", "bf16")
+    assert auto.identity == fp32.identity != bf16.identity, "precision is in the cache key"
+    prompts = render_prompts(PAPER_TEMPLATES[:3], NAMES)
+    images = [Image.new("RGB", (40, 40), c) for c in ("red", "navy")]
+    assert np.array_equal(auto.encode_texts(prompts), fp32.encode_texts(prompts))
+    text_gap = np.abs(fp32.encode_texts(prompts) - bf16.encode_texts(prompts)).max()
+    image_gap = np.abs(fp32.encode_images(images) - bf16.encode_images(images)).max()
+    assert 0 < text_gap < 0.1 and 0 < image_gap < 0.1, (text_gap, image_gap)
+
+
+def test_hf_backend_takes_a_precision(tiny_hf_clip):
+    fp32 = load_model(f"hf:{tiny_hf_clip}", device="cpu", precision="fp32")
+    fp16 = load_model(f"hf:{tiny_hf_clip}", device="cpu", precision="fp16")
+    assert fp32.identity != fp16.identity
+    prompts = ["a photo of Al", "actor Conan O'Brien"]
+    assert 0 < np.abs(fp32.encode_texts(prompts) - fp16.encode_texts(prompts)).max() < 0.1
+
+
+def test_auto_precision_is_fp32_on_cpu_and_half_on_cuda(monkeypatch):
+    from idia.models.torch_utils import numerics, precision_tag, resolve_precision
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert resolve_precision("auto", cpu) == resolve_precision(None, cpu) == "fp32"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    assert resolve_precision("auto", cuda) == "bf16"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    assert resolve_precision("auto", cuda) == "fp16"
+    assert resolve_precision("fp32", cuda) == "fp32" and resolve_precision("bf16", cpu) == "bf16"
+    assert precision_tag(cuda, "bf16") == "cuda-bf16" and precision_tag(cpu, "fp32") == "cpu-fp32"
+    with pytest.raises(ValueError, match="fp32, bf16, fp16"):
+        resolve_precision("fp64", cpu)
+    # fp32 on CUDA means fp32: no TF32 inside, the caller's settings restored after
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    try:
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        with numerics(cuda, "fp32"):
+            assert not torch.backends.cuda.matmul.allow_tf32
+            assert not torch.backends.cudnn.allow_tf32
+        assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+    with numerics(cpu, "bf16"):
+        assert torch.is_autocast_enabled("cpu")
+    with numerics(cpu, "fp32"):
+        assert not torch.is_autocast_enabled("cpu")
+
+
+def test_precision_through_the_attack_and_the_cli(tiny_open_clip, tmp_path):
+    from typer.testing import CliRunner
+
+    from idia import IdentityInferenceAttack
+    from idia.cli import app
+    from idia.engine import AttackInputError
+
+    config, checkpoint = tiny_open_clip
+    spec = f"open_clip:{config}:{checkpoint}"
+    attack = IdentityInferenceAttack(spec, device="cpu", precision="bf16", cache_dir=False,
+                                     progress=False)
+    assert attack.classifier.model.precision == "bf16"
+    with pytest.raises(AttackInputError, match="spec string"):
+        IdentityInferenceAttack(attack.classifier.model, precision="fp32")
+    with pytest.raises(ModelLoadError, match="fp32, bf16, fp16"):
+        load_model(spec, precision="fp64")
+    with pytest.raises(ModelLoadError, match="in-process models only"):
+        load_model("http://127.0.0.1:9", precision="fp32")
+    photo = tmp_path / "me.png"
+    Image.new("RGB", (40, 40), "red").save(photo)
+    runner = CliRunner()
+    base = ["check", str(photo), "--name", "Jane Doe", "--model", spec, "--crop", "none",
+            "--num-names", "20", "--json", "--cache-dir", str(tmp_path / "c")]
+    result = runner.invoke(app, [*base, "--precision", "fp16"])
+    assert result.exit_code == 0, result.output
+    bad = runner.invoke(app, [*base, "--precision", "fp64"])
+    assert bad.exit_code == 2 and "error:" in bad.output and "fp64" in bad.output

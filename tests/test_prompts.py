@@ -12,10 +12,38 @@ from idia.prompts import (
     select_templates,
 )
 
+# The PROMPTS list of the paper's own code (D0miH/does-clip-know-my-face,
+# laion400m_experiments/02_idia_laion_multiprompt.ipynb and cc3m_experiments/
+# 03_idia_*_multi_prompt.ipynb, identical in both), with '{0}' written '{}', in its order.
+PAPER_CODE_PROMPTS = (
+    "{}",
+    "an image of {}",
+    "a photo of {}",
+    "{} on a photo",
+    "a photo of a person named {}",
+    "a person named {}",
+    "a man named {}",
+    "a woman named {}",
+    "the name of the person is {}",
+    "a photo of a person with the name {}",
+    "{} at a gala",
+    "a photo of the celebrity {}",
+    "actor {}",
+    "actress {}",
+    "a colored photo of {}",
+    "a black and white photo of {}",
+    "a cool photo of {}",
+    "a cropped photo of {}",
+    "a cropped image of {}",
+    "{} in a suit",
+    "{} in a dress",
+)
+
 
 def test_the_21_templates_of_the_paper():
-    assert len(PAPER_TEMPLATES) == 21 == len(set(PAPER_TEMPLATES))
-    assert PAPER_TEMPLATES[0] == "{}" and "actress {}" in PAPER_TEMPLATES
+    """Every string and the order (indices select templates: --templates 0,2,5)."""
+    assert PAPER_TEMPLATES == PAPER_CODE_PROMPTS
+    assert len(set(PAPER_TEMPLATES)) == 21
 
 
 def test_render_is_template_major():

@@ -1,5 +1,6 @@
 """The closed-box backend: through the API, the attack gets the in-process answers, counts its
-queries, packs requests within the server's limits, retries what is transient and nothing else."""
+queries, packs requests within the server's limits (downscaling crops over them), retries what
+is transient and nothing else, and says which retried queries may have been answered twice."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from idia import IdentityInferenceAttack
-from idia.cli import app
+from idia.cli import app, report_usage
 from idia.models import ModelLoadError, load_model, parse_spec
+from idia.models.base import ZeroShotResult
 from idia.models.remote import RemoteModel, RemoteModelError
 from idia.serve import Limits, create_app, running_server
 from idia.zeroshot import EmbeddingZeroShot
@@ -51,20 +53,22 @@ def photos(n: int) -> list[Image.Image]:
 def comparable(result) -> dict:
     data = result.to_dict()
     return {
-        k: data[k]
-        for k in (
-            "name",
-            "model",
-            "n_photos",
-            "n_candidates",
-            "score",
-            "member",
-            "p_value",
-            "templates",
-            "mean_real_rank",
-            "mean_real_probability",
-            "photos",
-        )
+        "name_test": data["claims"]["name_familiarity"],
+        **{
+            k: data[k]
+            for k in (
+                "name",
+                "model",
+                "n_photos",
+                "n_candidates",
+                "score",
+                "member",
+                "templates",
+                "mean_real_rank",
+                "mean_real_probability",
+                "photos",
+            )
+        },
     }
 
 
@@ -88,6 +92,8 @@ def test_check_through_the_api_equals_in_process(model, served):
     assert remote.classifier.identity == model.identity and remote.model_name == model.name
     expected, got = local.check(images, "Ada Lovelace"), remote.check(images, "Ada Lovelace")
     assert comparable(got) == comparable(expected)
+    # a remote model's text tower is out of reach: the text-only test says so
+    assert not got.claims["text_only"].tested and "closed box" in got.claims["text_only"].reason
     usage = remote.classifier.usage()
     assert usage["queries"] == 4 * 21, "one query per photo and template"
     assert usage["requests"] == 2 and usage["retries"] == 0, "/info, then one packed request"
@@ -105,7 +111,10 @@ def test_a_known_person_is_found_through_the_api(knowing_model):
         got = remote.check(images, person)
     assert expected.member and got.member and got.score == expected.score == 21
     assert [t.prediction for t in got.templates] == [t.prediction for t in expected.templates]
-    assert got.p_value == expected.p_value
+    # top-1 answers only: the name test counts hits, and the real name is every top answer
+    name_test = got.claims["name_familiarity"]
+    assert name_test.method.startswith("top-1") and name_test.statistic == 3 * 21
+    assert name_test.p_value == 1 / (1 + name_test.n_null)
     assert got.mean_real_rank is None, "a top-1-only provider reveals no ranks"
 
 
@@ -137,6 +146,44 @@ def test_requests_respect_the_body_limit(model):
         with pytest.raises(RemoteModelError, match="more than .* accepts in one request"):
             remote.zero_shot([big], groups)
     assert np.array_equal(result.best, EmbeddingZeroShot(model).zero_shot(images, groups).best)
+
+
+class Recorder:
+    """A closed-box model that records the size of every image it is shown."""
+
+    name = "recorder"
+    identity = "recorder-v1"
+
+    def __init__(self) -> None:
+        self.sizes: list[tuple[int, int]] = []
+        self.calls = 0
+
+    def zero_shot(self, images, text_groups) -> ZeroShotResult:
+        self.sizes += [image.size for image in images]
+        self.calls += 1
+        return ZeroShotResult(best=np.zeros((len(images), len(text_groups)), dtype=np.int64))
+
+
+def test_crops_over_the_servers_limits_are_downscaled_not_refused():
+    """A server announcing small limits gets crops it accepts (aspect ratio kept) instead of
+    a 413 on every rerun; the downscaled photos are counted."""
+    rng = np.random.default_rng(0)
+    big = [Image.fromarray(rng.integers(0, 256, (90, 160, 3), dtype=np.uint8)) for _ in range(3)]
+    small = Image.new("RGB", (20, 20), (200, 10, 10))
+    recorder = Recorder()
+    limits = Limits(max_image_pixels=2_500, max_request_pixels=6_000, max_image_bytes=6_000)
+    served = create_app(recorder, top1_only=True, limits=limits)
+    with running_server(served) as url, RemoteModel(url) as remote:
+        result = remote.zero_shot([*big, small], [["a", "b"]])
+        assert result.best.shape == (4, 1)
+        assert remote.downscaled_images == 3 and remote.usage()["downscaled_images"] == 3
+    # requests run concurrently, so the server may see them in any order
+    assert sorted(recorder.sizes).count((20, 20)) == 1, "a photo within limits is sent as is"
+    downscaled = [size for size in recorder.sizes if size != (20, 20)]
+    assert len(downscaled) == 3
+    for width, height in downscaled:
+        assert width * height <= 2_500 and abs(width / height - 160 / 90) < 0.05
+    assert recorder.calls >= 2, "no request carried more than 6,000 pixels"
 
 
 def test_api_key_is_required_and_sent(served, monkeypatch):
@@ -220,6 +267,29 @@ def test_transient_errors_are_retried_with_backoff():
     assert remote.retries == 5 and service.calls == 1 + 6
     assert sleeps[2] == 2, "Retry-After is honoured"
     assert 0.05 <= sleeps[0] <= 0.1 and 0.1 <= sleeps[1] <= 0.2 and 0.4 <= sleeps[3] <= 0.8
+
+
+def test_retries_after_the_server_may_have_answered_are_counted_apart(capsys):
+    """A read timeout or a 502 comes after the server got the request: it may have answered
+    (and billed) it. Those retries are counted as possibly duplicated queries and reported;
+    refused connections and 503s are not."""
+    service = FakeService(
+        [
+            None,
+            httpx.ReadTimeout("slow"),
+            httpx.ConnectError("refused"),
+            httpx.Response(502),
+            httpx.Response(503),
+        ]
+    )
+    remote, _ = fake_remote(service, max_retries=5)
+    remote.zero_shot(photos(1), [["a", "b"], ["c", "d"]])  # two queries, one request (limits)
+    assert remote.queries == 2 and remote.retries == 4
+    assert remote.possibly_duplicated_queries == 2 * 2
+    assert remote.usage()["possibly_duplicated_queries"] == 4
+    attacker = type("Attacker", (), {"classifier": remote})()
+    report_usage(attacker)
+    assert "4 more possibly answered twice" in capsys.readouterr().err
 
 
 def test_it_gives_up_and_does_not_retry_client_errors():
@@ -349,7 +419,12 @@ def test_cli_check_and_audit_run_through_the_api(spec, served, tmp_path):
     remote, remote_results = audit(served, "remote", "--api-key", "k3y")
     assert "12 queries (photo x template)" in remote.stderr
     _, local_results = audit(spec, "local", "--no-cache")
-    pd.testing.assert_frame_equal(remote_results, local_results)
+    # the same per-person results, but for the text-only test, which needs the text tower
+    text = [c for c in local_results if "text" in c] + ["verdict"]
+    assert remote_results["p_text"].isna().all() and remote_results["text_verdict"].eq(False).all()
+    pd.testing.assert_frame_equal(
+        remote_results.drop(columns=text, errors="ignore"), local_results.drop(columns=text)
+    )
     denied = runner.invoke(
         app, ["check", photo, "--name", "A B", "--model", served, *common], env={"IDIA_API_KEY": ""}
     )

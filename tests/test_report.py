@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from idia import IdentityInferenceAttack
+from idia import IdentityInferenceAttack, claims
 from idia.audit import run_audit
 from idia.cli import app
 from idia.engine import CheckResult, TemplateResult
@@ -132,20 +132,27 @@ def test_report_escapes_user_strings(run_with_counts, tmp_path):
 def test_report_shows_statistics_people_and_settings(run_with_counts, tmp_path):
     text = parse(write_report([run_with_counts], tmp_path / "report.html")).plain
     evaluation = json.loads((run_with_counts / "evaluation.json").read_text())
-    # The paper's weakness made visible: FPR on two non-members.
-    assert "rests on 2 non-members only" in text
+    # The paper's weakness made visible: FPR on one non-member (the fixed population at 4
+    # photos keeps people 0, 1 and 3; 2 and 4 have 3 photos).
+    assert "rests on 1 non-member only" in text
+    assert "2 people with fewer than 4 usable photos" in text
     row = summary_size(evaluation["sizes"])
-    assert row is not None and row["n_non_members"] == 2
+    assert row is not None and row["n_non_members"] == 1
     assert f"{row['fpr_ci_high'] * 100:.1f}%" in text
-    assert "decoy p-value" in text and "chance bound" in text
+    assert "chance bound" in text and "if the templates' majority votes were independent" in text
     assert f"{evaluation['chance']['member_probability'] * 100:.3f}%" in text
+    # every rule side by side, with the people behind each rate
+    assert "Which claim does the evidence support?" in text
+    rules = evaluation["claims"]["rules"]
+    assert "paper's rule (templates won >= tau)" in text and "name familiarity:" in text
+    assert f"{rules['paper']['tpr'] * 100:.1f}%" in text
     for name in ("Person 0", "Person 1", "Person 2", "Person 3"):
         assert name in text
     for setting in ("candidate_source", "hand-made", "crop", "template 2: {}", "seed"):
         assert setting in text
     assert "idia evaluate" in text and "--sizes 1,3,4 --draws 6 --seed 2" in text
     results = pd.read_parquet(run_with_counts / "results.parquet")
-    assert f"{results.loc[0, 'p_value']:.3g}" in text
+    assert f"{results.loc[0, 'p_name']:.3g}" in text
 
 
 def test_report_overlays_runs_and_evaluates_in_memory_without_touching_the_run(
@@ -190,7 +197,6 @@ def check_result(name: str) -> CheckResult:
         score=2,
         threshold=1,
         member=True,
-        p_value=0.02,
         chance_member_probability=0.0594,
         templates=templates,
         photos=[
@@ -199,6 +205,17 @@ def check_result(name: str) -> CheckResult:
         ],
         seed=7,
         candidate_source="embedded",
+        claims={
+            "name_familiarity": claims.TestResult(
+                "name_familiarity", True, p_value=0.02, statistic=1.5, z=2.1, n_null=24,
+                method="mean response", null=claims.NULLS["name_familiarity"],
+            ),
+            "face_association": claims.not_tested("face_association", "no reference photos"),
+            "text_only": claims.TestResult("text_only", True, p_value=0.4, n_null=24,
+                                           method="distance"),
+        },
+        verdict="name_familiarity",
+        alpha=0.05,
     )
 
 
@@ -209,7 +226,9 @@ def test_check_report(tmp_path):
     page = parse(out)
     assert_figures_exist(page, out, {"template_votes"})
     text = page.plain
-    assert EVIL in text and "YES" in text and "0.02" in text and "5.94%" in text
+    assert EVIL in text and "Yes: the model has seen this name" in text
+    assert "0.02" in text and "5.94%" in text and "no reference photos" in text
+    assert claims.NULLS["name_familiarity"] in text
     assert "(tie: no prediction)" in text and "no face found" in text
     assert "crop face" in text and "candidate source embedded" in text
 
@@ -234,7 +253,8 @@ def test_end_to_end_audit_evaluate_report(knowing_model, tmp_path):
         knowing_model, crop="none", num_names=60, seed=1, cache_dir=False, progress=False
     )
     run_audit(attacker, people, tmp_path / "run", membership, log=lambda m: None)
-    document = evaluate_run(tmp_path / "run", sizes=[1, 3, 5, 7], draws=5)
+    document = evaluate_run(tmp_path / "run", sizes=[1, 3, 5, 7], draws=5,
+                            population="per-size")
     # Size 5 takes all five photos: the same verdicts as the audit, in every draw.
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     everything = document["sizes"][2]
@@ -267,4 +287,7 @@ def test_cli_check_report(tiny_open_clip, tmp_path):
     assert json.loads(result.stdout)["name"] == "Jane Doe"  # stdout stays one JSON object
     page = parse(out)
     assert_figures_exist(page, out, {"template_votes"})
-    assert "Jane Doe" in page.plain and "decoy p-value" in page.plain
+    payload = json.loads(result.stdout)
+    p_name = payload["claims"]["name_familiarity"]["p_value"]
+    assert "Jane Doe" in page.plain and f"{p_name:.3g}" in page.plain
+    assert "null hypothesis" in page.plain

@@ -1,16 +1,20 @@
 """The zero-shot API's contract: answers identical to in-process, clear 4xx for bad or
-oversized requests, API keys, no stack traces, bounded memory, and a small loopback load run."""
+oversized requests, API keys checked before any body is read, no stack traces, bounded memory
+(per request and across requests), slow clients cut off, and a small loopback load run."""
 
 from __future__ import annotations
 
 import base64
 import importlib.util
 import io
+import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -21,7 +25,7 @@ from PIL import Image
 
 from idia.models import load_model
 from idia.models.base import ZeroShotResult
-from idia.serve import Limits, ZeroShotService, create_app, running_server
+from idia.serve import Limits, ZeroShotService, api, create_app, running_server
 from idia.zeroshot import EmbeddingZeroShot
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -159,13 +163,163 @@ def test_api_key(model):
     client = TestClient(create_app(model, api_key="s3cret"))
     payload = {"images": [b64(photo(0))], "texts": ["a", "b"]}
     assert client.get("/health").status_code == 200, "health stays open for load balancers"
+    assert client.get("/openapi.json").status_code == 200, "the schema holds no secret"
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"X-API-Key": "s3cret2"}):
         denied = client.post("/v1/zero-shot", json=payload, headers=headers)
         assert denied.status_code == 401 and denied.headers["WWW-Authenticate"] == "Bearer"
         assert client.get("/info", headers=headers).status_code == 401
+        assert client.get("/elsewhere", headers=headers).status_code == 401
     assert client.get("/info", headers={"Authorization": "Bearer s3cret"}).status_code == 200
     ok = client.post("/v1/zero-shot", json=payload, headers={"X-API-Key": "s3cret"})
     assert ok.status_code == 200
+
+
+def raw_exchange(url: str, request: bytes, then: bytes = b"") -> bytes:
+    """Send raw HTTP bytes (headers, then part of a body) and read what the server answers,
+    without ever sending the rest of the body."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=20) as sock:
+        sock.sendall(request)
+        sock.sendall(then)
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+        return answer
+
+
+def test_the_key_is_checked_before_the_body_is_read(model):
+    """A wrong key gets its 401 while the server still waits for a 10 MB body: nothing of
+    an unauthenticated request is buffered or parsed."""
+    headers = (
+        b"POST /v1/zero-shot HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 10000000\r\nAuthorization: Bearer wrong\r\n\r\n"
+    )
+    with running_server(create_app(model, api_key="k3y")) as url:
+        answer = raw_exchange(url, headers, b'{"images": ["')
+    assert answer.startswith(b"HTTP/1.1 401"), answer[:100]
+    assert b"connection: close" in answer.lower()
+
+
+def test_a_body_that_does_not_arrive_in_time_gets_408(model):
+    headers = (
+        b"POST /v1/zero-shot HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 1000\r\n\r\n"
+    )
+    with running_server(create_app(model, limits=Limits(body_timeout_s=0.5))) as url:
+        answer = raw_exchange(url, headers, b'{"images": [')  # and then nothing
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:100]
+
+
+def padded_png(size: int) -> str:
+    """A PNG of exactly ``size`` bytes (bytes after IEND are ignored by decoders)."""
+    buffer = io.BytesIO()
+    photo(0, (8, 8)).save(buffer, format="PNG")
+    data = buffer.getvalue()
+    assert len(data) <= size
+    return base64.b64encode(data + b"\0" * (size - len(data))).decode()
+
+
+def test_the_default_body_limit_is_what_the_largest_request_needs(model):
+    default = Limits()
+    assert default.max_body_bytes == api.body_bytes_needed(
+        default.max_images, default.max_image_bytes, default.max_texts,
+        default.max_total_text_chars,
+    )
+    assert default.max_body_bytes < 50 * 2**20, "well under the old 64 MiB"
+    small = Limits(
+        max_images=3, max_image_bytes=2_000, max_texts=4, max_text_chars=10,
+        max_total_text_chars=40,
+    )
+    largest = {  # every limit reached, every character escaped, data: URLs, indented JSON
+        "images": ["data:image/png;base64," + padded_png(2_000)] * 3,
+        "text_groups": [["\u00e9" * 10, "\u00e8" * 10]] * 2,
+    }
+    body = json.dumps(largest, indent=1, ensure_ascii=True).encode()
+    client = TestClient(create_app(model, limits=small))
+    answer = client.post(
+        "/v1/zero-shot", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert answer.status_code == 200, answer.text
+    over = client.post("/v1/zero-shot", json={"images": [padded_png(2_001)], "texts": ["a"]})
+    assert over.status_code == 413 and "2,000 bytes" in over.json()["detail"]
+
+
+def png(size: tuple[int, int]) -> str:
+    """A flat PNG: a few hundred bytes that decode to ``size`` pixels (a pixel bomb, when
+    large)."""
+    buffer = io.BytesIO()
+    Image.new("RGB", size).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def test_pixels_are_budgeted_per_request_from_headers_before_decoding(model, monkeypatch):
+    bomb = png((4096, 4096))  # 48 MiB of pixels from a ~50 KB file
+    assert len(bomb) < 100_000
+    small = png((60, 60))
+
+    def no_decoding(self, *args, **kwargs):
+        raise AssertionError("an image over a limit was decoded")
+
+    monkeypatch.setattr(Image.Image, "load", no_decoding)
+    monkeypatch.setattr("PIL.ImageFile.ImageFile.load", no_decoding)
+    client = TestClient(create_app(model))
+    answer = client.post("/v1/zero-shot", json={"images": [bomb], "texts": ["a"]})
+    assert answer.status_code == 413 and "4096x4096" in answer.json()["detail"]
+    limits = Limits(max_image_pixels=4_000, max_request_pixels=10_000)
+    client = TestClient(create_app(model, limits=limits))
+    answer = client.post("/v1/zero-shot", json={"images": [small] * 3, "texts": ["a"]})
+    assert answer.status_code == 413
+    assert "first 3 images have 10,800 pixels in all, over the limit of 10,000" in (
+        answer.json()["detail"]
+    )
+
+
+class Waiting:
+    """A closed-box model that answers only when released."""
+
+    name = "waiting"
+    identity = "waiting-v1"
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def zero_shot(self, images, text_groups) -> ZeroShotResult:
+        self.entered.set()
+        assert self.release.wait(60)
+        return ZeroShotResult(best=np.zeros((len(images), len(text_groups)), dtype=np.int64))
+
+
+def test_queued_requests_hold_no_worker_thread_and_no_decoded_pixels(monkeypatch):
+    """48 requests queue behind a busy model: more than the worker pool's 40 threads. Only
+    two of them decode their images, and /health still answers at once."""
+    decoded = []
+    original = api.decode_image
+    monkeypatch.setattr(api, "decode_image", lambda *a: decoded.append(1) or original(*a))
+    model = Waiting()
+    payload = {"images": [b64(photo(0))], "texts": ["a"]}
+    with (
+        running_server(create_app(model, decoding_requests=2)) as url,
+        ThreadPoolExecutor(48) as pool,
+    ):
+        try:
+            futures = [
+                pool.submit(httpx.post, f"{url}/v1/zero-shot", json=payload, timeout=120)
+                for _ in range(48)
+            ]
+            assert model.entered.wait(30)
+            time.sleep(1.0)  # let the others arrive and queue
+            health = httpx.get(f"{url}/health", timeout=10)
+            queued_decodes = len(decoded)
+        finally:
+            model.release.set()
+        statuses = [future.result().status_code for future in futures]
+    assert health.status_code == 200
+    assert queued_decodes <= 2, f"{queued_decodes} requests held decoded images at once"
+    assert statuses == [200] * 48 and len(decoded) == 48
 
 
 class Broken:
@@ -236,6 +390,29 @@ def test_small_load_over_loopback(model):
     print(stats.report())
 
 
+def test_hostile_traffic_is_refused_while_legitimate_requests_succeed(model):
+    """The benchmark's hostile clients, scaled down: oversized bodies without a key get 401,
+    slow bodies 408, pixel bombs 413, and the legitimate requests meanwhile all succeed."""
+    bench = load_benchmark()
+    limits = Limits(body_timeout_s=1.0)
+    with running_server(create_app(model, api_key="k3y", limits=limits)) as url:
+        hostile = bench.HostileTraffic(
+            url, "k3y", limits.max_body_bytes, oversized=1, slow=2, bombs=2, own_process=False
+        )
+        with hostile:
+            time.sleep(1.5)  # a slow body reaches its timeout
+            stats = bench.run_load(
+                url, requests=20, concurrency=2, names=20, image_side=48, api_key="k3y"
+            )
+    assert stats.ok == 20 and stats.errors == 0
+    outcomes = hostile.outcomes
+    assert set(outcomes["oversized, no key"]) <= {"401", "cut off"}, outcomes
+    assert "401" in outcomes["oversized, no key"]
+    assert set(outcomes["slow body"]) == {"408"} and set(outcomes["pixel bomb"]) == {"413"}
+    assert hostile.refused()
+    print(hostile.report())
+
+
 def test_the_serve_command(tiny_open_clip):
     """`idia serve` itself, as a subprocess on loopback: options reach the API; it stops."""
     config, checkpoint = tiny_open_clip
@@ -272,7 +449,9 @@ def test_the_serve_command(tiny_open_clip):
         assert httpx.get(f"{url}/info").status_code == 401
         info = httpx.get(f"{url}/info", headers={"X-API-Key": "k3y"}).json()
         assert info["top1_only"] and info["limits"]["max_images"] == 2
+        assert info["name"] == "tiny-test-clip (epoch_1)", "a name, not the checkpoint's path"
+        assert info["limits"]["max_body_bytes"] == Limits(max_images=2).max_body_bytes
     finally:
         server.terminate()
         server.wait(20)
-    assert "serving open_clip:" in server.stderr.read().decode()
+    assert "serving tiny-test-clip (epoch_1)" in server.stderr.read().decode()

@@ -58,30 +58,11 @@ def is_member(scores: np.ndarray, threshold: int = 1) -> np.ndarray:
     return np.asarray(scores) >= threshold
 
 
-def candidate_scores(winners: np.ndarray, n_candidates: int) -> np.ndarray:
-    """For one person, how many templates each candidate wins: (T,) -> (K,)."""
-    winners = np.asarray(winners)
-    return np.bincount(winners[winners >= 0], minlength=n_candidates)
-
-
-def decoy_p_value(winners: np.ndarray, real_index: int, n_candidates: int) -> float:
-    """How surprising the real name's score is among all candidates' scores.
-
-    The majority winners do not depend on which candidate is the real one, so every other
-    candidate is a decoy "real name" scored on the same predictions; p = (1 + decoys scoring
-    at least as high) / (1 + decoys). 1/K at best; 1.0 when the real name wins nothing.
-    """
-    per_candidate = candidate_scores(winners, n_candidates)
-    real = per_candidate[real_index]
-    at_least = int((per_candidate >= real).sum()) - 1  # minus the real name itself
-    return (1 + at_least) / n_candidates
-
-
 def chance_member_probability(n_templates: int, n_candidates: int, threshold: int = 1) -> float:
-    """Probability that a model guessing uniformly at random calls a person a member.
-
-    Under chance every template's majority lands on the real name with probability 1/K
-    independently, so the score is Binomial(T, 1/K); this is P(score >= tau).
+    """Probability that a model guessing uniformly at random is called a member, *if the
+    templates' majority votes were independent*: the score is then Binomial(T, 1/K) and this
+    is P(score >= tau). The templates share photos and model, so for tau > 1 the true chance
+    is larger; the calibrated tests of :mod:`idia.claims` do not rely on this bound.
     """
     from scipy.stats import binom
 

@@ -1,106 +1,120 @@
 """Many people with known membership -> a run folder of predictions, verdicts and metrics.
 
 The work is done one person at a time; each person's predictions are written atomically
-(temporary file, then rename), so a run killed at any moment resumes with the same command and
-loses nothing. Everything later steps need is in the folder; nothing is recomputed.
+(temporary file flushed to disk, then renamed), so a run killed at any moment, even by a power
+loss, resumes with the same command and loses nothing; on resume each finished person's parts
+are checked and a damaged one is redone. Everything later steps need is in the folder; nothing
+is recomputed.
 
+RUN/.idia-run           marker: idia deletes (``--overwrite``) only folders that carry it
 RUN/config.json         settings, model identity, seed, templates, people, version
 RUN/candidates.parquet  the candidate names (real ones flagged)
 RUN/parts/              per-person units while the run is under way
 RUN/photos.parquet      per photo: person, path, status (ok / no_face / unreadable), box
 RUN/predictions.parquet per (person, photo, template): predicted candidate, real name's rank
-RUN/results.parquet/csv per person: score, verdict, truth, count, p-value
-RUN/summary.json        tp fp fn tn tpr fpr accuracy, and the settings
+RUN/responses.parquet   per (person, photo): the responses of idia.claims (see audit_claims)
+RUN/text_only.parquet   per real name: the text-only test
+RUN/results.parquet/csv per person: the paper's score and verdict; p, q and verdict of the
+                        name-familiarity, face-association and text-only tests; truth, count
+RUN/summary.json        per rule (paper, name familiarity, face association, text only):
+                        tp fp fn tn, tpr fpr with 95% intervals, auc; and the settings
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
+import re
 import tempfile
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from idia import __version__, attack
+from idia import __version__, attack, audit_claims, claims
 from idia.engine import IdentityInferenceAttack, photo_record
-from idia.faces import list_images, usable
+from idia.faces import usable
 from idia.membership import read_membership
 from idia.metrics import confusion_counts, rates, to_json_number
-from idia.names import CandidateSet, display_name, normalize_name
+from idia.names import CandidateSet, normalize_name
+from idia.people import PeopleFolderError, Person, find_people, sample_photos
+from idia.progress import track
+
+RUN_MARKER = ".idia-run"
+RUN_FORMAT = 1
+# Everything idia writes into a run folder (audit, evaluate, report): only folders holding
+# nothing else are ever deleted.
+RUN_FILES = frozenset({
+    RUN_MARKER, "config.json", "candidates.parquet", "photos.parquet", "predictions.parquet",
+    "results.parquet", "results.csv", "summary.json", "evaluation.json", "evaluation.parquet",
+    "evaluation_draws.parquet", "evaluation_bins.parquet", "report.html", "responses.parquet",
+    "text_only.parquet",
+})
+RUN_FOLDERS = {
+    "parts": re.compile(r"\d{6}\.(photos|predictions|responses)\.parquet|\..+\.tmp"),
+    "report_figures": re.compile(r"[\w-]+\.(png|pdf)"),
+}
+TEMP_FILE = re.compile(r"\..+\.tmp")  # what write_atomic leaves behind when killed
+PHOTO_COLUMNS = ("person", "name", "path", "status", "reason", "n_faces", "box")
+PREDICTION_COLUMNS = (
+    "person", "photo", "path", "template", "predicted", "real_index", "real_rank",
+    "real_probability",
+)
 
 
 class AuditError(ValueError):
-    """The audit cannot start; the message says what to change."""
-
-
-@dataclass(frozen=True)
-class Person:
-    index: int
-    name: str
-    folder: Path
-    photos: tuple[Path, ...]
+    """The audit cannot start or measures nothing; the message says what to change."""
 
 
 def discover_people(people_dir: str | Path) -> tuple[list[Person], list[str]]:
-    """One person per subfolder (folder name = the name). Returns people with at least one
-    image file, and warnings for folders that were skipped."""
-    root = Path(people_dir)
-    if not root.exists():
-        raise AuditError(f"people folder not found: {root}")
-    if not root.is_dir():
-        raise AuditError(f"{root} is not a folder: --people wants a folder of person folders")
-    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not folders:
-        raise AuditError(
-            f"{root} has no person folders (one subfolder per person, named after them)"
-        )
-    by_key: dict[str, list[Path]] = {}
-    for folder in folders:
-        by_key.setdefault(normalize_name(display_name(folder.name)), []).append(folder)
-    duplicates = [[f.name for f in fs] for fs in by_key.values() if len(fs) > 1]
-    if duplicates:
-        raise AuditError(f"the same person has several folders: {duplicates}; merge them")
-    people, warnings = [], []
-    for folder in folders:
-        images = list_images(folder)
-        if not images:
-            warnings.append(f"{folder.name}: no image files; skipped")
-            continue
-        people.append(Person(len(people), display_name(folder.name), folder, tuple(images)))
-    if not people:
-        raise AuditError(f"no person folder under {root} holds image files")
-    return people, warnings
-
-
-def sample_photos(person: Person, k: int | None, seed: int) -> tuple[Path, ...]:
-    """``k`` of a person's photos, drawn with a seed that depends on the person's name."""
-    if k is None or k >= len(person.photos):
-        return person.photos
-    key = int.from_bytes(normalize_name(person.name).encode()[:8].ljust(8, b"\0"), "little")
-    rng = np.random.default_rng([seed, key])
-    picks = np.sort(rng.choice(len(person.photos), size=k, replace=False))
-    return tuple(person.photos[i] for i in picks)
+    """The people under audit (see :func:`idia.people.find_people`)."""
+    try:
+        return find_people(people_dir)
+    except PeopleFolderError as err:
+        raise AuditError(str(err)) from err
 
 
 def write_atomic(path: Path, write: Callable[[Path], Any]) -> None:
-    """Write through a temporary file in the same folder, then rename over ``path``."""
+    """Write through a temporary file in the same folder, flush it to disk, rename it over
+    ``path`` and flush the folder: after a crash or a power loss ``path`` is the old file or
+    the complete new one, never an empty or torn one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         write(Path(tmp))
+        _fsync(tmp)
         os.replace(tmp, path)
+        _fsync_folder(path.parent)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _fsync(path: str | Path) -> None:
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename durable (POSIX); Windows cannot open folders and needs no such step."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -111,6 +125,10 @@ def write_parquet(path: Path, frame: pd.DataFrame) -> None:
     write_atomic(path, lambda p: frame.to_parquet(p, index=False))
 
 
+def write_arrow(path: Path, table: pa.Table) -> None:
+    write_atomic(path, lambda p: pq.write_table(table, p))
+
+
 def run_audit(
     attacker: IdentityInferenceAttack,
     people_dir: str | Path,
@@ -119,8 +137,12 @@ def run_audit(
     photos_per_person: int | None = None,
     overwrite: bool = False,
     log: Callable[[str], None] = print,
+    alpha: float = claims.DEFAULT_ALPHA,
 ) -> dict[str, Any]:
-    """Attack every person under ``people_dir``; write and return the run's summary."""
+    """Attack every person under ``people_dir``; write and return the run's summary.
+
+    ``alpha``: the level of the calibrated tests' verdicts (Benjamini-Hochberg across the
+    audit's people)."""
     out = Path(out)
     if photos_per_person is not None and photos_per_person < 1:
         raise AuditError(f"photos per person must be at least 1, got {photos_per_person}")
@@ -146,6 +168,7 @@ def run_audit(
         "candidate_source": candidates.source,
         "templates": list(attacker.templates),
         "threshold": attacker.threshold,
+        "alpha": alpha,
         "crop": attacker.crop,
         "detector": None if attacker.detector is None else attacker.detector.name,
         "face_margin": attacker.face_margin,
@@ -156,33 +179,165 @@ def run_audit(
     }
     _prepare_run_folder(out, config, overwrite)
     write_parquet(out / "candidates.parquet", candidates.to_frame())
+    text = audit_claims.text_only_table(attacker.text_statistics(candidates), candidates)
+    if text is not None:
+        write_parquet(out / "text_only.parquet", text)
     parts = out / "parts"
-    todo = [p for p in people if not (parts / f"{p.index:06d}.predictions.parquet").exists()]
-    if len(todo) < len(people):
-        log(f"resuming: {len(people) - len(todo)} of {len(people)} people already done")
-    for person in tqdm(todo, desc="people", unit="person", disable=not attacker.progress):
+    todo = _unfinished(people, parts, photos_per_person, attacker, log)
+    for person in track(todo, "people", "person", enabled=attacker.progress):
         _attack_person(attacker, person, candidates, photos_per_person, parts)
-    return finalize_run(out, people, candidates, truth, attacker.threshold)
+    _require_a_usable_photo(people, parts, attacker.crop)
+    return finalize_run(
+        out, people, candidates, truth, attacker.threshold, alpha=alpha, seed=attacker.seed
+    )
 
 
 def _prepare_run_folder(out: Path, config: dict[str, Any], overwrite: bool) -> None:
-    config_path = out / "config.json"
-    if config_path.exists():
-        previous = json.loads(config_path.read_text())
-        settings = {k: v for k, v in config.items() if k not in ("idia_version", "created")}
-        changed = [k for k, v in settings.items() if previous.get(k) != v]
-        if changed and not overwrite:
-            raise AuditError(
-                f"{out} holds a run with other settings ({', '.join(changed)}); use another "
-                "--out, or --overwrite to start it again"
-            )
-        if changed:
-            shutil.rmtree(out)
-    elif out.exists() and any(out.iterdir()) and not overwrite:
-        raise AuditError(f"{out} exists and is not an idia run folder; choose another --out")
+    """Start or resume the run in ``out``; with ``overwrite``, restart one with other settings.
+
+    Only a folder carrying the run marker, and holding nothing but what idia writes, is ever
+    emptied: ``--out .`` in a project must never delete the project.
+    """
+    if out.exists() and not out.is_dir():
+        raise AuditError(f"{out} is a file, not a folder; choose another --out")
+    marker, config_path = out / RUN_MARKER, out / "config.json"
+    entries = [e.name for e in out.iterdir()] if out.exists() else []
+    previous = _read_config(config_path) if config_path.is_file() else None
+    settings = {k: v for k, v in config.items() if k not in ("idia_version", "created")}
+    changed = [] if previous is None else [k for k, v in settings.items() if previous.get(k) != v]
+    if entries and not marker.is_file() and not (previous and not changed):
+        # the exception (same settings, no marker) is a run begun by idia 0.1: resumed
+        raise AuditError(
+            f"{out} is not empty and not an idia run folder (it has no {RUN_MARKER} file); "
+            "choose another --out (idia deletes only run folders it created)"
+        )
+    if previous is None and set(entries) - {RUN_MARKER}:
+        changed = ["config.json is missing or unreadable"]
+    if changed and not overwrite:
+        raise AuditError(
+            f"{out} holds a run with other settings ({', '.join(changed)}); use another "
+            "--out, or --overwrite to start it again"
+        )
+    if changed:
+        _empty_run_folder(out)
     out.mkdir(parents=True, exist_ok=True)
+    if not marker.is_file():
+        write_json(marker, {"idia_run_format": RUN_FORMAT, "idia_version": __version__})
     if not config_path.exists():
         write_json(config_path, {**config, "created": datetime.now(UTC).isoformat()})
+
+
+def _read_config(path: Path) -> dict[str, Any] | None:
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return config if isinstance(config, dict) and "idia_version" in config else None
+
+
+def _empty_run_folder(out: Path) -> None:
+    """Delete what a run wrote, keeping the marker; refuse (deleting nothing) if the folder
+    holds anything else."""
+    unexpected = []
+    for entry in sorted(out.iterdir()):
+        if entry.is_symlink() or (entry.is_dir() and entry.name not in RUN_FOLDERS):
+            unexpected.append(entry.name)
+        elif entry.is_dir():
+            pattern = RUN_FOLDERS[entry.name]
+            unexpected += [
+                f"{entry.name}/{child.name}"
+                for child in sorted(entry.iterdir())
+                if child.is_symlink() or not child.is_file() or not pattern.fullmatch(child.name)
+            ]
+        elif entry.name not in RUN_FILES and not TEMP_FILE.fullmatch(entry.name):
+            unexpected.append(entry.name)
+    if unexpected:
+        raise AuditError(
+            f"{out} holds files an idia run does not write ({', '.join(unexpected[:5])}"
+            f"{' ...' if len(unexpected) > 5 else ''}); nothing deleted: move them away or "
+            "choose another --out"
+        )
+    for entry in out.iterdir():
+        if entry.is_dir():
+            for child in entry.iterdir():
+                child.unlink()
+            entry.rmdir()
+        elif entry.name != RUN_MARKER:
+            entry.unlink()
+
+
+def _unfinished(
+    people: list[Person],
+    parts: Path,
+    photos_per_person: int | None,
+    attacker: IdentityInferenceAttack,
+    log: Callable[[str], None],
+) -> list[Person]:
+    """The people still to attack: no parts yet, or parts a crash or a full disk damaged."""
+    todo = []
+    for person in people:
+        if not (parts / f"{person.index:06d}.predictions.parquet").exists():
+            todo.append(person)
+            continue
+        n_photos = len(sample_photos(person, photos_per_person, attacker.seed))
+        problem = _part_problem(parts, person, n_photos, len(attacker.templates))
+        if problem:
+            log(f"warning: redoing {person.name}: {problem}")
+            todo.append(person)
+    if len(todo) < len(people):
+        log(f"resuming: {len(people) - len(todo)} of {len(people)} people already done")
+    return todo
+
+
+def _part_problem(parts: Path, person: Person, n_photos: int, n_templates: int) -> str | None:
+    """Why a finished person's parts cannot be trusted, or None when they can."""
+    stem = f"{person.index:06d}"
+    tables = {}
+    for kind, columns in (("photos", PHOTO_COLUMNS), ("predictions", PREDICTION_COLUMNS)):
+        path = parts / f"{stem}.{kind}.parquet"
+        try:
+            tables[kind] = pd.read_parquet(path)
+        except (OSError, ValueError, pa.ArrowException) as err:
+            return f"{path.name} is unreadable ({str(err).splitlines()[0][:120]})"
+        missing = [c for c in columns if c not in tables[kind]]
+        if missing:
+            return f"{path.name} lacks columns {', '.join(missing)}"
+        if (tables[kind]["person"] != person.index).any():
+            return f"{path.name} holds rows of another person"
+    photos, predictions = tables["photos"], tables["predictions"]
+    if len(photos) != n_photos:
+        return f"{stem}.photos.parquet has {len(photos)} photos, the person now {n_photos}"
+    n_usable = int((photos["status"] == "ok").sum())
+    expected = n_usable * n_templates
+    if len(predictions) != expected:
+        return f"{stem}.predictions.parquet has {len(predictions)} rows, not {expected}"
+    if n_usable and predictions["real_rank"].notna().all():  # the model gave scores
+        path = parts / f"{stem}.responses.parquet"
+        try:
+            responses = pq.read_table(path, columns=["person", "photo"])
+        except (OSError, ValueError, pa.ArrowException) as err:
+            return f"{path.name} is missing or unreadable ({str(err).splitlines()[0][:120]})"
+        if responses.num_rows != n_usable or set(responses["person"].to_pylist()) != {
+            person.index
+        }:
+            return f"{path.name} does not hold this person's {n_usable} photos"
+    return None
+
+
+def _require_a_usable_photo(people: list[Person], parts: Path, crop: str) -> None:
+    """An audit without a single usable photo measures nothing: say why, as one line (the run
+    folder stays as it is, resumable)."""
+    statuses: Counter[str] = Counter()
+    for person in people:
+        status = pd.read_parquet(parts / f"{person.index:06d}.photos.parquet")["status"]
+        if (status == "ok").any():
+            return
+        statuses.update(status)
+    labels = {"no_face": "no face found", "unreadable": "unreadable"}
+    detail = ", ".join(f"{n} {labels.get(s, s)}" for s, n in statuses.most_common())
+    hint = "; try --crop none" if crop == "face" and statuses["no_face"] else ""
+    who = "the one person has no" if len(people) == 1 else f"none of the {len(people)} people has a"
+    raise AuditError(f"{who} usable photo ({sum(statuses.values())} photos: {detail}){hint}")
 
 
 def _attack_person(
@@ -215,6 +370,11 @@ def _attack_person(
             "real_rank": _flat_or_nan(predictions.rank, n_photos * n_templates),
             "real_probability": _flat_or_nan(predictions.probability, n_photos * n_templates),
         }
+        if predictions.responses is not None:
+            write_arrow(
+                parts / f"{person.index:06d}.responses.parquet",
+                audit_claims.responses_table(person.index, predictions.responses),
+            )
     else:
         rows = {
             k: []
@@ -243,6 +403,8 @@ def finalize_run(
     candidates: CandidateSet,
     truth: pd.DataFrame | None,
     threshold: int,
+    alpha: float = claims.DEFAULT_ALPHA,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Merge the per-person parts and compute verdicts and metrics from them."""
     parts = out / "parts"
@@ -263,6 +425,11 @@ def finalize_run(
             "real_index": "int64",
         }
     )
+    responses = audit_claims.read_responses(
+        [parts / f"{p.index:06d}.responses.parquet" for p in people]
+    )
+    text_file = out / "text_only.parquet"
+    text = pd.read_parquet(text_file) if text_file.exists() else None
     results = person_results(predictions, people, candidates, threshold)
     results["n_skipped"] = (
         photos[photos["status"] != "ok"]
@@ -276,17 +443,40 @@ def finalize_run(
         keys = results["name"].map(normalize_name)
         results["truth"] = keys.map(table["member"]).astype("boolean")
         results["count"] = keys.map(table["count"]).astype("Int64")
+        declared = keys.map(table["sex"]) if "sex" in table else None
     else:
         results["truth"] = pd.array([pd.NA] * len(results), dtype="boolean")
         results["count"] = pd.array([pd.NA] * len(results), dtype="Int64")
+        declared = None
+    real = np.array([candidates.index_of(p.name) for p in people])
+    inferred = [candidates.sexes[r] for r in real]
+    results["sex"] = pd.array(
+        [
+            inferred[i] if declared is None or pd.isna(declared.iloc[i]) else declared.iloc[i]
+            for i in range(len(people))
+        ],
+        dtype="string",
+    )
+    n_templates = int(predictions["template"].max()) + 1 if len(predictions) else 0
+    grid, n_photos = predictions_grid(predictions, len(people), n_templates)
+    names, cross = audit_claims.split_responses(responses, len(people))
+    tests = audit_claims.claim_columns(
+        grid, n_photos, real, people, candidates,
+        [None if pd.isna(s) else s for s in results["sex"]],
+        names, cross, text, seed, alpha,
+    )  # fmt: skip
+    results = pd.concat([results, tests], axis=1)
     results["outcome"] = _outcomes(results)
     write_parquet(out / "predictions.parquet", predictions)
+    if responses is not None:
+        write_arrow(out / "responses.parquet", responses)
     write_parquet(out / "photos.parquet", photos)
     write_parquet(out / "results.parquet", results)
     write_atomic(out / "results.csv", lambda p: results.to_csv(p, index=False))
-    summary = summarize(results, threshold)
+    summary = summarize(results, threshold, alpha, tests.attrs["method"])
     write_json(out / "summary.json", summary)
     return summary
+
 
 
 def person_results(
@@ -306,10 +496,6 @@ def person_results(
             "n_photos": n_photos,
             "score": scores,
             "member": np.where(n_photos > 0, attack.is_member(scores, threshold), False),
-            "p_value": [
-                attack.decoy_p_value(winners[i], real[i], len(candidates)) if n_photos[i] else 1.0
-                for i in range(len(people))
-            ],
             "mean_real_rank": grouped["real_rank"].mean().reindex(range(len(people))).to_numpy(),
             "mean_real_probability": grouped["real_probability"]
             .mean()
@@ -359,8 +545,14 @@ def _outcomes(results: pd.DataFrame) -> list[str | None]:
     return labels
 
 
-def summarize(results: pd.DataFrame, threshold: int) -> dict[str, Any]:
-    """Confusion counts and rates over the people with known truth and usable photos."""
+def summarize(
+    results: pd.DataFrame,
+    threshold: int,
+    alpha: float = claims.DEFAULT_ALPHA,
+    method: str = "response",
+) -> dict[str, Any]:
+    """Confusion counts and rates over the people with known truth and usable photos: the
+    paper's rule at the top level (as before), every rule under ``rules``."""
     judged = results[results["truth"].notna() & (results["n_photos"] > 0)]
     counts = confusion_counts(judged["member"].to_numpy(bool), judged["truth"].to_numpy(bool))
     summary: dict[str, Any] = {k: int(v) for k, v in counts.items()}
@@ -368,11 +560,50 @@ def summarize(results: pd.DataFrame, threshold: int) -> dict[str, Any]:
     summary.update(
         {
             "threshold": threshold,
+            "alpha": alpha,
+            "tests": method,
             "n_people": int(len(results)),
             "n_judged": int(len(judged)),
             "n_without_truth": int(results["truth"].isna().sum()),
             "n_without_usable_photos": int((results["n_photos"] == 0).sum()),
             "n_predicted_members": int(results["member"].sum()),
+            "n_verdicts": {
+                claim: int(results[f"{short}_verdict"].sum())
+                for claim, short in audit_claims.TEST_COLUMNS.items()
+            },
         }
     )
+    if len(judged) and judged["truth"].nunique() == 2:
+        summary["rules"] = rule_table(judged, alpha)
     return summary
+
+
+def rule_table(judged: pd.DataFrame, alpha: float = claims.DEFAULT_ALPHA) -> dict[str, Any]:
+    """Each rule's TPR/FPR (with 95% intervals and people), AUC of its continuous score and
+    TPR at low FPR, TPR by training count: the paper's rule, the three tests (verdicts after
+    Benjamini-Hochberg across the audit, and under ``unadjusted`` each person's own p <= alpha,
+    what a single check says), and the face-blind baseline (how far the name's response on
+    other people's photos departs from the decoys', in either direction)."""
+    truth = judged["truth"].to_numpy(bool)
+    counts = judged["count"].to_numpy(dtype=object) if judged["count"].notna().any() else None
+
+    def column(name: str) -> np.ndarray | None:
+        return judged[name].to_numpy(float) if name in judged else None
+
+    rules = {
+        "paper": audit_claims.rule_summary(
+            judged["member"].to_numpy(bool), column("score"), truth, counts
+        )
+    }
+    for claim, short in audit_claims.TEST_COLUMNS.items():
+        if judged[f"p_{short}"].notna().any():
+            rules[claim] = audit_claims.rule_summary(
+                judged[f"{short}_verdict"].to_numpy(bool), column(f"z_{short}"), truth, counts
+            )
+            rules[claim]["unadjusted"] = audit_claims.rule_summary(
+                (judged[f"p_{short}"] <= alpha).to_numpy(bool), None, truth, counts
+            )
+    if "face_blind" in judged:
+        distance = np.abs(judged["face_blind"].to_numpy(float))
+        rules["face_blind"] = audit_claims.rule_summary(None, distance, truth, None)
+    return rules

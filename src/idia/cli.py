@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from idia.audit import run_audit
+from idia.claims import DEFAULT_ALPHA, SENTENCES
 from idia.engine import CheckResult, IdentityInferenceAttack
 from idia.models import SPEC_HELP, ModelLoadError, load_model, parse_spec
 from idia.names import (
@@ -42,7 +43,10 @@ USER_ERRORS: tuple[type[Exception], ...] = (ValueError, FileNotFoundError, Model
 
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help=f"Model spec: {SPEC_HELP}.")]
 CropOpt = Annotated[
-    str, typer.Option(help="'face': detect the largest face and crop it; 'none': whole photo.")
+    str | None,
+    typer.Option(help="'face': detect the largest face and crop it; 'none': whole photo. "
+                 "Default: what the model's card says (idia train / idia lab write one beside "
+                 "the checkpoint), else 'face'."),
 ]
 NumNamesOpt = Annotated[int, typer.Option(help="Candidate names in total (real + random).")]
 SeedOpt = Annotated[int, typer.Option(help="Seed for the random candidate names and sampling.")]
@@ -69,11 +73,26 @@ SurnamesOpt = Annotated[
 ]
 DetectorOpt = Annotated[str, typer.Option(help="Face detector: 'yunet' or 'haar'.")]
 DeviceOpt = Annotated[str | None, typer.Option(help="'cpu', 'cuda', 'cuda:1'; default: auto.")]
+PrecisionOpt = Annotated[
+    str,
+    typer.Option(help="Numerics of an in-process model: fp32 (as the paper), bf16, fp16, or "
+                 "auto (fp32 on CPU, bf16/fp16 autocast on a GPU)."),
+]
 CacheOpt = Annotated[
     Path | None, typer.Option(help="Embedding cache folder (default ~/.cache/idia).")
 ]
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Do not read or write the cache.")]
+CacheImagesOpt = Annotated[
+    bool,
+    typer.Option("--cache-images", help="Also cache the photos' embeddings (biometric data; "
+                 "by default only the prompts' are cached)."),
+]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+AlphaOpt = Annotated[
+    float,
+    typer.Option(help="Level of the calibrated tests' verdicts (in an audit: Benjamini-Hochberg "
+                 "across its people)."),
+]
 ApiKeyOpt = Annotated[
     str | None,
     typer.Option("--api-key", envvar="IDIA_API_KEY", help="API key for an http(s):// model."),
@@ -81,12 +100,13 @@ ApiKeyOpt = Annotated[
 
 
 def build_attack(
-    model: str, crop: str, num_names: int, seed: int, threshold: int, templates: str | None,
+    model: str, crop: str | None, num_names: int, seed: int, threshold: int, templates: str | None,
     names_file: Path | None, detector: str, device: str | None, cache_dir: Path | None,
     no_cache: bool, progress: bool, api_key: str | None = None,
-    first_names: Path | None = None, surnames: Path | None = None,
+    first_names: Path | None = None, surnames: Path | None = None, cache_images: bool = False,
+    precision: str = "auto",
 ) -> IdentityInferenceAttack:
-    if crop not in ("face", "none"):
+    if crop not in ("face", "none", None):
         fail(f"--crop must be 'face' or 'none', not {crop!r}")
     if templates and Path(templates).exists():
         chosen = load_templates(templates)
@@ -97,7 +117,7 @@ def build_attack(
     else:
         chosen = PAPER_TEMPLATES
     if parse_spec(model)[0] == "remote":
-        model = load_model(model, api_key=api_key)
+        model = load_model(model, api_key=api_key, precision=precision)
     return IdentityInferenceAttack(
         model,
         templates=chosen,
@@ -109,7 +129,9 @@ def build_attack(
         decoy_names=read_names_file(names_file) if names_file else None,
         name_pool=name_pool(first_names, surnames),
         cache_dir=False if no_cache else cache_dir,
+        cache_images=cache_images,
         device=device,
+        precision=precision if isinstance(model, str) else None,
         progress=progress,
     )
 
@@ -132,10 +154,24 @@ def name_pool(first_names: Path | None, surnames: Path | None) -> NamePool | Non
 
 @app.command()
 def check(
-    photos: Annotated[list[Path], typer.Argument(help="Photos of the person.")],
     name: Annotated[str, typer.Option("--name", "-n", help="The person's real name.")],
     model: ModelOpt,
-    crop: CropOpt = "face",
+    photos: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Photos of the person. None: only the text-only test runs."),
+    ] = None,
+    reference: Annotated[
+        Path | None,
+        typer.Option(help="Other people's photos, one subfolder per person (as for audit "
+                     "--people), for the face-association test."),
+    ] = None,
+    sex: Annotated[
+        str | None,
+        typer.Option(help="'f' or 'm': the sex to match reference people on (default: from "
+                     "the first name)."),
+    ] = None,
+    alpha: AlphaOpt = DEFAULT_ALPHA,
+    crop: CropOpt = None,
     num_names: NumNamesOpt = 1000,
     seed: SeedOpt = 0,
     threshold: ThresholdOpt = 1,
@@ -145,8 +181,10 @@ def check(
     surnames: SurnamesOpt = None,
     detector: DetectorOpt = "yunet",
     device: DeviceOpt = None,
+    precision: PrecisionOpt = "auto",
     cache_dir: CacheOpt = None,
     no_cache: NoCacheOpt = False,
+    cache_images: CacheImagesOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     quiet: QuietOpt = False,
     api_key: ApiKeyOpt = None,
@@ -154,18 +192,35 @@ def check(
         Path | None,
         typer.Option(help="Also write a self-contained HTML report here (figures beside it)."),
     ] = None,
+    candidates: Annotated[
+        Path | None,
+        typer.Option(help="Put the person among the candidates of an idia audit run (RUN or "
+                     "RUN/candidates.parquet) instead of 999 decoys of their own: the verdict "
+                     "is then the audit's. Replaces --num-names, --seed and the name sources."),
+    ] = None,
 ) -> None:
-    """Does the model know this person? Verdict with the evidence, template by template."""
+    """Does the model know this person? Which claim the evidence supports ("has seen this
+    name", "links this face to this name"), with the paper's rule template by template."""
+    photos = photos or []
     missing = [str(p) for p in photos if not p.exists()]
     if missing:
         fail(f"photo(s) not found: {', '.join(missing)}")
+    if sex is not None and sex not in ("f", "m"):
+        fail(f"--sex must be 'f' or 'm', not {sex!r}")
+    if reference is not None and not photos:
+        fail("--reference needs photos of the person (the face test compares them)")
     try:
         attacker = build_attack(model, crop, num_names, seed, threshold, templates, names_file,
                                 detector, device, cache_dir, no_cache, not (quiet or as_json),
-                                api_key, first_names, surnames)
-        result = attacker.check(photos, name)
+                                api_key, first_names, surnames, cache_images, precision)
+        result = attacker.check(photos, name, candidates, reference=reference, sex=sex,
+                                alpha=alpha)
     except USER_ERRORS as err:
         fail(str(err))
+    if result.extra.get("differs_from_audit"):
+        typer.echo(f"note: this check differs from the audit run in "
+                   f"{', '.join(result.extra['differs_from_audit'])}; its verdict may differ "
+                   "from the audit's", err=True)
     report_usage(attacker, result)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), ensure_ascii=False))
@@ -176,7 +231,8 @@ def check(
 
         try:
             written = write_check_report(
-                result, report, {"crop": crop, "detector": detector if crop == "face" else None}
+                result, report,
+                {"crop": attacker.crop, "detector": detector if attacker.crop == "face" else None},
             )
         except OSError as err:
             fail(f"cannot write the report {report}: {err}")
@@ -195,7 +251,7 @@ def audit(
     photos_per_person: Annotated[
         int | None, typer.Option(help="Use at most this many photos per person (seeded).")
     ] = None,
-    crop: CropOpt = "face",
+    crop: CropOpt = None,
     num_names: NumNamesOpt = 1000,
     seed: SeedOpt = 0,
     threshold: ThresholdOpt = 1,
@@ -205,21 +261,25 @@ def audit(
     surnames: SurnamesOpt = None,
     detector: DetectorOpt = "yunet",
     device: DeviceOpt = None,
+    precision: PrecisionOpt = "auto",
     cache_dir: CacheOpt = None,
     no_cache: NoCacheOpt = False,
+    cache_images: CacheImagesOpt = False,
     overwrite: Annotated[
-        bool, typer.Option(help="Restart a run folder that has other settings.")
+        bool, typer.Option(help="Restart a run folder (one idia created) that has other settings.")
     ] = False,
     quiet: QuietOpt = False,
     api_key: ApiKeyOpt = None,
+    alpha: AlphaOpt = DEFAULT_ALPHA,
 ) -> None:
-    """Attack many people with known membership; verdicts, TP/FP/FN/TN, TPR, FPR, accuracy."""
+    """Attack many people with known membership: the paper's rule and the calibrated tests,
+    per person and as TP/FP/FN/TN, TPR, FPR with intervals."""
     try:
         attacker = build_attack(model, crop, num_names, seed, threshold, templates, names_file,
                                 detector, device, cache_dir, no_cache, not quiet, api_key,
-                                first_names, surnames)
+                                first_names, surnames, cache_images, precision)
         summary = run_audit(attacker, people, out, membership, photos_per_person, overwrite,
-                            log=lambda m: typer.echo(m, err=True))
+                            log=lambda m: typer.echo(m, err=True), alpha=alpha)
     except USER_ERRORS as err:
         fail(str(err))
     report_usage(attacker)
@@ -235,8 +295,18 @@ def report_usage(attacker: IdentityInferenceAttack, result: CheckResult | None =
     numbers = usage()
     if result is not None:
         result.extra["remote_usage"] = numbers
+    duplicated = numbers.get("possibly_duplicated_queries", 0)
     typer.echo(f"remote model {numbers['url']}: {numbers['queries']} queries (photo x template) "
-               f"in {numbers['requests']} requests, {numbers['retries']} retries", err=True)
+               f"in {numbers['requests']} requests, {numbers['retries']} retries"
+               + (f", {duplicated} more possibly answered twice (retried after the server may "
+                  "have answered)" if duplicated else ""), err=True)
+
+
+CLAIM_LABELS = {
+    "face_association": "links this face to this name",
+    "name_familiarity": "has seen this name (from the photos)",
+    "text_only": "has seen this name (text encoder alone)",
+}
 
 
 def render_check(result: CheckResult) -> None:
@@ -247,37 +317,85 @@ def render_check(result: CheckResult) -> None:
                   f"{result.n_candidates} names (seed {result.seed}).")
     for photo in skipped:
         console.print(f"  [yellow]skipped[/yellow] {photo['path']}: {photo['reason']}")
-    table = Table("template", "predicted name", "votes", "real name?")
-    for t in result.templates:
-        table.add_row(t.template, t.prediction or "[dim](tie: no prediction)[/dim]",
-                      f"{t.votes}/{result.n_photos}", "[green]yes[/green]" if t.correct else "no")
-    console.print(table)
-    verdict = "[bold red]YES[/bold red]" if result.member else "[bold green]NO[/bold green]"
-    console.print(
-        f"Score: {result.score}/{len(result.templates)} templates named {result.name} "
-        f"(threshold {result.threshold}).  Knows this person: {verdict}"
-    )
-    console.print(
-        f"Decoy p-value: {result.p_value:.4g} (share of the {result.n_candidates - 1} other "
-        f"candidate names scoring at least as high).  A model guessing at random would be "
-        f"called a member with probability {result.chance_member_probability:.2%}."
-    )
+    if result.templates:
+        table = Table("template", "predicted name", "votes", "real name?")
+        for t in result.templates:
+            table.add_row(t.template, t.prediction or "[dim](tie: no prediction)[/dim]",
+                          f"{t.votes}/{result.n_photos}",
+                          "[green]yes[/green]" if t.correct else "no")
+        console.print(table)
+        paper = "YES" if result.member else "NO"
+        console.print(
+            f"Paper's rule: {result.score}/{len(result.templates)} templates named "
+            f"{result.name} (threshold {result.threshold}) -> {paper}.  (A model guessing at "
+            f"random, if templates were independent: {result.chance_member_probability:.2%}.)"
+        )
+    tests = Table("the model ...", "p-value", "test", title=f"Calibrated tests (alpha "
+                  f"{result.alpha:g})")
+    for claim, test in result.claims.items():
+        if test.tested:
+            p = f"{test.p_value:.3g}" + (" [bold]*[/bold]" if test.holds(result.alpha) else "")
+            detail = f"{test.method}; {test.n_null} null values"
+        else:
+            p, detail = "not tested", test.reason or ""
+        tests.add_row(CLAIM_LABELS[claim], p, detail)
+    console.print(tests)
+    verdict = result.verdict_sentence
+    colour = "red" if result.verdict else "green"
+    console.print(f"Verdict: [bold {colour}]{verdict[0].upper() + verdict[1:]}[/bold {colour}]"
+                  f" (strongest claim whose test holds at alpha {result.alpha:g}).")
+    if not result.claims["face_association"].tested and result.n_photos:
+        console.print("[dim]Face association was not tested: give --reference DIR with other "
+                      "people's photos to test whether the model links your face to the name."
+                      "[/dim]")
+
+
+RULE_LABELS = {
+    "paper": "paper's rule",
+    "name_familiarity": "name familiarity",
+    "face_association": "face association",
+    "text_only": "text only",
+    "face_blind": "face-blind baseline",
+}
 
 
 def render_summary(summary: dict, out: Path) -> None:
     console = Console()
-    table = Table("TP", "FP", "FN", "TN", "TPR", "FPR", "accuracy", title=f"audit: {out}")
 
     def pct(value: float | None) -> str:
         return "n/a" if value is None else f"{value:.1%}"
 
-    table.add_row(*(str(summary[k]) for k in ("tp", "fp", "fn", "tn")),
-                  pct(summary["tpr"]), pct(summary["fpr"]), pct(summary["accuracy"]))
-    console.print(table)
+    def interval(values: list | None) -> str:
+        return "" if not values else f" [{pct(values[0])}-{pct(values[1])}]"
+
+    rules = summary.get("rules")
+    if rules:
+        table = Table("rule", "TPR [95% CI]", "FPR [95% CI]", "AUC", title=f"audit: {out}")
+        for rule, row in rules.items():
+            verdicts = "tpr" in row
+            table.add_row(
+                RULE_LABELS.get(rule, rule),
+                pct(row["tpr"]) + interval(row["tpr_ci"]) if verdicts else "(score only)",
+                pct(row["fpr"]) + interval(row["fpr_ci"]) if verdicts else "",
+                "n/a" if row.get("auc") is None else f"{row['auc']:.3f}",
+            )
+        console.print(table)
+        first = rules["paper"]
+        console.print(f"{first['n_members']} members, {first['n_non_members']} non-members "
+                      "with usable photos.")
+    else:
+        table = Table("TP", "FP", "FN", "TN", "TPR", "FPR", "accuracy", title=f"audit: {out}")
+        table.add_row(*(str(summary[k]) for k in ("tp", "fp", "fn", "tn")),
+                      pct(summary["tpr"]), pct(summary["fpr"]), pct(summary["accuracy"]))
+        console.print(table)
+    verdicts = summary.get("n_verdicts", {})
     console.print(
         f"{summary['n_people']} people, {summary['n_judged']} with known membership and usable "
-        f"photos, {summary['n_predicted_members']} called members (threshold "
-        f"{summary['threshold']}). Details: {out / 'results.csv'}"
+        f"photos. Paper's rule (threshold {summary['threshold']}): "
+        f"{summary['n_predicted_members']} called members. Calibrated tests (alpha "
+        f"{summary.get('alpha')}, Benjamini-Hochberg): "
+        + ", ".join(f"{n} {SENTENCES[c]}" for c, n in verdicts.items())
+        + f". Details: {out / 'results.csv'}"
     )
 
 
@@ -294,19 +412,52 @@ def lab(
         str | None, typer.Option(help="Then certify a defence on half of the members: "
                                  "'unlearn' or 'mask-names' (see 'idia defence').")
     ] = None,
+    seeds: Annotated[
+        str | None,
+        typer.Option(help="Several independent runs, e.g. 0,1,2 (OUT/seed-N each, kept when "
+                     "the command runs again), pooled with intervals and a trend test."),
+    ] = None,
+    familiar_non_members: Annotated[
+        bool,
+        typer.Option(help="Confound control: non-members' names also occur in the captions "
+                     "(with photos of unrelated people), so only the face-name link separates "
+                     "members from non-members."),
+    ] = False,
 ) -> None:
     """The paper's controlled experiment, offline: synthetic people injected at 1-75 pairs,
     a small CLIP trained on CPU, every person attacked, evaluated and reported."""
     from idia.lab.pipeline import LabError, run_lab
+    from idia.lab.seeds import run_seeds
     from idia.lab.train import TrainDataError, TrainingFailed
 
     if defence not in (None, "unlearn", "mask-names"):
         fail(f"--defence must be 'unlearn' or 'mask-names', not {defence!r}")
     console = Console()
+
+    def log(message: str) -> None:
+        console.print(message, highlight=False)
+
+    chosen: list[int] | None = None
+    if seeds is not None:
+        try:
+            chosen = [int(part) for part in seeds.split(",") if part.strip()]
+        except ValueError:
+            fail(f"--seeds takes integers like 0,1,2, not {seeds!r}")
+        if defence is not None:
+            fail("--defence certifies one lab: give --seed, not --seeds (or run "
+                 "'idia defence OUT/seed-N' on each seed afterwards)")
     try:
-        summary = run_lab(out, preset, seed, log=lambda m: console.print(m, highlight=False))
+        if chosen is not None:
+            summary = run_seeds(out, preset, chosen, log=log,
+                                familiar_non_members=familiar_non_members)
+        else:
+            summary = run_lab(out, preset, seed, log=log,
+                              familiar_non_members=familiar_non_members)
     except (LabError, TrainDataError, TrainingFailed, *USER_ERRORS) as err:
         fail(str(err))
+    if chosen is not None:
+        render_seeds(summary, out)
+        return
     render_lab(summary, out)
     if defence is not None:
         from idia.unlearn.command import render_defence, run_lab_defence
@@ -314,20 +465,95 @@ def lab(
         render_defence(run_lab_defence(out, defence, seed))
 
 
+def render_seeds(summary: dict, out: Path) -> None:
+    console = Console()
+    rules = {r: summary["pooled_rules"][r] for r in LAB_RULES if r in summary["pooled_rules"]}
+    counts = list(rules["paper"]["tpr_by_count"])
+    table = Table("injected pairs", *(RULE_LABELS[r] for r in rules),
+                  title=f"idia lab, seeds {', '.join(map(str, summary['seeds']))} pooled: "
+                  "share called member [95% CI] of n")
+    for count in counts:
+        table.add_row(count, *(
+            "{:.0%} [{:.0%}-{:.0%}] of {}".format(
+                r["tpr_by_count"][count]["tpr"], *r["tpr_by_count"][count]["ci"],
+                r["tpr_by_count"][count]["n"])
+            if count in r["tpr_by_count"] else "" for r in rules.values()
+        ))
+    table.add_row("0 (non-members: FPR)", *(
+        f"{r['fpr']:.1%} [{r['fpr_ci'][0]:.1%}-{r['fpr_ci'][1]:.1%}] of {r['n_non_members']}"
+        for r in rules.values()
+    ))
+    table.add_row("each person's p <= alpha: TPR / FPR", *(
+        "" if "unadjusted" not in r else
+        "{:.0%} [{:.0%}-{:.0%}] / {:.1%} [{:.1%}-{:.1%}]".format(
+            r["unadjusted"]["tpr"], *r["unadjusted"]["tpr_ci"],
+            r["unadjusted"]["fpr"], *r["unadjusted"]["fpr_ci"])
+        for r in rules.values()
+    ))
+    table.add_row("AUC per seed", *(
+        ", ".join(f"{a:.3f}" for a in r["auc_per_seed"]) for r in rules.values()
+    ))
+    table.add_row("trend: log-odds per e-fold pairs [95% CI]", *(
+        "n/a" if t.get("slope") is None else f"{t['slope']:.2f} [{t['ci'][0]:.2f}, "
+        f"{t['ci'][1]:.2f}], p {t['p_value']:.2g}"
+        for t in (summary["trend"][r] for r in rules)
+    ))
+    console.print(table)
+    walls = ", ".join(
+        "n/a" if w is None else f"{w / 60:.1f} min" for w in summary["seconds"]["wall_s_per_seed"]
+    )
+    console.print(
+        f"{summary['n_members']} members, {summary['n_non_members']} non-members in all. "
+        f"Wall time per seed: {walls}. Summary: {out / 'summary.json'}"
+    )
+
+
+LAB_RULES = ("paper", "name_familiarity", "face_association", "text_only")
+
+
 def render_lab(summary: dict, out: Path) -> None:
     console = Console()
-    table = Table("injected pairs", "TPR", "mean score /21", title="idia lab (synthetic people)")
-    for count, tpr in summary["tpr_by_count"].items():
-        table.add_row(count, f"{tpr:.0%}", f"{summary['mean_score_by_count'][count]:.1f}")
-    table.add_row("0 (non-members)", f"FPR {summary['fpr']:.0%}", "")
+    rules = {r: summary["rules"][r] for r in LAB_RULES if r in summary.get("rules", {})}
+    counts = list(summary["tpr_by_count"])
+    table = Table("injected pairs", *(RULE_LABELS[r] for r in rules),
+                  title="idia lab (synthetic people): share of people called member "
+                  "[95% CI]")
+    for count in counts:
+        cells = []
+        for rule in rules.values():
+            cell = rule.get("tpr_by_count", {}).get(count)
+            cells.append("" if cell is None else f"{cell['tpr']:.0%} [{cell['ci'][0]:.0%}-"
+                         f"{cell['ci'][1]:.0%}] of {cell['n']}")
+        table.add_row(count, *cells)
+    table.add_row("0 (non-members: FPR)", *(
+        f"{r['fpr']:.1%} [{r['fpr_ci'][0]:.0%}-{r['fpr_ci'][1]:.0%}] of {r['n_non_members']}"
+        for r in rules.values()
+    ))
+    table.add_row("AUC", *(f"{r['auc']:.3f}" if r.get("auc") is not None else "" for r in
+                           rules.values()))
+    table.add_row("each person's p <= alpha (as a single check): TPR / FPR", *(
+        "" if "unadjusted" not in r else
+        f"{r['unadjusted']['tpr']:.0%} / {r['unadjusted']['fpr']:.1%}" for r in rules.values()
+    ))
     console.print(table)
+    blind = summary.get("rules", {}).get("face_blind")
+    if blind and blind.get("auc") is not None:
+        console.print(f"Face-blind baseline (the name on other people's photos): AUC "
+                      f"{blind['auc']:.3f}: what the name alone explains.")
+    for claim, fit in summary.get("null_calibration", {}).items():
+        if fit.get("ks_p") is not None:
+            console.print(f"Calibration on non-members, {RULE_LABELS[claim]}: KS p = "
+                          f"{fit['ks_p']:.3g} (n = {fit['n']}).")
     console.print(
         f"{summary['n_members']} members, {summary['n_non_members']} non-members, "
-        f"{summary['attack_photos']} held-out photos each; paper (CC3M): TPR 24.9% at 1 pair, "
-        "~2/3 at 10, >95% at 75, FPR <1.8%.\n"
+        f"{summary['attack_photos']} held-out photos each; tests at alpha {summary.get('alpha')} "
+        "(Benjamini-Hochberg). Paper (CC3M): TPR 24.9% at 1 pair, ~2/3 at 10, >95% at 75, "
+        "FPR <1.8%.\n"
         f"Report: {out / 'report.html'}   Summary: {out / 'summary.json'}\n"
         f"Reproduce the verdicts: idia audit --people {out / 'people'} --model "
-        f"{summary['model']} --membership {out / 'membership.csv'} --crop none --out RUN"
+        f"{summary['model']} --membership {out / 'membership.csv'} --out RUN\n"
+        "Try it on the web page (the lab's people as examples): idia web"
+        + ("" if out == Path("lab") else f" --lab-dir {out}")
     )
 
 
@@ -356,6 +582,9 @@ from idia.unlearn.command import certify_command, defence_command, unlearn_comma
 app.command("unlearn")(unlearn_command)
 app.command("certify")(certify_command)
 app.command("defence")(defence_command)
+from idia.cache_command import cache_app  # noqa: E402
+
+app.add_typer(cache_app, name="cache")
 
 
 def main() -> None:

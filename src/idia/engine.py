@@ -6,16 +6,20 @@ model) and leaves the decision rule to :mod:`idia.attack`.
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from PIL import Image
 
-from idia import attack
+from idia import attack, claims
 from idia.cache import EmbeddingCache
+from idia.claims import Claim, TestResult
 from idia.faces import (
     CropMode,
     FaceDetector,
@@ -26,9 +30,20 @@ from idia.faces import (
     usable,
 )
 from idia.models import ClosedBoxModel, EmbeddingModel, load_model
-from idia.names import DEFAULT_NUM_CANDIDATES, CandidateSet, NamePool, build_candidates
+from idia.models.card import CROP_WORDS, ModelCard, find_card, photo_settings
+from idia.names import (
+    DEFAULT_NUM_CANDIDATES,
+    CandidateSet,
+    NamePool,
+    build_candidates,
+    normalize_name,
+)
+from idia.people import PeopleFolderError, Person, find_people, name_key
 from idia.prompts import PAPER_TEMPLATES, render_prompts, validate_templates
+from idia.reference import ReferenceSet
 from idia.zeroshot import EmbeddingZeroShot
+
+log = logging.getLogger(__name__)
 
 
 class AttackInputError(ValueError):
@@ -40,13 +55,15 @@ class Predictions:
     """What the model said about one person's usable photos.
 
     ``best``: (P, T) candidate index per photo and template. ``rank`` / ``probability``:
-    (P, T) rank and softmax probability of the real name, or None when the model reveals
-    only its top answer.
+    (P, T) rank and softmax probability of the real name; ``responses``: the per-photo
+    responses of :mod:`idia.claims`. All three are None when the model reveals only its top
+    answer.
     """
 
     best: np.ndarray
     rank: np.ndarray | None
     probability: np.ndarray | None
+    responses: claims.Responses | None = None
 
 
 @dataclass(frozen=True)
@@ -59,27 +76,68 @@ class TemplateResult:
 
 @dataclass
 class CheckResult:
-    """The verdict on one person, with the evidence a person can inspect."""
+    """The verdict on one person, with the evidence a person can inspect.
+
+    ``claims``: the three tests of :mod:`idia.claims` (name familiarity, face association,
+    text only), each tested or not with a reason; ``verdict``: the strongest claim whose test
+    rejects its null at ``alpha``, or None. ``score`` / ``member``: the paper's rule (templates
+    won >= threshold), kept exactly for reproduction; None when no photo was given.
+    ``chance_member_probability``: P(score >= threshold) for a model guessing at random *if
+    the templates were independent*; they share photos and model, so it understates the
+    chance for thresholds above 1.
+    """
 
     name: str
     model: str
     n_photos: int
     n_candidates: int
-    score: int
+    score: int | None
     threshold: int
-    member: bool
-    p_value: float
+    member: bool | None
     chance_member_probability: float
     templates: list[TemplateResult]
     photos: list[dict[str, Any]]
     seed: int
     candidate_source: str
+    claims: dict[Claim, TestResult]
+    verdict: Claim | None
+    alpha: float
+    sex: str | None = None
+    n_reference_people: int = 0
     mean_real_rank: float | None = None
     mean_real_probability: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def verdict_sentence(self) -> str:
+        """The verdict in words a person understands."""
+        if self.verdict is None:
+            return "no evidence that the model knows this name or links it to this face"
+        return claims.SENTENCES[self.verdict]
+
+
+def read_run_candidates(path: str | Path) -> tuple[CandidateSet, dict[str, Any]]:
+    """The candidate set of an ``idia audit`` run, and the run's settings (config.json).
+
+    ``path``: the run folder or its ``candidates.parquet``."""
+    path = Path(path)
+    folder = path if path.is_dir() else path.parent
+    table, config_file = folder / "candidates.parquet", folder / "config.json"
+    if not table.is_file() or not config_file.is_file():
+        raise AttackInputError(
+            f"{path} is not an idia audit run: expected candidates.parquet and config.json in "
+            f"{folder}"
+        )
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+        frame = pd.read_parquet(table)
+    except (ValueError, OSError) as err:
+        raise AttackInputError(f"cannot read the audit run {folder}: {err}") from err
+    source = f"audit run {folder} ({config.get('candidate_source', 'unknown source')})"
+    return CandidateSet.from_frame(frame, int(config.get("seed", 0)), source), config
 
 
 def photo_record(photo: Photo) -> dict[str, Any]:
@@ -99,7 +157,12 @@ class IdentityInferenceAttack:
     ``model``: a spec string (see :func:`idia.models.load_model`), an
     :class:`~idia.models.EmbeddingModel` (e.g. ``OpenCLIPModel(my_model, preprocess,
     tokenizer)``) or a :class:`~idia.models.ClosedBoxModel`.
-    ``cache_dir``: where embeddings are cached; None for the default, False for no cache.
+    ``cache_dir``: where prompt embeddings are cached; None for the default, False for no
+    cache. ``cache_images``: also cache the embeddings of the photos (faces: off by default).
+    ``device``, ``precision``: how a spec string is loaded (see :func:`~idia.models.load_model`).
+    ``crop``, ``face_margin``: how photos are prepared; None: as the model's card says (a spec
+    naming a checkpoint with a card beside it, see :mod:`idia.models.card`), else face crops
+    with a 0.3 margin. An explicit crop that differs from the card's is warned about.
     """
 
     def __init__(
@@ -110,21 +173,34 @@ class IdentityInferenceAttack:
         num_names: int = DEFAULT_NUM_CANDIDATES,
         seed: int = 0,
         threshold: int = 1,
-        crop: CropMode = "face",
+        crop: CropMode | None = None,
         detector: str | FaceDetector = "yunet",
-        face_margin: float = 0.3,
+        face_margin: float | None = None,
         decoy_names: Sequence[str] | None = None,
         name_pool: NamePool | None = None,
         cache_dir: str | Path | None | bool = None,
+        cache_images: bool = False,
         device: str | None = None,
+        precision: str | None = None,
         progress: bool = True,
     ) -> None:
         if threshold < 1:
             raise AttackInputError(f"threshold must be at least 1, got {threshold}")
         if num_names < 2:
             raise AttackInputError(f"num_names must be at least 2, got {num_names}")
-        if crop not in ("face", "none"):
+        if crop not in ("face", "none", None):
             raise AttackInputError(f"crop must be 'face' or 'none', not {crop!r}")
+        self.card: ModelCard | None = None
+        self.warnings: list[str] = []
+        if isinstance(model, str):
+            self.card, problem = find_card(model)
+            if problem:
+                self.warnings.append(problem)
+        crop, face_margin, differs = photo_settings(self.card, crop, face_margin)
+        if differs:
+            self.warnings.append(differs)
+        for warning in self.warnings:
+            log.warning("warning: %s", warning)
         self.templates = validate_templates(list(templates))
         if threshold > len(self.templates):
             raise AttackInputError(
@@ -139,15 +215,21 @@ class IdentityInferenceAttack:
         self.name_pool = name_pool
         self.progress = progress
         self._detector = detector
+        self._last_groups: tuple[CandidateSet, list[list[str]]] | None = None
         if isinstance(model, str):
-            model = load_model(model, device=device, progress=progress)
+            model = load_model(model, device=device, precision=precision, progress=progress)
+        elif precision is not None:
+            raise AttackInputError(
+                "precision applies to a model given as a spec string; set it on the model "
+                "object instead (e.g. OpenCLIPModel(..., precision='fp32'))"
+            )
         self.cache = (
             None
             if cache_dir is False
             else EmbeddingCache(None if cache_dir in (None, True) else cache_dir)
         )
         if isinstance(model, EmbeddingModel):
-            self.classifier: ClosedBoxModel = EmbeddingZeroShot(model, self.cache)
+            self.classifier: ClosedBoxModel = EmbeddingZeroShot(model, self.cache, cache_images)
         elif isinstance(model, ClosedBoxModel):
             self.classifier = model
         else:
@@ -158,6 +240,11 @@ class IdentityInferenceAttack:
     @property
     def model_name(self) -> str:
         return self.classifier.name
+
+    @property
+    def display_name(self) -> str:
+        """The model's name for people: its card's, else its spec."""
+        return self.card.name if self.card is not None else self.classifier.name
 
     @property
     def detector(self) -> FaceDetector | None:
@@ -184,67 +271,272 @@ class IdentityInferenceAttack:
             for i, item in enumerate(photos)
         ]
 
+    def reference_set(
+        self, reference: str | Path | Sequence[Person], encode: bool = True
+    ) -> ReferenceSet:
+        """Other people's photos for the face test (a folder of person folders, or Person
+        records), loaded and prepared once with this attack's crop; with ``encode``, their
+        image embeddings are computed now and kept in memory (not in any cache), so that
+        :meth:`check` with ``reference=`` this set encodes no reference photo again."""
+        if isinstance(reference, str | Path):
+            try:
+                reference, _ = find_people(reference, "reference")
+            except PeopleFolderError as err:
+                raise AttackInputError(str(err)) from err
+        references = ReferenceSet.build(
+            reference, self.prepare, self.crop, self.face_margin, self.name_pool
+        )
+        if encode:
+            references.encode(self.classifier)
+        return references
+
     def predict(
-        self, images: Sequence[Image.Image], candidates: CandidateSet, real_index: int | None
+        self,
+        images: Sequence[Image.Image],
+        candidates: CandidateSet,
+        real_index: int | None,
+        embeddings: np.ndarray | None = None,
     ) -> Predictions:
-        """The model's pick per photo and template, and where the real name ranked."""
-        groups = [render_prompts([t], candidates.names) for t in self.templates]
-        answer = self.classifier.zero_shot(images, groups)
+        """The model's pick per photo and template, and where the real name ranked.
+        ``embeddings``: the images' embeddings, already computed by this model."""
+        groups = self.prompt_groups(candidates)
+        if embeddings is not None:
+            answer = self.classifier.zero_shot_embedded(embeddings, groups)  # type: ignore[attr-defined]
+        else:
+            answer = self.classifier.zero_shot(images, groups)
         if answer.scores is None or real_index is None:
             return Predictions(np.asarray(answer.best), None, None)
         scale = getattr(self.classifier, "logit_scale", 100.0)
         rank, probability = attack.real_name_stats(answer.scores, real_index, scale)
-        return Predictions(np.asarray(answer.best), rank, probability)
+        per_photo = claims.responses(
+            answer.scores, real_index, np.arange(candidates.n_real), candidates.decoy_indices
+        )
+        return Predictions(np.asarray(answer.best), rank, probability, per_photo)
+
+    def prompt_groups(self, candidates: CandidateSet) -> list[list[str]]:
+        """The prompts per template; the last set's are kept (a check asks for them once per
+        reference person)."""
+        last = self._last_groups
+        if last is None or last[0] is not candidates:
+            last = self._last_groups = (
+                candidates, [render_prompts([t], candidates.names) for t in self.templates]
+            )
+        return last[1]
+
+    def text_statistics(self, candidates: CandidateSet) -> tuple[np.ndarray, np.ndarray] | None:
+        """The text-only statistics of every real name and of the decoys beside each (see
+        :func:`idia.claims.text_only_statistics`); None for a model without a text tower
+        in reach (closed box)."""
+        group_embeddings = getattr(self.classifier, "group_embeddings", None)
+        if group_embeddings is None:
+            return None
+        embeddings = group_embeddings(self.prompt_groups(candidates))
+        return claims.text_only_statistics(
+            embeddings, np.arange(candidates.n_real), candidates.decoy_indices
+        )
 
     def check(
         self,
         photos: Sequence[str | Path | Image.Image],
         name: str,
-        candidates: CandidateSet | None = None,
+        candidates: CandidateSet | str | Path | None = None,
+        reference: str | Path | Sequence[Person] | ReferenceSet | None = None,
+        sex: str | None = None,
+        alpha: float = claims.DEFAULT_ALPHA,
     ) -> CheckResult:
-        """Run the attack for one person; raises AttackInputError if no photo is usable."""
+        """Run the attack for one person; raises AttackInputError if no photo is usable.
+
+        ``photos`` may be empty: then only the text-only test runs (nothing about a face).
+        ``reference``: other people's photos (a folder of person folders, Person records, or
+        a :meth:`reference_set` prepared once for many checks) for the face-association test;
+        without it that test is reported as not run.
+        ``sex``: "f" or "m", the person's sex for matching reference people (default:
+        inferred from the first name). ``candidates``: None draws the person's own set (the
+        real name + seeded decoys); a :class:`CandidateSet`, or an ``idia audit`` run folder (or
+        its ``candidates.parquet``), puts the person among that set instead, so the verdict is
+        the audit's for them.
+        """
+        prepared = self.prepare(photos) if photos else []
+        return self.assess(prepared, name, candidates, reference, sex, alpha)
+
+    def assess(
+        self,
+        prepared: Sequence[Photo],
+        name: str,
+        candidates: CandidateSet | str | Path | None = None,
+        reference: str | Path | Sequence[Person] | ReferenceSet | None = None,
+        sex: str | None = None,
+        alpha: float = claims.DEFAULT_ALPHA,
+    ) -> CheckResult:
+        """:meth:`check` on photos already prepared (loaded and cropped by :meth:`prepare`)."""
         if not name or not name.strip():
             raise AttackInputError("the person's name is empty")
-        if not photos:
-            raise AttackInputError("no photos given")
-        prepared = self.prepare(photos)
+        if not 0 < alpha < 1:
+            raise AttackInputError(f"alpha must be between 0 and 1, got {alpha}")
+        if sex not in (None, "f", "m"):
+            raise AttackInputError(f"sex must be 'f' or 'm', not {sex!r}")
+        run_config = None
+        if isinstance(candidates, str | Path):
+            run = Path(candidates)
+            candidates, run_config = read_run_candidates(run)
+        candidates = candidates or self.candidates([name])
+        try:
+            real = candidates.index_of(name)
+        except KeyError:
+            raise AttackInputError(
+                f"{name!r} is not among the {len(candidates)} candidates (people under test: "
+                f"{candidates.n_real}); check someone the audit covered, or draw a set of "
+                "their own (no --candidates)"
+            ) from None
+        if real >= candidates.n_real:
+            raise AttackInputError(f"{name!r} is a decoy in this candidate set, not a real name")
+        name_sex = candidates.sexes[real]
+        results: dict[Claim, TestResult] = {}
+        text = self.text_statistics(candidates)
+        if text is None:
+            results["text_only"] = claims.not_tested(
+                "text_only", "the model's text encoder is not in reach (closed box)"
+            )
+        else:
+            results["text_only"] = claims.text_test(
+                text[0][real], text[1][real], candidates.decoy_sexes, name_sex
+            )
+        if not prepared:
+            for claim in ("name_familiarity", "face_association"):
+                results[claim] = claims.not_tested(claim, "no photo given")
+            return self._result(name, candidates, None, [], results, alpha, sex or name_sex, 0)
         good = usable(prepared)
         if not good:
             reasons = "; ".join(f"{p.path}: {p.reason}" for p in prepared)
             raise AttackInputError(f"none of the {len(prepared)} photos is usable ({reasons})")
-        candidates = candidates or self.candidates([name])
-        real = candidates.index_of(name)
         predictions = self.predict([p.image for p in good], candidates, real)
-        return self.verdict(name, predictions, candidates, real, prepared)
+        if predictions.responses is not None:
+            results["name_familiarity"] = claims.name_test(
+                predictions.responses.name, candidates.decoy_sexes, name_sex
+            )
+        else:
+            hits = claims.hit_counts(predictions.best, len(candidates))
+            results["name_familiarity"] = claims.name_hit_test(
+                hits, real, candidates.decoy_indices, candidates.decoy_sexes, name_sex
+            )
+        results["face_association"], n_reference = self._face_test(
+            name, sex or name_sex, predictions, candidates, real, reference
+        )
+        result = self._result(
+            name, candidates, predictions, prepared, results, alpha, sex or name_sex, n_reference
+        )
+        if run_config is not None:
+            result.extra["audit_run"] = str(run)
+            result.extra["differs_from_audit"] = self.differences_from_run(run_config)
+        return result
 
-    def verdict(
+    def differences_from_run(self, config: dict[str, Any]) -> list[str]:
+        """Settings of an audit run (its config.json) that this attack does not share: any
+        of them can give a person another verdict here than in the audit."""
+        mine = {
+            "model_identity": self.classifier.identity,
+            "templates": list(self.templates),
+            "threshold": self.threshold,
+            "crop": self.crop,
+        }
+        return [key for key, value in mine.items() if config.get(key) != value]
+
+    def _face_test(
         self,
         name: str,
-        predictions: Predictions,
+        sex: str | None,
+        own: Predictions,
         candidates: CandidateSet,
-        real_index: int,
-        photos: Sequence[Photo],
-    ) -> CheckResult:
-        winners, votes = attack.majority_votes(predictions.best)
-        person_score = int(attack.score(winners, real_index))
-        templates = [
-            TemplateResult(
-                template=t,
-                prediction=None if w < 0 else candidates.names[w],
-                votes=int(v),
-                correct=bool(w == real_index),
+        real: int,
+        reference: str | Path | Sequence[Person] | ReferenceSet | None,
+    ) -> tuple[TestResult, int]:
+        """The person's name on their photos against the same name on reference people's
+        photos (same sex where known; at most as many photos each, seeded)."""
+        if reference is None:
+            return claims.not_tested(
+                "face_association",
+                "no reference photos of other people given (--reference DIR)",
+            ), 0
+        if not isinstance(reference, ReferenceSet):
+            reference = self.reference_set(reference, encode=False)
+        elif (reference.crop, reference.face_margin) != (self.crop, self.face_margin):
+            return claims.not_tested(
+                "face_association",
+                f"the reference photos are {CROP_WORDS[reference.crop]} and these are "
+                f"{CROP_WORDS[self.crop]} (or another margin): they would not compare",
+            ), 0
+        embedded = reference.encoded_for(self.classifier)
+        others = [p for p in reference.people if normalize_name(p.name) != normalize_name(name)]
+        matched = [p for p in others if sex is not None and p.sex == sex]
+        method = "mean response" if own.responses is not None else "top-1 hits (closed box)"
+        if matched:
+            others, method = matched, f"{method}; reference people of the same sex"
+        else:
+            method = f"{method}; reference people not matched on sex"
+        n_own = own.best.shape[0]
+        values = []
+        for person in others:
+            good = person.photos
+            rng = np.random.default_rng([self.seed, name_key(person.name)])
+            chosen = np.sort(rng.permutation(len(good))[:n_own])
+            answer = self.predict(
+                [good[i].image for i in chosen],
+                candidates,
+                real,
+                reference.embeddings[person.name][chosen] if embedded else None,
             )
-            for t, w, v in zip(self.templates, winners, votes, strict=True)
-        ]
+            values.append(self._face_statistic(answer, real))
+        if not values:
+            return claims.not_tested(
+                "face_association", "no reference person has a usable photo"
+            ), 0
+        result = claims.face_test(self._face_statistic(own, real), np.array(values), method)
+        return result, len(values)
+
+    @staticmethod
+    def _face_statistic(predictions: Predictions, real: int) -> float:
+        """Mean response of the real name over photos, or its top-1 hits per photo."""
+        if predictions.responses is not None:
+            return float(predictions.responses.cross[:, real].mean())
+        return float((predictions.best == real).sum(axis=1).mean())
+
+    def _result(
+        self,
+        name: str,
+        candidates: CandidateSet,
+        predictions: Predictions | None,
+        photos: Sequence[Photo],
+        results: dict[Claim, TestResult],
+        alpha: float,
+        sex: str | None,
+        n_reference: int,
+    ) -> CheckResult:
+        real = candidates.index_of(name)
+        templates: list[TemplateResult] = []
+        person_score: int | None = None
+        if predictions is not None:
+            winners, votes = attack.majority_votes(predictions.best)
+            person_score = int(attack.score(winners, real))
+            templates = [
+                TemplateResult(
+                    template=t,
+                    prediction=None if w < 0 else candidates.names[w],
+                    votes=int(v),
+                    correct=bool(w == real),
+                )
+                for t, w, v in zip(self.templates, winners, votes, strict=True)
+            ]
+        ordered = {claim: results[claim] for claim in claims.CLAIMS}
         return CheckResult(
             name=name,
-            model=self.model_name,
-            n_photos=int(predictions.best.shape[0]),
+            model=self.display_name,
+            n_photos=0 if predictions is None else int(predictions.best.shape[0]),
             n_candidates=len(candidates),
             score=person_score,
             threshold=self.threshold,
-            member=bool(attack.is_member(person_score, self.threshold)),
-            p_value=attack.decoy_p_value(winners, real_index, len(candidates)),
+            member=None
+            if person_score is None
+            else bool(attack.is_member(person_score, self.threshold)),
             chance_member_probability=attack.chance_member_probability(
                 len(self.templates), len(candidates), self.threshold
             ),
@@ -252,8 +544,16 @@ class IdentityInferenceAttack:
             photos=[photo_record(p) for p in photos],
             seed=candidates.seed,
             candidate_source=candidates.source,
-            mean_real_rank=None if predictions.rank is None else float(predictions.rank.mean()),
+            claims=ordered,
+            verdict=claims.strongest_claim(ordered, alpha),
+            alpha=alpha,
+            sex=sex,
+            n_reference_people=n_reference,
+            mean_real_rank=None
+            if predictions is None or predictions.rank is None
+            else float(predictions.rank.mean()),
             mean_real_probability=None
-            if predictions.probability is None
+            if predictions is None or predictions.probability is None
             else float(predictions.probability.mean()),
+            extra={} if self.card is None else {"model_spec": self.model_name},
         )

@@ -14,6 +14,8 @@ from idia.evaluation import (
     CI_METHODS,
     DEFAULT_DRAWS,
     DEFAULT_SIZES,
+    POPULATIONS,
+    PROTOCOLS,
     EvaluationError,
     evaluate_run,
     parse_sizes,
@@ -45,17 +47,40 @@ def evaluate_command(
             "..., 300, above) or 'auto' (exact for at most 12 distinct counts)."
         ),
     ] = "auto",
+    population: Annotated[
+        str,
+        typer.Option(help="'fixed': the same people at every size (those with at least as "
+                     "many photos as the largest size); 'per-size': everyone with enough "
+                     "photos for each size."),
+    ] = "fixed",
+    alpha: Annotated[
+        float | None,
+        typer.Option(help="Level of the calibrated tests' verdicts (default: the run's)."),
+    ] = None,
+    protocol: Annotated[
+        str | None,
+        typer.Option(help="'paper': the paper notebooks' rules (sizes 1,3,...,29,30, 20 "
+                     "draws, only people with >= 30 photos and, where counts are known, "
+                     "fewer than 300 occurrences; the paper's bins). Overrides --sizes, "
+                     "--draws, --population, --bins."),
+    ] = None,
 ) -> None:
-    """Resample photos per attack size (the paper's protocol): rates with sd and 95% CIs."""
+    """Resample photos per attack size (the paper's protocol): rates with sd and 95% CIs, for
+    the paper's rule and the calibrated tests."""
     if draws < 1:
         _fail(f"--draws must be at least 1, got {draws}")
     if ci not in CI_METHODS:
         _fail(f"--ci must be one of {', '.join(CI_METHODS)}, not {ci!r}")
     if bins not in BIN_MODES:
         _fail(f"--bins must be one of {', '.join(BIN_MODES)}, not {bins!r}")
+    if population not in POPULATIONS:
+        _fail(f"--population must be one of {', '.join(POPULATIONS)}, not {population!r}")
+    if protocol is not None and protocol not in PROTOCOLS:
+        _fail(f"--protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}")
     try:
         chosen = parse_sizes(sizes)
-        document = evaluate_run(run, chosen, draws, seed, threshold, ci, bins)  # type: ignore[arg-type]
+        document = evaluate_run(run, chosen, draws, seed, threshold, ci, bins,  # type: ignore[arg-type]
+                                population, alpha, protocol)  # type: ignore[arg-type]
     except (EvaluationError, OSError) as err:
         _fail(str(err))
     render_evaluation(document, run)
@@ -80,6 +105,14 @@ def report_command(
     except (EvaluationError, OSError) as err:
         _fail(str(err))
     typer.echo(f"report: {written}")
+
+
+TESTED_CLAIMS = ("name_familiarity", "face_association")
+CLAIM_NAMES = {
+    "name_familiarity": "name",
+    "face_association": "face",
+    "text_only": "text only",
+}
 
 
 def _percent(value: float | None) -> str:
@@ -118,6 +151,35 @@ def render_evaluation(document: dict, run: Path) -> None:
             *(_rate_cell(row, r) for r in rates),
         )
     console.print(table)
+    tested = [c for c in TESTED_CLAIMS if f"{c}_tpr_mean" in (document["sizes"] or [{}])[0]]
+    if truth and tested:
+        tests = Table(
+            "size",
+            *(f"{CLAIM_NAMES[c]} TPR" for c in tested),
+            *(f"{CLAIM_NAMES[c]} FPR" for c in tested),
+            title=f"calibrated tests (alpha {document['alpha']:g}, Benjamini-Hochberg per draw;"
+            " mean ±sd [95% CI])",
+        )
+        for row in document["sizes"]:
+            tests.add_row(
+                str(row["size"]),
+                *(_rate_cell(row, f"{c}_tpr") for c in tested),
+                *(_rate_cell(row, f"{c}_fpr") for c in tested),
+            )
+        console.print(tests)
+    population = document["population"]
+    if population["mode"] == "fixed" and population["n_left_out"]:
+        console.print(
+            f"[yellow]{population['n_left_out']} people with fewer than "
+            f"{population['min_photos']} usable photos are left out of every size (fixed "
+            "population).[/yellow]"
+        )
+    for claim, fit in document["claims"].get("null_calibration", {}).items():
+        console.print(
+            f"Calibration on non-members, {CLAIM_NAMES[claim]}: Kolmogorov-Smirnov p = "
+            f"{fit['ks_p']:.3g} (n = {fit['n']}; small values mean the p-values are not "
+            "uniform where the null holds)."
+        )
     if truth:
         console.print(
             f"{people['n_members']} members, {people['n_non_members']} non-members: "

@@ -16,6 +16,8 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".tif", ".tiff", ".bmp"}
+# the only Pillow decoders idia lets near user files (JPEG also reads cameras' MPO)
+IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP")
 MAX_IMAGE_PIXELS = 100_000_000  # decompression-bomb limit (PIL's own default is ~89 M)
 DETECTION_MAX_SIDE = 640  # detect on a downscaled copy; boxes are scaled back
 
@@ -65,29 +67,41 @@ def list_images(folder: Path) -> list[Path]:
 
 def load_image(path: str | Path) -> Image.Image:
     """An RGB image as a person would see the file: EXIF rotation applied, first frame of an
-    animation, alpha composited on white, CMYK / 16-bit / palette converted."""
+    animation, alpha composited on white, CMYK / 16-bit / palette converted.
+
+    Only :data:`IMAGE_FORMATS` are decoded, whatever the file is named (a ``.png`` that is
+    really EPS must never reach Ghostscript), and the pixel count is checked from the header
+    before any decoding. Pillow's global settings and the warning filters are left as they
+    are, so an application embedding idia keeps its own.
+    """
     path = Path(path)
     if not path.is_file():
         raise UnreadableImage("file not found")
     if path.stat().st_size == 0:
         raise UnreadableImage("empty file (0 bytes)")
-    previous = Image.MAX_IMAGE_PIXELS
     try:
-        Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as opened:
+            # Pillow warns from its own global limit; ours is checked from the header instead
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path, formats=IMAGE_FORMATS) as opened:
+                width, height = opened.size
+                if width * height > MAX_IMAGE_PIXELS:
+                    raise UnreadableImage(
+                        f"too large ({width}x{height} pixels, over {MAX_IMAGE_PIXELS:,})"
+                    )
                 opened.seek(0)
                 image = ImageOps.exif_transpose(opened)
                 image.load()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+    except UnreadableImage:
+        raise
+    except Image.DecompressionBombError as err:
         raise UnreadableImage(f"too large (over {MAX_IMAGE_PIXELS:,} pixels): {err}") from err
     except UnidentifiedImageError as err:
-        raise UnreadableImage("not an image file (or a format Pillow cannot read)") from err
+        raise UnreadableImage(
+            f"not an image in a supported format ({', '.join(IMAGE_FORMATS)})"
+        ) from err
     except (OSError, SyntaxError, ValueError) as err:
         raise UnreadableImage(f"corrupt or truncated image: {err}") from err
-    finally:
-        Image.MAX_IMAGE_PIXELS = previous
     return to_rgb(image)
 
 

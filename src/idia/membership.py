@@ -1,18 +1,24 @@
 """Ground truth: which people are in a model's training data, and how often.
 
-Accepted tables (CSV/TSV/Parquet): ``name,member[,count]`` where member is true/false,
+Accepted tables (CSV/TSV/Parquet): ``name,member[,count][,sex]`` where member is true/false,
 1/0, yes/no or member/non_member; the paper's ``name,count,membership,bin`` file; or
-``name,count`` alone (member when count >= 1).
+``name,count`` alone (member when count >= 1). ``sex`` (f/m, female/male, woman/man) is the
+sex of the person's face, used to match reference people in the face-association test. A
+table with a true ``partial`` column (what ``idia count-names --allow-partial`` writes when
+shards went unread) is read with a PartialMembershipWarning: its non-members may occur in the
+captions it did not count.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pandas as pd
 
 from idia.names import display_name, normalize_name
 
+SEX_WORDS = {"f": "f", "female": "f", "woman": "f", "w": "f", "m": "m", "male": "m", "man": "m"}
 TRUE_WORDS = {"true", "1", "yes", "y", "member", "in", "t"}
 FALSE_WORDS = {"false", "0", "no", "n", "non_member", "non-member", "nonmember", "out", "f"}
 
@@ -21,9 +27,13 @@ class MembershipError(ValueError):
     """The membership table cannot be read; the message says what is wrong."""
 
 
+class PartialMembershipWarning(UserWarning):
+    """The table comes from a caption census that skipped shards."""
+
+
 def read_membership(path: str | Path) -> pd.DataFrame:
-    """A table with columns ``name`` (display form), ``key`` (normalised), ``member`` (bool)
-    and ``count`` (nullable int)."""
+    """A table with columns ``name`` (display form), ``key`` (normalised), ``member`` (bool),
+    ``count`` (nullable int) and ``sex`` ("f", "m" or missing)."""
     path = Path(path)
     if not path.is_file():
         raise MembershipError(f"membership file not found: {path}")
@@ -68,6 +78,7 @@ def read_membership(path: str | Path) -> pd.DataFrame:
             "key": names.map(normalize_name),
             "member": member.astype(bool),
             "count": counts,
+            "sex": _sexes(frame, path),
         }
     )
     duplicated = table[table["key"].duplicated(keep=False)]
@@ -77,4 +88,31 @@ def read_membership(path: str | Path) -> pd.DataFrame:
         )
     if table.empty:
         raise MembershipError(f"{path}: no rows")
+    if _is_partial(frame):
+        warnings.warn(
+            f"{path} is marked partial: the caption census behind it skipped shards, so some "
+            "people it calls non-members may be members; see its summary JSON",
+            PartialMembershipWarning,
+            stacklevel=2,
+        )
     return table.reset_index(drop=True)
+
+
+def _sexes(frame: pd.DataFrame, path: Path) -> pd.Series:
+    if "sex" not in frame:
+        return pd.Series(pd.NA, index=frame.index, dtype="string")
+    words = frame["sex"].astype("string").str.strip().str.lower()
+    unknown = sorted(set(words.dropna()) - set(SEX_WORDS) - {""})
+    if unknown:
+        raise MembershipError(
+            f"{path}: column 'sex' has values {unknown[:5]}; use f/m (or female/male)"
+        )
+    return words.map(lambda w: SEX_WORDS.get(w, pd.NA) if isinstance(w, str) else pd.NA).astype(
+        "string"
+    )
+
+
+def _is_partial(frame: pd.DataFrame) -> bool:
+    if "partial" not in frame:
+        return False
+    return bool(frame["partial"].astype(str).str.strip().str.lower().isin(TRUE_WORDS).any())

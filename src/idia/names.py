@@ -208,10 +208,17 @@ class CandidateSet:
     n_real: int
     seed: int
     source: str
+    # Per name, the sex its first name is given to ("f", "m", None if unknown): a function
+    # of the name alone (infer_sex), so that real names and decoys are labelled alike.
+    sexes: tuple[str | None, ...] = ()
     index: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "index", {normalize_name(n): i for i, n in enumerate(self.names)})
+        if not self.sexes:
+            object.__setattr__(self, "sexes", (None,) * len(self.names))
+        if len(self.sexes) != len(self.names):
+            raise NameSourceError("one sex (or None) per candidate name is needed")
 
     def __len__(self) -> int:
         return len(self.names)
@@ -219,6 +226,14 @@ class CandidateSet:
     @property
     def real_names(self) -> tuple[str, ...]:
         return self.names[: self.n_real]
+
+    @property
+    def decoy_indices(self) -> np.ndarray:
+        return np.arange(self.n_real, len(self.names))
+
+    @property
+    def decoy_sexes(self) -> np.ndarray:
+        return np.asarray(self.sexes[self.n_real :], dtype=object)
 
     def index_of(self, name: str) -> int:
         """Position of a name (accent- and case-insensitive); KeyError if absent."""
@@ -230,13 +245,17 @@ class CandidateSet:
                 "index": np.arange(len(self.names)),
                 "name": list(self.names),
                 "is_real": np.arange(len(self.names)) < self.n_real,
+                "sex": pd.array(list(self.sexes), dtype="string"),
             }
         )
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, seed: int, source: str) -> CandidateSet:
         frame = frame.sort_values("index")
-        return cls(tuple(frame["name"]), int(frame["is_real"].sum()), seed, source)
+        sexes = (
+            tuple(None if pd.isna(x) else str(x) for x in frame["sex"]) if "sex" in frame else ()
+        )
+        return cls(tuple(frame["name"]), int(frame["is_real"].sum()), seed, source, sexes)
 
 
 def dedupe_real_names(real_names: Iterable[str]) -> list[str]:
@@ -291,7 +310,7 @@ def build_candidates(
     pool: NamePool | None = None,
     decoys: Sequence[str] | None = None,
 ) -> CandidateSet:
-    """Real names plus decoys up to ``total``.
+    """Real names plus decoys up to ``total``, each labelled with :func:`infer_sex`.
 
     ``decoys``: a user's own list (drawn from with the seed); otherwise sampled from ``pool``
     (the embedded default when None).
@@ -313,7 +332,32 @@ def build_candidates(
                 f"({total} candidates - {len(real)} real names)"
             )
         picks = np.random.default_rng(seed).choice(len(unique), size=wanted, replace=False)
-        return CandidateSet(tuple(real + [unique[i] for i in picks]), len(real), seed, "file")
+        names, source = real + [unique[i] for i in picks], "file"
+    else:
+        pool = pool or default_pool()
+        names, source = real + sample_decoys(wanted, pool, seed, exclude=real), pool.source
+    sexes = tuple(infer_sex(name, pool) for name in names)
+    return CandidateSet(tuple(names), len(real), seed, source, sexes)
+
+
+def infer_sex(name: str, pool: NamePool | None = None) -> str | None:
+    """The sex a full name's first name is given to (SSA names in the pool): the sex under
+    which it ranks higher when both use it; None when the pool does not know it."""
+    words = normalize_name(name).split()
+    if not words:
+        return None
     pool = pool or default_pool()
-    names = real + sample_decoys(wanted, pool, seed, exclude=real)
-    return CandidateSet(tuple(names), len(real), seed, pool.source)
+    known = {}
+    for sex in SEXES:
+        rank = _rank_table(pool.first_names[sex]).get(words[0])
+        if rank is not None:
+            known[sex] = rank
+    return min(known, key=known.__getitem__) if known else None
+
+
+@lru_cache(maxsize=8)
+def _rank_table(first_names: tuple[str, ...]) -> dict[str, int]:
+    table: dict[str, int] = {}
+    for rank, first in enumerate(first_names):
+        table.setdefault(normalize_name(first), rank)
+    return table

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from idia.census.local import ScanOptions, Tally, run_local
+from idia.census.local import CensusWorkerError, ScanOptions, Tally, run_local
 from idia.census.matcher import NameMatcher, Person, normalize_text
 from idia.census.readers import (
     DEFAULT_BATCH_SIZE,
@@ -35,8 +35,10 @@ __all__ = [
     "BIN_EDGES",
     "CensusInputError",
     "CensusResult",
+    "CensusWorkerError",
     "MissingColumnError",
     "NameMatcher",
+    "PartialCensusError",
     "Person",
     "bin_label",
     "count_names",
@@ -69,6 +71,19 @@ class CensusResult:
     seconds: float
     settings: dict = field(default_factory=dict)
 
+    @property
+    def partial(self) -> bool:
+        """Whether some shards went unread: a name counted 0 may occur in them."""
+        return bool(self.skipped_shards)
+
+
+class PartialCensusError(CensusInputError):
+    """Shards were skipped, so a membership table would call people in them non-members."""
+
+    def __init__(self, message: str, written: list[Path]) -> None:
+        super().__init__(message)
+        self.written = written
+
 
 def bin_label(count: int) -> str:
     """The paper's bin of an occurrence count, e.g. ``[150, 200)`` or ``[300, inf)``."""
@@ -77,14 +92,21 @@ def bin_label(count: int) -> str:
     return f"[{BIN_EDGES[position]}, {upper})"
 
 
-def membership_table(counts: pd.DataFrame) -> pd.DataFrame:
+def membership_table(counts: pd.DataFrame, *, partial: bool = False) -> pd.DataFrame:
     """Member if the name occurs in at least one caption, with the paper's occurrence bin; the
-    columns of the paper's ground truth (name, count, membership, bin) plus a boolean member."""
+    columns of the paper's ground truth (name, count, membership, bin) plus a boolean member,
+    and a ``partial`` column (true on every row) when shards went unread."""
     table = counts[["name", "count"]].copy()
     table["member"] = table["count"] >= 1
     table["membership"] = np.where(table["member"], "member", "non_member")
     table["bin"] = [bin_label(int(count)) for count in table["count"]]
-    return table
+    return _mark_partial(table, partial)
+
+
+def _mark_partial(table: pd.DataFrame, partial: bool) -> pd.DataFrame:
+    """The table, with a ``partial`` column when it comes from a census that skipped shards:
+    it travels with the file, where a summary beside it may not (``idia audit`` warns)."""
+    return table.assign(partial=True) if partial else table
 
 
 def _people(names: str | Path | Sequence[str | Person]) -> list[Person]:
@@ -216,23 +238,38 @@ def companion_path(out: Path | str, role: str, suffix: str | None = None) -> Pat
 
 
 def write_census(
-    result: CensusResult, out: Path | str, *, membership: Path | str | None = None
+    result: CensusResult,
+    out: Path | str,
+    *,
+    membership: Path | str | None = None,
+    allow_partial: bool = False,
 ) -> list[Path]:
     """Write counts to ``out``, the membership table, examples (when any were asked for) and a
-    JSON summary of what was read and skipped next to it; returns the paths written."""
+    JSON summary of what was read and skipped next to it; returns the paths written.
+
+    When shards were skipped the tables are marked partial, and the membership table is written
+    only with ``allow_partial``: otherwise the counts, examples and summary are written and
+    PartialCensusError is raised (it lists them), since people named only in the unread shards
+    would become non-members of the ground truth.
+    """
     out = Path(out)
     if out.suffix.lower() not in TABLE_SUFFIXES:
         raise CensusInputError(f"{out}: output must end in {', '.join(TABLE_SUFFIXES)}")
-    written = [
-        write_table(result.counts, out),
-        write_table(
-            membership_table(result.counts), membership or companion_path(out, "membership")
-        ),
-    ]
+    partial = result.partial
+    written = [write_table(_mark_partial(result.counts, partial), out)]
+    membership_path = None
+    if allow_partial or not partial:
+        membership_path = write_table(
+            membership_table(result.counts, partial=partial),
+            membership or companion_path(out, "membership"),
+        )
+        written.append(membership_path)
     if result.settings.get("examples"):
         written.append(write_table(result.examples, companion_path(out, "examples")))
     summary_path = companion_path(out, "summary", ".json")
     summary = {
+        "partial": partial,
+        "membership": None if membership_path is None else str(membership_path),
         "captions": result.captions,
         "text_bytes": result.text_bytes,
         "shards": len(result.shards),
@@ -246,4 +283,12 @@ def write_census(
     }
     summary_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     written.append(summary_path)
+    if membership_path is None:
+        skipped = len(result.skipped_shards)
+        raise PartialCensusError(
+            f"{skipped} of {len(result.shards)} shards could not be read, so no membership "
+            "table was written: people named only in them would count as non-members. Fix or "
+            "remove those shards, or pass --allow-partial to write it marked partial",
+            written,
+        )
     return written

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import os
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
 
-from idia.census import CensusInputError, run_census, write_census
+from idia.census import (
+    CensusInputError,
+    CensusWorkerError,
+    PartialCensusError,
+    run_census,
+    write_census,
+)
 from idia.census.readers import DEFAULT_BATCH_SIZE
 from idia.census.spark import SparkUnavailableError
 
@@ -19,7 +25,7 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
-class Engine(str, Enum):
+class Engine(StrEnum):
     local = "local"
     spark = "spark"
 
@@ -83,7 +89,18 @@ def count_names_command(
     batch_size: Annotated[
         int, typer.Option("--batch-size", min=1, help="Captions per batch (bounds memory).")
     ] = DEFAULT_BATCH_SIZE,
-    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    allow_partial: Annotated[
+        bool,
+        typer.Option(
+            "--allow-partial",
+            help="Write the membership table even when shards could not be read, marked "
+            "partial (a 'partial' column; the summary says so). Without it, no membership "
+            "table is written then: people named only in unread shards would be non-members.",
+        ),
+    ] = False,
+    progress: Annotated[
+        bool, typer.Option(help="Show progress (a bar on a terminal, plain lines otherwise).")
+    ] = True,
 ) -> None:
     """Count in how many captions each name occurs, and derive training-set membership."""
     try:
@@ -100,14 +117,24 @@ def count_names_command(
             batch_size=batch_size,
             progress=progress,
         )
-    except (CensusInputError, SparkUnavailableError, ValueError, OSError) as error:
+    except (
+        CensusInputError,
+        CensusWorkerError,
+        SparkUnavailableError,
+        ValueError,
+        OSError,
+    ) as error:
         _fail(str(error))
     for path, reason in result.skipped_shards:
         typer.echo(f"skipped {path}: {reason}", err=True)
     if result.shards_read == 0:
         _fail("no shard could be read; nothing written")
     try:
-        written = write_census(result, out, membership=membership)
+        written = write_census(result, out, membership=membership, allow_partial=allow_partial)
+    except PartialCensusError as error:
+        for path in error.written:
+            typer.echo(f"wrote {path}", err=True)
+        _fail(str(error))
     except (CensusInputError, OSError) as error:
         _fail(str(error))
     members = int((result.counts["count"] >= 1).sum())
@@ -118,7 +145,10 @@ def count_names_command(
         f"({rate:,.0f} captions/s); {members} of {len(result.counts)} names occur"
     )
     if result.skipped_shards:
-        typer.echo(f"skipped {len(result.skipped_shards)} unreadable shard(s), listed above")
+        typer.echo(
+            f"skipped {len(result.skipped_shards)} unreadable shard(s), listed above; "
+            "the tables are marked partial"
+        )
     if result.skipped_rows:
         typer.echo(f"{result.skipped_rows:,} malformed rows skipped")
     for path in written:

@@ -2,26 +2,34 @@
 
 A shard is the unit of work and of failure: its counts are merged only when the whole shard was
 read, so an unreadable or truncated shard is reported as skipped instead of being half-counted.
+A worker process that dies (the out-of-memory killer, a crash in native code) stops the census
+with CensusWorkerError: its shard's fate is unknown, and waiting for it would wait forever.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from tqdm import tqdm
 
 from idia.census.matcher import NameMatcher
 from idia.census.readers import DEFAULT_BATCH_SIZE, CensusInputError, iter_caption_batches
+from idia.progress import progress as stage_progress
 
 Example = tuple[int, int, str | None, str]
 """(shard index, row within shard, url, caption): the first two order examples
 deterministically whichever engine or worker found them."""
+
+
+class CensusWorkerError(RuntimeError):
+    """A worker process died before it reported its shard."""
 
 
 @dataclass(frozen=True)
@@ -143,10 +151,28 @@ def _tallies(
         yield from (count_shard(matcher, index, path, options) for index, path in tasks)
         return
     # spawn, not fork: the parent may hold Arrow thread pools (or a Spark gateway) that a
-    # forked child would inherit in an inconsistent state.
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(processes, initializer=_start_worker, initargs=(matcher, options)) as pool:
-        yield from pool.imap_unordered(_count_task, tasks)
+    # forked child would inherit in an inconsistent state. A process pool executor, not a
+    # multiprocessing.Pool: the latter replaces a killed worker and waits forever for its task.
+    pool = ProcessPoolExecutor(
+        processes,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_start_worker,
+        initargs=(matcher, options),
+    )
+    try:
+        futures = [pool.submit(_count_task, task) for task in tasks]
+        for done, future in enumerate(as_completed(futures)):
+            try:
+                tally = future.result()
+            except BrokenProcessPool as error:
+                raise CensusWorkerError(
+                    f"a worker process died before reporting its shard; {len(tasks) - done} of "
+                    f"{len(tasks)} shards are not counted. Was it killed for lack of memory? "
+                    "Try fewer --workers or a smaller --batch-size"
+                ) from error
+            yield tally
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def run_local(
@@ -159,8 +185,7 @@ def run_local(
 ) -> Tally:
     """Count every shard with ``workers`` processes (one shard per task)."""
     total = Tally.empty(len(matcher.people), options.examples)
-    bar = tqdm(total=len(shards), unit="shard", disable=not progress, dynamic_ncols=True)
-    with bar:
+    with stage_progress(len(shards), "counting names", "shard", enabled=progress) as bar:
         for tally in _tallies(matcher, shards, options, workers):
             total = total.merge(tally)
             bar.update(1)

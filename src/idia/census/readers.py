@@ -1,9 +1,10 @@
 """Inputs of the census: caption shards read in bounded batches, and the list of people.
 
-Caption shards are Parquet (LAION metadata), CSV/TSV (CC3M's headerless ``caption<TAB>url``) or
-JSON Lines, optionally compressed (``.gz``, ``.bz2``, ``.zst``, ``.lz4`` for the text formats).
-Every reader yields Arrow batches of at most ``batch_size`` rows, so memory does not grow with
-the size of a shard.
+Caption shards are Parquet (LAION metadata), CSV/TSV (CC3M's headerless ``caption<TAB>url``),
+JSON Lines or a JSON array of records, optionally compressed (``.gz``, ``.bz2``, ``.zst``,
+``.lz4`` for the text formats). Every reader yields Arrow batches of at most ``batch_size`` rows
+and holds at most ``MAX_RECORD_CHARS`` of one record's text, so memory does not grow with the
+size of a shard, nor with a file that is one enormous line.
 """
 
 from __future__ import annotations
@@ -41,6 +42,11 @@ of Conceptual Captions' TSV files."""
 
 DEFAULT_BATCH_SIZE = 65_536
 _CSV_BLOCK_BYTES = 16 << 20
+MAX_RECORD_CHARS = 16 << 20
+"""Longest line (JSON Lines, a CSV header) or JSON array element read; a longer one fails the
+shard with a reason instead of being held in memory whole."""
+_JSON_CHUNK_CHARS = 1 << 20
+_JSON_WHITESPACE = " \t\r\n"
 
 
 class CensusInputError(ValueError):
@@ -163,7 +169,7 @@ def _delimited_layout(path: Path, delimiter: str, column: str | None) -> tuple[l
     layout, columns named caption and url).
     """
     with _open_text(path) as stream:
-        first_line = stream.readline().removeprefix("\ufeff")
+        first_line = _bounded_line(stream, path, 1).removeprefix("\ufeff")
     quoting = csv.QUOTE_MINIMAL if delimiter == "," else csv.QUOTE_NONE
     first_row = [
         cell.strip()
@@ -185,11 +191,8 @@ def shard_columns(path: Path, column: str | None = None) -> list[str]:
         return list(pq.ParquetFile(path).schema_arrow.names)
     if kind in ("csv", "tsv"):
         return _delimited_layout(path, "," if kind == "csv" else "\t", column)[0]
-    with _open_text(path) as stream:
-        for line in stream:
-            if line.strip():
-                record = json.loads(line)
-                return list(record) if isinstance(record, dict) else []
+    for record in _json_records(path):
+        return list(record) if isinstance(record, dict) else []
     return []
 
 
@@ -263,6 +266,123 @@ def _delimited_batches(
         yield CaptionBatch(pa.array([], pa.string()), None, skipped_rows=dropped - reported)
 
 
+class _PrefixedText:
+    """A text stream with text already read from it put back in front."""
+
+    def __init__(self, prefix: str, stream: io.TextIOBase) -> None:
+        self.prefix, self.stream = prefix, stream
+
+    def readline(self, limit: int) -> str:
+        if not self.prefix:
+            return self.stream.readline(limit)
+        end = self.prefix.find("\n", 0, limit)
+        cut = limit if end < 0 else end + 1
+        line, self.prefix = self.prefix[:cut], self.prefix[cut:]
+        if line.endswith("\n") or len(line) >= limit or self.prefix:
+            return line
+        return line + self.stream.readline(limit - len(line))
+
+
+def _bounded_line(stream: io.TextIOBase | _PrefixedText, path: Path, number: int) -> str:
+    """The next line of ``stream`` ('' at the end), refusing to hold more than
+    ``MAX_RECORD_CHARS`` of it."""
+    line = stream.readline(MAX_RECORD_CHARS + 1)
+    if len(line) > MAX_RECORD_CHARS and not line.endswith("\n"):
+        raise CensusInputError(
+            f"{path}: line {number:,} is longer than {MAX_RECORD_CHARS:,} characters "
+            "(not one record per line?)"
+        )
+    return line
+
+
+def _json_line_records(stream: _PrefixedText, path: Path, number: int) -> Iterator[object | None]:
+    """One decoded value per non-blank line from line ``number`` on; None for a line that is
+    not JSON."""
+    while line := _bounded_line(stream, path, number):
+        if line.strip():
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:
+                yield None
+        number += 1
+
+
+def _json_array_records(stream: io.TextIOBase, path: Path, head: str) -> Iterator[object]:
+    """The elements of a JSON array, decoded one at a time from a buffer that holds at most
+    about one element plus ``_JSON_CHUNK_CHARS``, however long the file or its lines."""
+    decoder = json.JSONDecoder()
+    buffer, position, at_end = head, 0, False
+
+    def read_more() -> bool:
+        nonlocal buffer, position, at_end
+        chunk = "" if at_end else stream.read(_JSON_CHUNK_CHARS)
+        at_end = not chunk
+        buffer, position = buffer[position:] + chunk, 0
+        return bool(chunk)
+
+    def next_character() -> str:
+        nonlocal position
+        while True:
+            while position < len(buffer) and buffer[position] in _JSON_WHITESPACE:
+                position += 1
+            if position < len(buffer) or not read_more():
+                return buffer[position : position + 1]
+
+    def invalid(reason: str) -> CensusInputError:
+        return CensusInputError(f"{path}: not a valid JSON array: {reason}")
+
+    if next_character() != "[":
+        raise invalid("it does not start with '['")
+    position += 1
+    if next_character() == "]":
+        position += 1
+    else:
+        while True:
+            if not next_character():
+                raise invalid("it ends before its closing ']' (truncated?)")
+            while True:  # decode one element, reading more until it is complete
+                try:
+                    value, end = decoder.raw_decode(buffer, position)
+                    if end < len(buffer) or at_end:  # a number may continue in the next chunk
+                        break
+                except json.JSONDecodeError as error:
+                    if at_end and error.pos >= len(buffer):
+                        raise invalid("it ends inside an element (truncated?)") from None
+                    if at_end:
+                        raise invalid(error.msg) from None
+                if len(buffer) - position > MAX_RECORD_CHARS:
+                    raise invalid(
+                        f"an element is malformed or longer than {MAX_RECORD_CHARS:,} characters"
+                    )
+                read_more()
+            yield value
+            position = end
+            separator = next_character()
+            position += 1
+            if separator == "]":
+                break
+            if not separator:
+                raise invalid("it ends before its closing ']' (truncated?)")
+            if separator != ",":
+                raise invalid(f"expected ',' or ']' between elements, found {separator!r}")
+    if next_character():
+        raise invalid("there is more after its closing ']'")
+
+
+def _json_records(path: Path) -> Iterator[object | None]:
+    """The records of a JSON Lines file, or of a file holding one JSON array (whatever its
+    extension: a ``.json`` export is usually an array); None for a line that is not JSON."""
+    with _open_text(path) as stream:
+        head, blank_lines = stream.read(_JSON_CHUNK_CHARS).removeprefix("\ufeff"), 0
+        while head and not head.strip():  # only whitespace so far: drop it, look further
+            blank_lines += head.count("\n")
+            head = stream.read(_JSON_CHUNK_CHARS)
+        if head.lstrip().startswith("["):
+            yield from _json_array_records(stream, path, head)
+        else:
+            yield from _json_line_records(_PrefixedText(head, stream), path, blank_lines + 1)
+
+
 def _jsonl_batches(
     path: Path, column: str | None, url_column: str | None, with_urls: bool, batch_size: int
 ) -> Iterator[CaptionBatch]:
@@ -282,26 +402,19 @@ def _jsonl_batches(
         texts, urls, dropped = [], [], 0
         return batch
 
-    with _open_text(path) as stream:
-        for line in stream:
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                record = None
-            if not isinstance(record, dict):
-                dropped += 1
-                continue
-            if text is None:
-                text, url = _resolve_columns(path, list(record), column, url_column, with_urls)
-            caption = record.get(text)
-            texts.append(None if caption is None else str(caption))
-            if url:
-                link = record.get(url)
-                urls.append(None if link is None else str(link))
-            if len(texts) >= batch_size:
-                yield flush()
+    for record in _json_records(path):
+        if not isinstance(record, dict):
+            dropped += 1
+            continue
+        if text is None:
+            text, url = _resolve_columns(path, list(record), column, url_column, with_urls)
+        caption = record.get(text)
+        texts.append(None if caption is None else str(caption))
+        if url:
+            link = record.get(url)
+            urls.append(None if link is None else str(link))
+        if len(texts) >= batch_size:
+            yield flush()
     if texts or dropped:
         yield flush()
 

@@ -23,6 +23,7 @@ from idia.lab.train import (
     train_clip,
     write_training_set,
 )
+from idia.models.card import write_training_card
 
 _PROGRESS_MARKERS = ("Start epoch", "Train Epoch", "Error", "error", "Traceback", "Exception")
 
@@ -77,6 +78,10 @@ def train_command(
     hypernyms: Path | None = typer.Option(
         None, help="CSV name,hypernym for --mask-names (default hypernym: 'person')."
     ),
+    familiar_non_members: bool = typer.Option(
+        False, help="Confound control: non-members' names also appear in as many captions, "
+        "each beside a random base image (never anyone under test)."
+    ),
     csv_separator: str | None = typer.Option(
         None, help="Base CSV separator (default: by extension)."
     ),
@@ -96,6 +101,12 @@ def train_command(
     nproc: int = typer.Option(1, min=1, help="Processes on this node (torchrun, DDP)."),
     name: str = typer.Option("clip", help="Run name under OUT/logs."),
     open_clip_args: str = typer.Option("", help="More open_clip_train options, quoted."),
+    crop: str = typer.Option(
+        "none",
+        help="How photos are to be prepared for this model, written to its model card (the "
+        "default of check, audit and web): 'none' (whole photos, as training used the people's "
+        "photos) or 'face' (the people's photos are face crops like idia's).",
+    ),
     prepare_only: bool = typer.Option(
         False, help="Write the training set and print the training command (for SLURM) only."
     ),
@@ -116,6 +127,8 @@ def train_command(
         extra_args=tuple(shlex.split(open_clip_args)),
     )
     try:
+        if crop not in ("face", "none"):
+            raise TrainDataError(f"--crop must be 'face' or 'none', not {crop!r}")
         counts = parse_inject(inject)
         ensure_new_run(out / "logs", name)
         people_list = read_people_folder(people)
@@ -133,6 +146,7 @@ def train_command(
             seed=seed,
             mask_names=mask_names,
             hypernyms=_read_hypernyms(hypernyms),
+            familiar_non_members=familiar_non_members,
         )
         files = write_training_set(training_set, out)
         plan = training_set.plan
@@ -154,6 +168,12 @@ def train_command(
                 typer.echo(line)
 
         result = train_clip(files.train_csv, out / "logs", name, settings, nproc, on_line=show)
+        card = write_training_card(
+            result.checkpoint, result.model_config, files.plan_json,
+            name=f"{result.model_config.stem} trained by idia train ({name[:30]})",
+            made_by="idia train", crop=crop, membership=files.membership_csv,
+            people=files.attack_people, epochs=epochs,
+        )
     except TrainDataError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
@@ -162,3 +182,4 @@ def train_command(
         raise typer.Exit(1) from None
     typer.echo(f"checkpoint: {result.checkpoint}")
     typer.echo(f"model spec: {result.model_spec}")
+    typer.echo(f"model card: {card} (photos: {'face crops' if crop == 'face' else 'whole'})")

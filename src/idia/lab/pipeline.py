@@ -7,9 +7,11 @@ open_clip's own trainer; every person is then attacked with held-out photos thro
 
 DIR/data/         rendered people (all photos) and background corpus
 DIR/trainset/     the mixed training set (open_clip CSV), injected pairs, plan.json
-DIR/model/        the model config JSON and checkpoint (loads as open_clip:CONFIG:CKPT)
+DIR/model/        the model config JSON, checkpoint (loads as open_clip:CONFIG:CKPT) and its
+                  card (checkpoint.card.json: whole photos, the training plan, DIR's files)
 DIR/people/       held-out attack photos, one folder per person
-DIR/membership.csv name,member,count
+DIR/membership.csv name,member,count,name_count,sex
+DIR/people.csv    name,sex (f/m: the sex of each person's first name and face)
 DIR/run/          the audit run folder (+ evaluation)
 DIR/report.html   the report;  DIR/summary.json  the headline figures
 """
@@ -28,6 +30,7 @@ from typing import Any
 import pandas as pd
 
 from idia.lab import synth, train
+from idia.models.card import write_training_card
 
 
 @dataclass(frozen=True)
@@ -97,12 +100,17 @@ def run_lab(
     overrides: dict[str, Any] | None = None,
     log: Callable[[str], None] = print,
     workers: int | None = None,
+    familiar_non_members: bool = False,
 ) -> dict[str, Any]:
-    """Run the whole experiment into ``out`` and return (and write) its summary."""
+    """Run the whole experiment into ``out`` and return (and write) its summary.
+
+    ``familiar_non_members``: the confound control (see
+    :func:`idia.lab.train.compose_training_set`): non-members' names also occur in the
+    captions, with photos of unrelated people, so only the face-name link separates the groups.
+    """
     from idia.audit import run_audit
     from idia.engine import IdentityInferenceAttack
     from idia.evaluation import evaluate_run
-    from idia.names import default_pool, sample_decoys
     from idia.report import write_report
 
     settings = _resolve(preset, overrides)
@@ -116,10 +124,7 @@ def run_lab(
         f"[1/5] rendering {settings.named_people} synthetic people and a corpus of "
         f"{settings.background_people * settings.background_photos + settings.objects} images"
     )
-    pool = default_pool()
-    people_names = sample_decoys(settings.named_people, pool, seed=seed + 100)
-    genders = (["woman", "man"] * settings.named_people)[: settings.named_people]
-    identities = synth.make_identities(people_names, seed=seed, genders=genders)
+    identities = synth.named_people(settings.named_people, name_seed=seed + 100, face_seed=seed)
     photos_each = settings.attack_photos + max(settings.inject)
     synth.write_people_folder(
         identities, photos_each, out / "data" / "people", settings.image_size, workers=workers
@@ -143,17 +148,33 @@ def run_lab(
         f"{', '.join(map(str, settings.inject))} pairs, {settings.named_people - settings.members}"
         " kept out"
     )
+    base = train.read_caption_csv(corpus_csv)
     training_set = train.compose_training_set(
-        train.read_caption_csv(corpus_csv),
+        base,
         train.read_people_folder(out / "data" / "people"),
         inject=settings.inject,
         members=settings.members,
         attack_photos=settings.attack_photos,
         seed=seed,
+        familiar_non_members=familiar_non_members,
+        unrelated_photos=[
+            pair.filepath
+            for pair, record in zip(base, records, strict=True)
+            if record.identity is not None
+        ],
     )
     files = train.write_training_set(training_set, out / "trainset")
     shutil.copytree(files.attack_people, out / "people")
-    shutil.copyfile(files.membership_csv, out / "membership.csv")
+    synth.write_people_table(identities, out / "people.csv")
+    membership = pd.read_csv(files.membership_csv).merge(
+        pd.read_csv(out / "people.csv"), on="name", how="left", validate="one_to_one"
+    )
+    membership.to_csv(out / "membership.csv", index=False)
+    if familiar_non_members:
+        log(
+            f"      non-members' names also in {training_set.plan['unrelated_name_pairs']} "
+            "captions, with photos of unrelated people (familiarity held equal)"
+        )
     log(
         f"      {len(training_set.pairs)} training pairs; attack photos held out: "
         f"{settings.attack_photos} per person"
@@ -172,6 +193,7 @@ def run_lab(
             warmup=settings.warmup,
             seed=seed,
             log_every_n_steps=20,
+            predecode=True,
         ),
         on_line=lambda line: _log_training_line(line, log),
     )
@@ -179,6 +201,12 @@ def run_lab(
     model_dir.mkdir()
     config = shutil.copyfile(result.model_config, model_dir / result.model_config.name)
     checkpoint = shutil.copyfile(result.checkpoint, model_dir / "checkpoint.pt")
+    write_training_card(
+        checkpoint, config, files.plan_json, name=f"idia lab model ({settings.model}, seed {seed})",
+        made_by="idia lab", crop="none", membership=out / "membership.csv",
+        people=out / "people", audit_run=out / "run", copied_from=result.checkpoint,
+        epochs=settings.epochs, synthetic=True,
+    )
     spec = f"open_clip:{config}:{checkpoint}"
     timings["train_s"] = time.perf_counter() - start
 
@@ -201,11 +229,12 @@ def run_lab(
     start = time.perf_counter()
     log("[5/5] evaluating (repeated sampling) and writing the report")
     sizes = sorted({1, *range(3, settings.attack_photos + 1, 2), settings.attack_photos})
-    evaluate_run(out / "run", sizes=sizes, draws=settings.draws, seed=seed)
+    evaluation = evaluate_run(out / "run", sizes=sizes, draws=settings.draws, seed=seed)
     write_report([out / "run"], out / "report.html")
     timings["evaluate_s"] = time.perf_counter() - start
 
-    summary = lab_summary(out / "run", settings, seed, spec, timings)
+    summary = lab_summary(out / "run", settings, seed, spec, timings, evaluation)
+    summary["familiar_non_members"] = familiar_non_members
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 
@@ -233,13 +262,23 @@ def _resolve(preset: str | LabPreset, overrides: dict[str, Any] | None) -> LabPr
 
 
 def lab_summary(
-    run: Path, settings: LabPreset, seed: int, spec: str, timings: dict[str, float]
+    run: Path,
+    settings: LabPreset,
+    seed: int,
+    spec: str,
+    timings: dict[str, float],
+    evaluation: dict[str, Any],
 ) -> dict[str, Any]:
-    """Headline figures at the largest attack size (all held-out photos of each person)."""
+    """Headline figures at the largest attack size (all held-out photos of each person):
+    the paper's rule as before, and under ``rules`` every rule side by side (the paper's, the
+    calibrated tests, the face-blind baseline) with people, intervals, AUC and TPR by count;
+    ``null_calibration``: how uniform each test's p-values are on non-members."""
     results = pd.read_parquet(run / "results.parquet")
+    audit = json.loads((run / "summary.json").read_text())
     members = results[results["truth"] == True]  # noqa: E712
     non_members = results[results["truth"] == False]  # noqa: E712
     by_count = members.groupby("count")["member"].mean()
+    calibration = evaluation.get("claims", {}).get("null_calibration", {})
     return {
         "preset": asdict(settings),
         "seed": seed,
@@ -252,6 +291,13 @@ def lab_summary(
         "n_non_members": int(len(non_members)),
         "mean_score_by_count": {
             str(int(c)): float(v) for c, v in members.groupby("count")["score"].mean().items()
+        },
+        "alpha": audit.get("alpha"),
+        "rules": audit.get("rules", {}),
+        "null_calibration": {
+            claim: {"ks_p": fit["ks_p"], "n": fit["n"], "share_at_most_0.05": fit.get(
+                "share_at_most_0.05")}
+            for claim, fit in calibration.items()
         },
         "paper_cc3m": PAPER_CC3M,
         "seconds": {k: round(v, 1) for k, v in timings.items()},

@@ -25,7 +25,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from idia.names import NamePool, default_pool, sample_decoys
+
 GENDERS = ("woman", "man")
+SEX_OF_GENDER = {"woman": "f", "man": "m"}  # idia.names' sex codes
 DEFAULT_SIZE = 64
 _SUPERSAMPLE = 2  # draw at twice the size, then downsample: smooth edges at small sizes
 
@@ -269,6 +272,37 @@ def make_identities(
         make_identity(int(_rng(seed, i).integers(2**62)), name, gender)
         for i, (name, gender) in enumerate(zip(names, genders, strict=True))
     ]
+
+
+def named_people(
+    n: int, name_seed: int, face_seed: int, pool: NamePool | None = None
+) -> list[Identity]:
+    """``n`` named people whose first name and face agree on sex.
+
+    Names are drawn exactly as idia draws decoy names (:func:`idia.names.sample_decoys`:
+    uniform over first x last names of each sex, half per sex, women first), so a person's
+    name is exchangeable with the decoys of the same sex; each face is drawn with the gender
+    of the list its first name came from.
+    """
+    pool = pool or default_pool()
+    names = sample_decoys(n, pool, seed=name_seed)
+    women = n - n // 2  # sample_decoys' split: the odd name goes to the first sex, "f"
+    genders = ["woman"] * women + ["man"] * (n - women)
+    for name, gender in zip(names, genders, strict=True):
+        if name.split()[0] not in pool.first_names[SEX_OF_GENDER[gender]]:
+            raise RuntimeError(f"{name!r} is not a {gender}'s name: sample_decoys changed order")
+    return make_identities(names, seed=face_seed, genders=genders)
+
+
+def write_people_table(identities: Iterable[Identity], path: str | Path) -> Path:
+    """``name,sex`` (``f``/``m``, as idia.names codes it) per named person: what a later
+    analysis needs to compare a person with the decoys of the same sex."""
+    path = Path(path)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["name", "sex"])
+        writer.writerows((p.name, SEX_OF_GENDER[p.traits.gender]) for p in identities)
+    return path
 
 
 def lookalike(

@@ -13,7 +13,9 @@ base dataset (open_clip CSV/TSV or webdataset shards) and any people folder:
 3. :func:`train_clip`: runs open_clip's own trainer (``open_clip_train.main``) in a
    subprocess, through this module's ``python -m idia.lab.train`` entry point, which registers
    custom model configs (the tiny CPU ones in ``idia/lab/configs``) before handing over.
-   The same entry point works under ``torchrun`` and ``srun`` for DDP at scale.
+   The same entry point works under ``torchrun`` and ``srun`` for DDP at scale. With
+   ``--predecode`` it decodes every training image once, before the first epoch, instead of
+   once per epoch (:class:`PredecodedCsvDataset`).
 """
 
 from __future__ import annotations
@@ -94,9 +96,13 @@ class InjectedPair:
 
 @dataclass(frozen=True)
 class MembershipRow:
+    """``count``: pairs with the person's photo and name; ``name_count``: captions holding
+    the name (the same for members; for familiar non-members, pairs with unrelated photos)."""
+
     name: str
     member: bool
     count: int
+    name_count: int
 
 
 @dataclass(frozen=True)
@@ -245,6 +251,8 @@ def compose_training_set(
     mask_names: bool = False,
     hypernyms: Mapping[str, str] | None = None,
     templates: Sequence[str] = CAPTION_TEMPLATES,
+    familiar_non_members: bool = False,
+    unrelated_photos: Sequence[str] | None = None,
 ) -> TrainingSet:
     """The mixed training set of the protocol; no I/O, same inputs give the same set.
 
@@ -255,6 +263,11 @@ def compose_training_set(
     - Base pairs whose image is one of the people's photos are dropped (no leak, exact counts).
     - ``mask_names``: names in all captions become a hypernym (``hypernyms[name]``, default
       "person"), as CC3M's preprocessing did, to measure that defence.
+    - ``familiar_non_members``: the confound control. Non-members get the same counts dealt
+      (seeded) and their name appears in that many captions, each paired with a different
+      unrelated photo (``unrelated_photos``, default: the base set's images; never a photo of
+      anyone under test), so that members and non-members are equally familiar as names and
+      only the link between face and name separates them.
     """
     if not people:
         raise TrainDataError("no people given")
@@ -271,6 +284,32 @@ def compose_training_set(
     members = len(people) // 2 if members is None else members
     counts = assign_counts(names, inject, members, seed)
     hypernyms = hypernyms or {}
+    people_photos = {str(p) for person in people for p in person.photos}
+    name_counts = dict(counts)
+    unrelated: list[InjectedPair] = []
+    if familiar_non_members:
+        outsiders = [n for n in names if counts[n] == 0]
+        dealt = assign_counts(outsiders, inject, len(outsiders), seed + 1)
+        pool = [
+            str(path)
+            for path in (unrelated_photos or [pair.filepath for pair in base])
+            if str(Path(path).resolve()) not in people_photos
+        ]
+        if len(pool) < max(inject):
+            raise TrainDataError(
+                f"familiar non-members need at least {max(inject)} unrelated photos; "
+                f"{len(pool)} given"
+            )
+        for index, name in enumerate(outsiders):
+            rng = np.random.default_rng([seed, 3, index])
+            picks = rng.choice(len(pool), size=dealt[name], replace=False)
+            template_ids = rng.integers(len(templates), size=dealt[name])
+            shown = hypernyms.get(name, "person") if mask_names else name
+            unrelated += [
+                InjectedPair(name, pool[i], templates[t].format(shown))
+                for i, t in zip(picks, template_ids, strict=True)
+            ]
+            name_counts[name] = dealt[name]
 
     held_out: dict[str, tuple[Path, ...]] = {}
     injected: list[InjectedPair] = []
@@ -288,7 +327,6 @@ def compose_training_set(
             for k, t in enumerate(template_ids)
         ]
 
-    people_photos = {str(p) for person in people for p in person.photos}
     kept = [pair for pair in base if str(Path(pair.filepath).resolve()) not in people_photos]
     pattern = _name_pattern(names) if mask_names else None
     if pattern is not None:
@@ -297,8 +335,10 @@ def compose_training_set(
             Pair(p.filepath, pattern.sub(lambda m: by_key[normalize_name(m.group(0))], p.caption))
             for p in kept
         ]
-    pairs = tuple(kept) + tuple(Pair(i.filepath, i.caption) for i in injected)
-    membership = tuple(MembershipRow(n, counts[n] > 0, counts[n]) for n in names)
+    pairs = tuple(kept) + tuple(Pair(i.filepath, i.caption) for i in (*injected, *unrelated))
+    membership = tuple(
+        MembershipRow(n, counts[n] > 0, counts[n], name_counts[n]) for n in names
+    )
     plan = {
         "seed": seed,
         "inject": list(inject),
@@ -310,9 +350,11 @@ def compose_training_set(
         "base_pairs": len(base),
         "base_pairs_dropped_as_people_photos": len(base) - len(kept),
         "injected_pairs": len(injected),
+        "familiar_non_members": familiar_non_members,
+        "unrelated_name_pairs": len(unrelated),
         "training_pairs": len(pairs),
     }
-    return TrainingSet(pairs, tuple(injected), membership, held_out, plan)
+    return TrainingSet(pairs, tuple(injected) + tuple(unrelated), membership, held_out, plan)
 
 
 def write_training_set(training_set: TrainingSet, out_dir: str | Path) -> TrainingSetFiles:
@@ -334,8 +376,8 @@ def write_training_set(training_set: TrainingSet, out_dir: str | Path) -> Traini
     )
     _write_csv(
         files.membership_csv,
-        ["name", "member", "count"],
-        ((m.name, str(m.member).lower(), m.count) for m in training_set.membership),
+        ["name", "member", "count", "name_count"],
+        ((m.name, str(m.member).lower(), m.count, m.name_count) for m in training_set.membership),
     )
     _write_csv(
         files.injected_csv,
@@ -368,7 +410,10 @@ def _write_csv(path: Path, header: list[str], rows) -> None:
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """open_clip_train options this launcher sets; anything else goes in ``extra_args``."""
+    """open_clip_train options this launcher sets; anything else goes in ``extra_args``.
+
+    ``predecode``: decode the training images once into memory (see
+    :class:`PredecodedCsvDataset`); for sets that fit in memory at the model's image size."""
 
     model: str = "idia-tiny-vit"
     epochs: int = 1
@@ -382,6 +427,7 @@ class TrainSettings:
     precision: str = "fp32"
     save_frequency: int = 1
     log_every_n_steps: int = 10
+    predecode: bool = False
     extra_args: tuple[str, ...] = ()
 
 
@@ -485,6 +531,7 @@ def build_train_command(
         str(settings.save_frequency),
         "--log-every-n-steps",
         str(settings.log_every_n_steps),
+        *(["--predecode"] if settings.predecode else []),
         *settings.extra_args,
     ]
 
@@ -557,10 +604,96 @@ def load_trained_model(model_config: str | Path, checkpoint: str | Path):
     return model, preprocess, open_clip.get_tokenizer(model_config.stem)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m idia.lab.train --model-config CFG.json [open_clip_train options]``.
+class PredecodedCsvDataset:
+    """open_clip_train's ``CsvDataset`` with every image decoded once, not once per epoch.
 
-    Registers each ``--model-config`` with open_clip (so ``--model <stem>`` resolves) and runs
+    Same constructor and items as ``open_clip_train.data.CsvDataset`` (image through the
+    training transform, caption tokens), so open_clip_train's loader, sampler, shuffling and
+    augmentation are untouched. Each distinct image file is decoded once into one uint8 array
+    (images, ``image_size`` x ``image_size`` x RGB); captions are tokenized once. An image
+    already of that size (as the lab renders them) is stored as decoded, so training sees
+    exactly the pixels it would have read from disk; any other is first resized (short side,
+    bicubic) and centre-cropped to that size, so the random crop then samples from that square
+    instead of the full photo.
+    """
+
+    def __init__(
+        self,
+        input_filename: str,
+        transforms: Callable,
+        img_key: str,
+        caption_key: str,
+        sep: str = "\t",
+        tokenizer: Callable | None = None,
+        *,
+        image_size: int,
+    ) -> None:
+        import logging
+        import time
+
+        start = time.perf_counter()
+        frame = pd.read_csv(input_filename, sep=sep)
+        paths = frame[img_key].astype(str).tolist()
+        slots: dict[str, int] = {}
+        self.slot = np.array([slots.setdefault(p, len(slots)) for p in paths], dtype=np.int64)
+        self.pixels = np.empty((len(slots), image_size, image_size, 3), dtype=np.uint8)
+        for path, slot in slots.items():
+            self.pixels[slot] = decode_square(path, image_size)
+        if tokenizer is None:
+            raise TrainDataError("the pre-decoded dataset needs open_clip_train's tokenizer")
+        self.tokens = tokenizer([str(c) for c in frame[caption_key].tolist()])
+        self.transforms = transforms
+        logging.info(
+            "idia: pre-decoded %d images (%d distinct) at %dx%d and tokenized their captions "
+            "in %.1f s", len(paths), len(slots), image_size, image_size,
+            time.perf_counter() - start,
+        )
+
+    def __len__(self) -> int:
+        return len(self.slot)
+
+    def __getitem__(self, idx: int):
+        from PIL import Image
+
+        return self.transforms(Image.fromarray(self.pixels[self.slot[idx]])), self.tokens[idx]
+
+
+def decode_square(path: str | Path, size: int) -> np.ndarray:
+    """An image file as ``size`` x ``size`` x 3 uint8: as is when it has that size, else
+    resized (short side, bicubic) and centre-cropped."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image = image.convert("RGB")
+    if image.size != (size, size):
+        scale = size / min(image.size)
+        resized = (max(size, round(image.width * scale)), max(size, round(image.height * scale)))
+        image = image.resize(resized, Image.Resampling.BICUBIC)
+        left, top = (resized[0] - size) // 2, (resized[1] - size) // 2
+        image = image.crop((left, top, left + size, top + size))
+    return np.asarray(image, dtype=np.uint8)
+
+
+def _model_image_size(model_name: str) -> int:
+    import open_clip
+
+    config = open_clip.get_model_config(model_name)
+    if config is None:
+        raise TrainDataError(f"--predecode: no model config for {model_name!r}")
+    size = config["vision_cfg"]["image_size"]
+    if isinstance(size, (list, tuple)):
+        if size[0] != size[-1]:
+            raise TrainDataError(f"--predecode needs a square image size, {model_name} has {size}")
+        size = size[0]
+    return int(size)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m idia.lab.train --model-config CFG.json [--predecode] [open_clip_train
+    options]``.
+
+    Registers each ``--model-config`` with open_clip (so ``--model <stem>`` resolves); with
+    ``--predecode``, serves CSV training data through :class:`PredecodedCsvDataset`; then runs
     ``open_clip_train.main``. Exits non-zero when open_clip_train reports an error by return
     value (it does so for "experiment already exists").
     """
@@ -571,6 +704,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         i = args.index("--model-config")
         open_clip.add_model_config(args[i + 1])
         del args[i : i + 2]
+    if "--predecode" in args:
+        args.remove("--predecode")
+        import functools
+
+        import open_clip_train.data
+
+        model = args[args.index("--model") + 1] if "--model" in args else "RN50"
+        size = _model_image_size(model)  # open_clip_train's default model is RN50
+        open_clip_train.data.CsvDataset = functools.partial(  # read by get_csv_dataset
+            PredecodedCsvDataset, image_size=size
+        )
     from open_clip_train.main import main as open_clip_main
 
     result = open_clip_main(args)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from idia.models.base import (
+    PRECISIONS,
     ClosedBoxModel,
     EmbeddingModel,
     ModelLoadError,
@@ -44,14 +45,25 @@ def parse_spec(spec: str) -> tuple[str, str, str | None]:
 
 
 def load_model(
-    spec: str, device: str | None = None, **kwargs: Any
+    spec: str, device: str | None = None, precision: str | None = None, **kwargs: Any
 ) -> EmbeddingModel | ClosedBoxModel:
     """Build the model a spec names; raises :class:`ModelLoadError` with what to do.
 
-    A URL gives a :class:`~idia.models.remote.RemoteModel` (keyword ``api_key``; ``device`` and
-    ``progress`` do not apply: the server computes)."""
+    ``precision`` (in-process models): ``auto`` (default: fp32 on CPU, bf16/fp16 autocast on
+    CUDA), ``fp32``, ``bf16`` or ``fp16``; part of the model's identity.
+    A URL gives a :class:`~idia.models.remote.RemoteModel` (keyword ``api_key``; ``device``,
+    ``precision`` and ``progress`` do not apply: the server computes)."""
     backend, model, weights = parse_spec(spec)
+    if precision not in (None, *PRECISIONS):
+        raise ModelLoadError(
+            f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}"
+        )
     if backend == "remote":
+        if precision not in (None, "auto"):
+            raise ModelLoadError(
+                f"precision {precision!r} applies to in-process models only; the server "
+                f"behind {model} computes in its own precision"
+            )
         from idia.models.remote import RemoteModel
 
         kwargs.pop("progress", None)
@@ -59,16 +71,19 @@ def load_model(
     if backend == "open_clip":
         from idia.models.openclip import OpenCLIPModel
 
-        return OpenCLIPModel.from_spec(model, weights, device=device, **kwargs)
+        return OpenCLIPModel.from_spec(
+            model, weights, device=device, precision=precision, **kwargs
+        )
     from idia.models.hf import HFCLIPModel
 
-    return HFCLIPModel.from_spec(model, device=device, **kwargs)
+    return HFCLIPModel.from_spec(model, device=device, precision=precision, **kwargs)
 
 
 __all__ = [
     "ClosedBoxModel",
     "EmbeddingModel",
     "ModelLoadError",
+    "PRECISIONS",
     "SPEC_HELP",
     "ZeroShotResult",
     "load_model",

@@ -17,10 +17,11 @@ from PIL import Image
 
 from idia.models.base import ModelLoadError
 from idia.models.torch_utils import (
-    autocast,
     model_identity,
+    numerics,
     precision_tag,
     resolve_device,
+    resolve_precision,
     run_batches,
 )
 
@@ -28,7 +29,8 @@ FIXED_PADDING_TYPES = ("siglip", "siglip2")
 
 
 class HFCLIPModel:
-    """A transformers CLIP-style model as an :class:`~idia.models.base.EmbeddingModel`."""
+    """A transformers CLIP-style model as an :class:`~idia.models.base.EmbeddingModel`;
+    ``precision`` as for :class:`~idia.models.openclip.OpenCLIPModel`."""
 
     def __init__(
         self,
@@ -40,8 +42,10 @@ class HFCLIPModel:
         text_batch_size: int = 512,
         image_batch_size: int = 64,
         progress: bool = False,
+        precision: str | None = "auto",
     ) -> None:
         self.device = resolve_device(device)
+        self.precision = resolve_precision(precision, self.device)
         self.model = model.to(self.device).eval()
         self.tokenizer = tokenizer
         self.image_processor = image_processor
@@ -57,7 +61,9 @@ class HFCLIPModel:
         self.identity = model_identity(
             self.model,
             model.config.to_dict(),
-            extra=self.preprocess_id + precision_tag(self.device) + type(tokenizer).__name__,
+            extra=self.preprocess_id
+            + precision_tag(self.device, self.precision)
+            + type(tokenizer).__name__,
         )
         scale = getattr(self.model, "logit_scale", None)
         self.logit_scale = float(scale.exp().item()) if scale is not None else 100.0
@@ -94,7 +100,7 @@ class HFCLIPModel:
     def encode_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         def encode(batch: Sequence[Image.Image]) -> torch.Tensor:
             pixels = self.image_processor(images=list(batch), return_tensors="pt")["pixel_values"]
-            with autocast(self.device):
+            with numerics(self.device, self.precision):
                 features = _features(
                     self.model.get_image_features(pixel_values=pixels.to(self.device))
                 )
@@ -131,7 +137,7 @@ class HFCLIPModel:
             }
             if self.fixed_padding:
                 inputs.pop("attention_mask", None)  # SigLIP was trained without one
-            with autocast(self.device):
+            with numerics(self.device, self.precision):
                 features = _features(self.model.get_text_features(**inputs))
             return torch.nn.functional.normalize(features.float(), dim=-1)
 

@@ -22,10 +22,11 @@ from PIL import Image
 
 from idia.models.base import ModelLoadError
 from idia.models.torch_utils import (
-    autocast,
     model_identity,
+    numerics,
     precision_tag,
     resolve_device,
+    resolve_precision,
     run_batches,
 )
 
@@ -38,7 +39,8 @@ class OpenCLIPModel:
     """An open_clip model as an :class:`~idia.models.base.EmbeddingModel`.
 
     Wrap a model you built yourself with ``OpenCLIPModel(model, preprocess, tokenizer)``, or
-    load one from a spec with :meth:`from_spec`.
+    load one from a spec with :meth:`from_spec`. ``precision``: ``auto`` (fp32 on CPU, bf16 or
+    fp16 autocast on CUDA), ``fp32`` (the paper's numerics), ``bf16`` or ``fp16``.
     """
 
     def __init__(
@@ -52,9 +54,11 @@ class OpenCLIPModel:
         image_batch_size: int = 64,
         fast_text: bool = True,
         progress: bool = False,
+        precision: str | None = "auto",
         config: Any = None,
     ) -> None:
         self.device = resolve_device(device)
+        self.precision = resolve_precision(precision, self.device)
         self.model = model.to(self.device).eval()
         self.preprocess = preprocess
         self.tokenizer = tokenizer
@@ -67,7 +71,9 @@ class OpenCLIPModel:
         self.identity = model_identity(
             self.model,
             config if config is not None else type(self.model).__name__,
-            extra=self.preprocess_id + precision_tag(self.device) + repr(_tokenizer_id(tokenizer)),
+            extra=self.preprocess_id
+            + precision_tag(self.device, self.precision)
+            + repr(_tokenizer_id(tokenizer)),
         )
         scale = getattr(self.model, "logit_scale", None)
         self.logit_scale = float(scale.exp().item()) if scale is not None else 100.0
@@ -119,7 +125,7 @@ class OpenCLIPModel:
     def encode_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         def encode(batch: Sequence[Image.Image]) -> torch.Tensor:
             pixels = torch.stack([self.preprocess(img) for img in batch]).to(self.device)
-            with autocast(self.device):
+            with numerics(self.device, self.precision):
                 features = self.model.encode_image(pixels)
             return torch.nn.functional.normalize(features.float(), dim=-1)
 
@@ -136,7 +142,7 @@ class OpenCLIPModel:
 
         def encode(batch: torch.Tensor) -> torch.Tensor:
             batch = batch.to(self.device)
-            with autocast(self.device):
+            with numerics(self.device, self.precision):
                 if self._tower is not None:
                     features = self._tower.encode(batch)
                 else:

@@ -6,10 +6,13 @@ weights or embeddings: it sends the exact pixels of each face crop (lossless PNG
 candidate prompts, and gets back the index of the best prompt (and the scores, if the provider
 reveals them).
 
-Requests are packed within the limits the server announces at ``/info`` (images, texts and
-bytes per request), sent by a few threads at once, and retried with exponential backoff on
-connection errors, 429 and 5xx. ``queries`` counts image x prompt-set classifications, the
-attacker's real cost; it does not depend on how requests were packed.
+Requests are packed within the limits the server announces at ``/info`` (images, texts,
+pixels and bytes per request; a crop over the server's per-image limits is downscaled, aspect
+ratio kept, and counted), sent by a few threads at once, and retried with exponential backoff
+on connection errors, 429 and 5xx. ``queries`` counts image x prompt-set classifications, the
+attacker's real cost; it does not depend on how requests were packed. A request retried after
+the server may already have answered it (a read timeout, a dropped connection, a 500/502/504)
+may be billed twice: its queries are counted apart, in ``possibly_duplicated_queries``.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import math
 import os
 import random
 import threading
@@ -34,6 +38,9 @@ from idia.models.base import ModelLoadError, ZeroShotResult
 
 API_KEY_ENV = "IDIA_API_KEY"
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+# Failures after which the server may have answered (and billed) the request anyway.
+MAYBE_ANSWERED_STATUS = frozenset({500, 502, 504})
+MAYBE_ANSWERED_ERRORS = (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError)
 _ENVELOPE_BYTES = 4096  # JSON punctuation and keys around the images and texts
 
 
@@ -43,20 +50,33 @@ class RemoteModelError(ModelLoadError):
 
 @dataclass(frozen=True)
 class RemoteLimits:
-    """What the server accepts in one request (announced at ``/info``)."""
+    """What the server accepts in one request (announced at ``/info``; the last two only by
+    servers that have them)."""
 
     max_body_bytes: int
     max_images: int
     max_texts: int
     max_image_pixels: int
+    max_image_bytes: int | None = None
+    max_request_pixels: int | None = None
 
     @classmethod
     def from_info(cls, info: dict[str, Any]) -> RemoteLimits:
         limits = info.get("limits") or {}
+        names = list(cls.__dataclass_fields__)
         try:
-            return cls(**{k: int(limits[k]) for k in cls.__dataclass_fields__})
+            values = {k: int(limits[k]) for k in names[:4]}
+            values |= {k: int(limits[k]) for k in names[4:] if limits.get(k) is not None}
         except (KeyError, TypeError, ValueError) as err:
             raise RemoteModelError(f"the server's /info has no usable limits ({err})") from err
+        if min(values.values()) < 1:
+            raise RemoteModelError(f"the server's /info announces limits below 1: {values}")
+        return cls(**values)
+
+    @property
+    def pixels_per_image(self) -> int:
+        """What one image may have: its own limit, and a whole request's."""
+        return min(self.max_image_pixels, self.max_request_pixels or self.max_image_pixels)
 
 
 @dataclass(frozen=True)
@@ -66,11 +86,57 @@ class _Request:
     body: bytes
 
 
-def encode_png(image: Image.Image) -> str:
+@dataclass(frozen=True)
+class _Encoded:
+    data: str  # base64 PNG
+    pixels: int
+    downscaled: bool
+
+
+def encode_png(image: Image.Image, compress_level: int = 1) -> str:
     """Base64 of a lossless PNG: the server decodes exactly these RGB pixels."""
     buffer = io.BytesIO()
-    image.convert("RGB").save(buffer, format="PNG", compress_level=1)
+    image.convert("RGB").save(buffer, format="PNG", compress_level=compress_level)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def downscale(image: Image.Image, max_pixels: int) -> Image.Image:
+    """``image`` shrunk to at most ``max_pixels``, its aspect ratio kept (to the pixel)."""
+    if image.width * image.height <= max_pixels:
+        return image
+    scale = math.sqrt(max_pixels / (image.width * image.height))
+    width, height = max(1, int(image.width * scale)), max(1, int(image.height * scale))
+    while width * height > max_pixels:  # rounding, or a side clamped to 1
+        if width >= height:
+            width -= 1
+        else:
+            height -= 1
+    return image.resize((width, height), Image.Resampling.BICUBIC)
+
+
+def fit_image(image: Image.Image, limits: RemoteLimits) -> _Encoded:
+    """The PNG to send for ``image``: as it is when the server accepts it, else downscaled to
+    the server's pixel limit and, if the PNG is still over its byte limit, further down (a
+    stronger compression is tried first, since it keeps every pixel)."""
+    image = image.convert("RGB")
+    original = image.size
+    image = downscale(image, limits.pixels_per_image)
+    data = encode_png(image)
+    max_bytes = limits.max_image_bytes
+    if max_bytes is not None and base64_size(data) > max_bytes:
+        data = encode_png(image, compress_level=9)
+    while max_bytes is not None and base64_size(data) > max_bytes:
+        target = int(image.width * image.height * max_bytes / base64_size(data) * 0.9)
+        if target < 1:
+            raise RemoteModelError(f"a photo cannot be made to fit the server's {max_bytes} bytes")
+        image = downscale(image, target)
+        data = encode_png(image, compress_level=9)
+    return _Encoded(data, image.width * image.height, image.size != original)
+
+
+def base64_size(data: str) -> int:
+    """The number of bytes ``data`` (base64) decodes to."""
+    return len(data) * 3 // 4 - data.endswith("=") - data.endswith("==")
 
 
 class RemoteModel:
@@ -116,6 +182,8 @@ class RemoteModel:
         self.queries = 0  # image x text-group classifications answered
         self.requests = 0  # HTTP requests answered
         self.retries = 0  # failed attempts that were tried again
+        self.possibly_duplicated_queries = 0  # queries retried after the server may have answered
+        self.downscaled_images = 0  # images shrunk to fit the server's limits
         try:
             info = self._call("GET", "/info")
             self.name = str(info["name"])
@@ -141,12 +209,17 @@ class RemoteModel:
         self.close()
 
     def usage(self) -> dict[str, Any]:
-        """What the attack cost so far, as a provider would bill it."""
+        """What the attack cost so far, as a provider would bill it: ``queries`` answered,
+        plus ``possibly_duplicated_queries`` the provider may have answered (and billed) once
+        more, because their request was retried after a failure that came too late to be sure
+        it was not answered."""
         return {
             "url": self.url,
             "queries": self.queries,
             "requests": self.requests,
             "retries": self.retries,
+            "possibly_duplicated_queries": self.possibly_duplicated_queries,
+            "downscaled_images": self.downscaled_images,
         }
 
     def zero_shot(
@@ -161,12 +234,15 @@ class RemoteModel:
         scores = None if self.top1_only else np.zeros((n, g, k), dtype=np.float32)
         if n == 0:
             return ZeroShotResult(best=best, scores=scores)
-        requests = self._plan([encode_png(image) for image in images], groups)
+        encoded = [fit_image(image, self.limits) for image in images]
+        with self._lock:
+            self.downscaled_images += sum(e.downscaled for e in encoded)
+        requests = self._plan(encoded, groups)
 
         def send(request: _Request) -> None:
-            answer = self._call("POST", "/v1/zero-shot", request.body)
-            rows, cols = np.ix_(request.images, request.groups)
             shape = (len(request.images), len(request.groups))
+            answer = self._call("POST", "/v1/zero-shot", request.body, shape[0] * shape[1])
+            rows, cols = np.ix_(request.images, request.groups)
             picks = _array(answer, "best", shape, np.int64)
             if ((picks < 0) | (picks >= k)).any():
                 raise RemoteModelError(f"the server picked texts outside 0..{k - 1}")
@@ -189,7 +265,7 @@ class RemoteModel:
                         future.cancel()
         return ZeroShotResult(best=best, scores=scores)
 
-    def _plan(self, images: list[str], groups: list[list[str]]) -> list[_Request]:
+    def _plan(self, images: list[_Encoded], groups: list[list[str]]) -> list[_Request]:
         """Pack images and text groups into as few requests as the server's limits allow.
 
         When everything fits, one request carries all images and all groups, so the server
@@ -220,30 +296,38 @@ class RemoteModel:
         for chunk in group_chunks:
             texts_json = "[" + ",".join(encoded[i] for i in chunk) + "]"
             budget = limits.max_body_bytes - len(texts_json.encode()) - _ENVELOPE_BYTES
+            pixel_budget = limits.max_request_pixels
             image_chunks: list[list[int]] = [[]]
-            used = 0
+            used = used_pixels = 0
             for index, image in enumerate(images):
-                size = len(image) + 3
+                size = len(image.data) + 3
                 if size > budget:
                     raise RemoteModelError(
                         f"photo {index + 1} is {size:,} bytes as PNG, more than {self.url} "
                         f"accepts in one request ({budget:,} bytes besides the prompts)"
                     )
                 if image_chunks[-1] and (
-                    len(image_chunks[-1]) >= limits.max_images or used + size > budget
+                    len(image_chunks[-1]) >= limits.max_images
+                    or used + size > budget
+                    or (pixel_budget is not None and used_pixels + image.pixels > pixel_budget)
                 ):
                     image_chunks.append([])
-                    used = 0
+                    used = used_pixels = 0
                 image_chunks[-1].append(index)
                 used += size
+                used_pixels += image.pixels
             for image_chunk in image_chunks:
-                images_json = json.dumps([images[i] for i in image_chunk])
+                images_json = json.dumps([images[i].data for i in image_chunk])
                 body = f'{{"images":{images_json},"text_groups":{texts_json}}}'.encode()
                 requests.append(_Request(tuple(image_chunk), tuple(chunk), body))
         return requests
 
-    def _call(self, method: str, path: str, body: bytes | None = None) -> dict[str, Any]:
-        """One API call, retried with exponential backoff while the failure is transient."""
+    def _call(
+        self, method: str, path: str, body: bytes | None = None, queries: int = 0
+    ) -> dict[str, Any]:
+        """One API call, retried with exponential backoff while the failure is transient. A
+        retry after the server may have answered counts the call's ``queries`` as possibly
+        duplicated."""
         headers = {"Content-Type": "application/json"} if body is not None else None
         attempt = 0
         while True:
@@ -252,6 +336,7 @@ class RemoteModel:
                 response = self._client.request(method, path, content=body, headers=headers)
             except httpx.TransportError as err:
                 problem = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+                maybe_answered = isinstance(err, MAYBE_ANSWERED_ERRORS)
             else:
                 if response.status_code < 400:
                     with self._lock:
@@ -264,12 +349,15 @@ class RemoteModel:
                     raise RemoteModelError(self._explain(response, path))
                 problem = f"HTTP {response.status_code} {_detail(response)}"
                 retry_after = _retry_after(response)
+                maybe_answered = response.status_code in MAYBE_ANSWERED_STATUS
             if attempt == self.max_retries:
                 raise RemoteModelError(
                     f"{self.url}{path} failed {attempt + 1} times; last: {problem}"
                 )
             with self._lock:
                 self.retries += 1
+                if maybe_answered:
+                    self.possibly_duplicated_queries += queries
             delay = min(self.max_backoff, self.backoff * 2**attempt) * random.uniform(0.5, 1.0)
             self._sleep(min(self.max_backoff, retry_after) if retry_after is not None else delay)
             attempt += 1

@@ -10,7 +10,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+
+from idia.models.base import PRECISIONS
+from idia.progress import progress as stage_progress
 
 
 def resolve_device(device: str | None) -> torch.device:
@@ -20,19 +22,49 @@ def resolve_device(device: str | None) -> torch.device:
     return torch.device(device)
 
 
-def autocast(device: torch.device) -> contextlib.AbstractContextManager:
-    """Half precision on CUDA (bf16 where supported), full precision on CPU."""
-    if device.type == "cuda":
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.autocast("cuda", dtype=dtype)
-    return contextlib.nullcontext()
+_HALF_TYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def precision_tag(device: torch.device) -> str:
-    """Which numerics produced an embedding; part of the cache key."""
+def resolve_precision(precision: str | None, device: torch.device) -> str:
+    """``fp32``, ``bf16`` or ``fp16`` for ``device``.
+
+    ``auto`` (or None) is fp32 on CPU and the fast half type on CUDA (bf16 where supported,
+    else fp16). A half type on CPU is allowed: slower there on most CPUs, but it previews the
+    GPU's numerics on any machine.
+    """
+    precision = precision or "auto"
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    if precision != "auto":
+        return precision
     if device.type == "cuda":
-        return "cuda-bf16" if torch.cuda.is_bf16_supported() else "cuda-fp16"
-    return f"{device.type}-fp32"
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "fp32"
+
+
+@contextlib.contextmanager
+def numerics(device: torch.device, precision: str) -> Iterator[None]:
+    """Run the encoders in ``precision`` (resolved): autocast for a half type; for fp32 on
+    CUDA, TF32 is switched off (matmuls and cuDNN convolutions) so fp32 means fp32."""
+    if precision in _HALF_TYPES:
+        with torch.autocast(device.type, dtype=_HALF_TYPES[precision]):
+            yield
+        return
+    if device.type != "cuda":
+        yield
+        return
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+def precision_tag(device: torch.device, precision: str) -> str:
+    """Which numerics produce an embedding (``cpu-fp32``, ``cuda-bf16``, ...); part of the
+    model identity, hence of the cache key."""
+    return f"{device.type}-{precision}"
 
 
 def model_identity(module: torch.nn.Module, config: Any, extra: str = "") -> str:
@@ -64,7 +96,7 @@ def run_batches(
 ) -> np.ndarray:
     """Encode ``items`` in batches, with a progress bar, into one float32 array."""
     outputs = []
-    with tqdm(total=len(items), desc=desc, unit="it", disable=not progress, leave=False) as bar:
+    with stage_progress(len(items), f"encoding {desc}", enabled=progress, leave=False) as bar:
         for part in batched(len(items), batch_size):
             outputs.append(encode(items[part]).float().cpu().numpy())
             bar.update(part.stop - part.start)

@@ -57,6 +57,8 @@ _CERTIFICATE = """<!DOCTYPE html>
 <tr><td>score (templates naming the person)</td>{% for r in (original, unlearned) %}
   <td class="num">{{ r.score }} / {{ r.templates | length }} (threshold {{ r.threshold }})</td>
   {% endfor %}</tr>
+<tr><td>calibrated verdict (alpha {{ original.alpha }})</td>{% for r in (original, unlearned) %}
+  <td class="{{ 'yes' if r.verdict else 'no' }}">{{ r.verdict_sentence }}</td>{% endfor %}</tr>
 {% for label, p_before, p_after in p_values %}<tr><td>{{ label }}</td>
   {% for p in (p_before, p_after) %}<td class="num">{{ p | pvalue }}</td>{% endfor %}</tr>
 {% endfor %}
@@ -173,26 +175,27 @@ def _environment() -> jinja2.Environment:
 
 
 def p_values(result: CheckResult) -> list[tuple[str, float | None]]:
-    """The p-values a check reports, labelled: each calibrated claim where the result carries
-    them (``claims``, idia's calibrated tests), else the decoy p-value."""
-    claims = getattr(result, "claims", None)
-    if claims:
-        return [(claim.replace("_", " ") + " p-value", test.p_value if test.tested else None)
-                for claim, test in claims.items()]
-    return [("decoy p-value", result.p_value)]
+    """The p-values a check reports, labelled: each calibrated claim of :mod:`idia.claims`
+    (None where it was not tested, e.g. face association without reference people)."""
+    return [(claim.replace("_", " ") + " p-value", test.p_value if test.tested else None)
+            for claim, test in result.claims.items()]
 
 
 def conclusion(name: str, original: CheckResult, unlearned: CheckResult) -> str:
-    """One sentence a provider can send: what the attack found before and after."""
-    (label, p_before), (_, p_after) = p_values(original)[0], p_values(unlearned)[0]
+    """One sentence a provider can send: what the attack found before and after, by the
+    paper's rule and by the calibrated tests (at each check's alpha)."""
+    label, p_before = p_values(original)[0]
+    p_after = p_values(unlearned)[0][1]
     before = (
         f"the original model named {name} under {original.score} of "
-        f"{len(original.templates)} templates ({label} {_pvalue(p_before)}: "
-        f"{'identified' if original.member else 'not identified'})"
+        f"{len(original.templates)} templates "
+        f"({'identified' if original.member else 'not identified'}"
+        f"; {label} {_pvalue(p_before)}: {original.verdict_sentence})"
     )
     after = (
-        f"the unlearned model under {unlearned.score} ({label} {_pvalue(p_after)}: "
-        f"{'still identified' if unlearned.member else 'not identified'})"
+        f"the unlearned model under {unlearned.score} "
+        f"({'still identified' if unlearned.member else 'not identified'}"
+        f"; {label} {_pvalue(p_after)}: {unlearned.verdict_sentence})"
     )
     return f"With {original.n_photos} photos, {before}; {after}."
 

@@ -30,9 +30,29 @@ SCORE_LABELS = {
     "score": "score (templates correct)",
     "probability": "mean probability of the real name",
     "rank": "mean rank of the real name",
+    "name_familiarity": "name familiarity (z)",
+    "face_association": "face association (z)",
+    "text_only": "text only (z)",
+    "face_blind": "face-blind baseline",
 }
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf")
-SCORE_STYLES = {"score": "-", "probability": "--", "rank": ":"}
+SCORE_STYLES = {
+    "score": "-",
+    "probability": "--",
+    "rank": ":",
+    "name_familiarity": "--",
+    "face_association": "-.",
+    "text_only": ":",
+    "face_blind": (0, (1, 3)),
+}
+PAPER_SCORES = ("score", "probability", "rank")
+RULE_SCORES = ("score", "name_familiarity", "face_association", "text_only", "face_blind")
+CLAIM_LABELS = {
+    "paper": "paper's rule",
+    "name_familiarity": "name familiarity",
+    "face_association": "face association",
+    "text_only": "text only",
+}
 
 
 @dataclass(frozen=True)
@@ -199,21 +219,25 @@ def frequency_heatmap(frame: pd.DataFrame, labels: Sequence[str], title: str) ->
     return figure
 
 
-def roc_curves(runs: Sequence[tuple[str, dict[str, Any]]]) -> Figure:
+def roc_curves(
+    runs: Sequence[tuple[str, dict[str, Any]]], scores: Sequence[str] = PAPER_SCORES
+) -> Figure:
     """ROC per run and score, linear and log-log (low-FPR regime); AUC in the legend."""
     figure = new_figure(10, 4.2)
     linear, logarithmic = figure.subplots(1, 2)
     smallest = 1.0
     for (label, curves), color in zip(runs, COLORS, strict=False):
         for score, curve in curves.items():
+            if score not in scores:
+                continue
             fpr = np.array([np.nan if v is None else v for v in curve["fpr"]], float)
             tpr = np.array([np.nan if v is None else v for v in curve["tpr"]], float)
             if np.isnan(fpr).all() or np.isnan(tpr).all():
                 continue
             name = f"{label}: {SCORE_LABELS.get(score, score)} (AUC {_fmt(curve['auc'], '.3f')})"
             style = SCORE_STYLES.get(score, "-")
-            linear.plot(fpr, tpr, style, color=color, label=name, drawstyle="default")
-            logarithmic.plot(fpr, tpr, style, color=color)
+            linear.plot(fpr, tpr, linestyle=style, color=color, label=name)
+            logarithmic.plot(fpr, tpr, linestyle=style, color=color)
             if curve.get("n_non_members"):
                 smallest = min(smallest, 1 / curve["n_non_members"])
     for axis in (linear, logarithmic):
@@ -251,4 +275,56 @@ def template_votes(
     axis.set_xlim(0, 1)
     axis.set_xlabel("share of photos voting for the template's winner (green: the real name)")
     axis.grid(axis="x", alpha=0.3)
+    return figure
+
+
+def claims_vs_size(frame: pd.DataFrame, title: str) -> Figure:
+    """TPR and FPR of the paper's rule and the calibrated tests vs attack size, one run:
+    mean over draws with the 95% CI over people."""
+    figure = new_figure(9, 3.4)
+    axes = figure.subplots(1, 2)
+    usable = frame[frame["n_included"] > 0]
+    sizes = usable["size"].to_numpy()
+    for axis, rate in zip(axes, ("tpr", "fpr"), strict=True):
+        for (claim, label), color in zip(CLAIM_LABELS.items(), COLORS, strict=False):
+            prefix = "" if claim == "paper" else f"{claim}_"
+            mean = _values(usable, f"{prefix}{rate}_mean")
+            if np.isnan(mean).all():
+                continue
+            axis.plot(sizes, mean, "o-", color=color, markersize=3, label=label)
+            axis.fill_between(
+                sizes,
+                _values(usable, f"{prefix}{rate}_ci_low"),
+                _values(usable, f"{prefix}{rate}_ci_high"),
+                color=color,
+                alpha=0.12,
+                linewidth=0,
+            )
+        axis.set_title(f"{title}: {RATE_LABELS[rate]}", fontsize=9)
+        axis.set_xlabel("attack size (photos per person)")
+        axis.set_ylim(-0.03, 1.03)
+        axis.grid(alpha=0.3)
+    axes[0].legend(fontsize=8, loc="best")
+    return figure
+
+
+def calibration_qq(calibration: dict[str, Any], title: str) -> Figure:
+    """QQ plot of each test's p-values on non-members against the uniform distribution: on
+    the diagonal when the test is calibrated; below it when it calls too many."""
+    figure = new_figure(4.6, 4.2)
+    axis = figure.subplots()
+    axis.plot([0, 1], [0, 1], color="grey", lw=0.8)
+    for (claim, fit), color in zip(calibration.items(), COLORS[1:], strict=False):
+        points = np.asarray(fit.get("qq") or [], float)
+        if not len(points):
+            continue
+        ks = fit.get("ks_p")
+        axis.plot(points[:, 0], points[:, 1], ".", color=color, markersize=3,
+                  label=f"{CLAIM_LABELS.get(claim, claim)} (n {fit['n']}, KS p "
+                  f"{_fmt(ks, '.2g')})")
+    axis.set_xlabel("uniform quantile")
+    axis.set_ylabel("p-value quantile (non-members)")
+    axis.set_title(title, fontsize=9)
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7, loc="upper left")
     return figure

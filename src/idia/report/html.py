@@ -23,11 +23,12 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from idia import __version__, attack
+from idia.claims import NULLS, SENTENCES
 from idia.engine import CheckResult
 from idia.evaluation import (
+    DEFAULT_SIZES,
     EvaluationError,
     RunData,
-    benjamini_hochberg,
     evaluate,
     load_run,
     summary_size,
@@ -62,7 +63,8 @@ class RunReport:
 
 
 def load_report_run(path: Path) -> tuple[RunData, dict[str, Any], bool]:
-    """The run and its evaluation.json; evaluated in memory (defaults) when there is none."""
+    """The run and its evaluation.json; evaluated in memory when there is none (the default
+    sizes up to the most photos anyone has)."""
     run = load_run(path)
     stored = run.path / "evaluation.json"
     if stored.is_file():
@@ -70,7 +72,8 @@ def load_report_run(path: Path) -> tuple[RunData, dict[str, Any], bool]:
             return run, json.loads(stored.read_text()), False
         except ValueError as err:
             raise EvaluationError(f"{stored}: not readable JSON ({err})") from err
-    document, _ = evaluate(run)
+    most = int(run.n_photos.max(initial=0))
+    document, _ = evaluate(run, sizes=[s for s in DEFAULT_SIZES if s <= most] or [1])
     return run, document, True
 
 
@@ -156,6 +159,35 @@ def _summary(report: RunReport) -> dict[str, Any]:
     }
 
 
+RULE_NAMES = {
+    "paper": "paper's rule (templates won >= tau)",
+    "name_familiarity": "name familiarity: " + SENTENCES["name_familiarity"],
+    "face_association": "face association: " + SENTENCES["face_association"],
+    "text_only": "text only: " + SENTENCES["text_only"],
+    "face_blind": "face-blind baseline (the name on other people's photos)",
+}
+
+
+def _rules(report: RunReport) -> dict[str, Any]:
+    """Every rule side by side on all photos of each person, and each test's calibration."""
+    block = report.evaluation.get("claims", {})
+    rows = [
+        {"rule": rule, "label": RULE_NAMES.get(rule, rule), **values}
+        for rule, values in block.get("rules", {}).items()
+    ]
+    calibration = [
+        {"claim": claim, "label": RULE_NAMES[claim].split(":")[0], **fit}
+        for claim, fit in block.get("null_calibration", {}).items()
+    ]
+    return {
+        "label": report.label,
+        "alpha": report.evaluation.get("alpha"),
+        "rows": rows,
+        "calibration": calibration,
+        "nulls": block.get("assumptions", {}),
+    }
+
+
 def _notices(report: RunReport) -> list[str]:
     """What a reader must know before trusting the numbers."""
     evaluation, label = report.evaluation, report.label
@@ -176,7 +208,8 @@ def _notices(report: RunReport) -> list[str]:
             n = row[group]
             if n < SMALL_GROUP:
                 cells = _rate_cells(row, rate)
-                who = "non-members" if group == "n_non_members" else "members"
+                who = "non-member" if group == "n_non_members" else "member"
+                who += "" if n == 1 else "s"
                 notices.append(
                     f"{label}: the {rate.upper()} of {_pct(cells['mean'])} at size {row['size']} "
                     f"rests on {n} {who} only: its 95% CI is {_pct(cells['low'])} to "
@@ -188,8 +221,15 @@ def _notices(report: RunReport) -> list[str]:
             f"{evaluation['excluded_sizes']} (at most "
             f"{evaluation['people']['photos_max']} photos per person)."
         )
+    population = evaluation.get("population", {})
+    if population.get("mode") == "fixed" and population.get("n_left_out"):
+        notices.append(
+            f"{label}: {population['n_left_out']} people with fewer than "
+            f"{population['min_photos']} usable photos (or left out by the protocol) are left "
+            "out of every attack size, so that every size judges the same people."
+        )
     partly = [r for r in evaluation["sizes"] if r["n_excluded"] and r["n_included"]]
-    if partly:
+    if partly and population.get("mode") != "fixed":
         notices.append(
             f"{label}: people with fewer photos than an attack size are left out of "
             "that size: " + ", ".join(f"size {r['size']}: {r['n_excluded']}" for r in partly) + "."
@@ -201,8 +241,6 @@ def _people_rows(report: RunReport) -> list[dict[str, Any]]:
     results = report.run.results
     threshold = report.evaluation["settings"]["threshold"]
     has_photos = results["n_photos"].to_numpy() > 0
-    q_values = np.full(len(results), np.nan)
-    q_values[has_photos] = benjamini_hochberg(results["p_value"].to_numpy(float)[has_photos])
     rows = []
     for i, person in enumerate(results.to_dict("records")):
         member = bool(attack.is_member(person["score"], threshold)) and has_photos[i]
@@ -213,8 +251,10 @@ def _people_rows(report: RunReport) -> list[dict[str, Any]]:
                 "n_photos": person["n_photos"],
                 "n_skipped": person.get("n_skipped"),
                 "score": person["score"],
-                "p_value": person["p_value"] if has_photos[i] else None,
-                "q_value": None if np.isnan(q_values[i]) else q_values[i],
+                "p_name": _present(person.get("p_name")),
+                "p_face": _present(person.get("p_face")),
+                "p_text": _present(person.get("p_text")),
+                "claim": SENTENCES.get(person.get("verdict") or "", ""),
                 "verdict": "no photos"
                 if not has_photos[i]
                 else ("member" if member else "not member"),
@@ -222,8 +262,6 @@ def _people_rows(report: RunReport) -> list[dict[str, Any]]:
                 if truth is None or pd.isna(truth)
                 else ("member" if truth else "non-member"),
                 "count": None if pd.isna(person.get("count")) else int(person["count"]),
-                "mean_real_rank": person.get("mean_real_rank"),
-                "mean_real_probability": person.get("mean_real_probability"),
                 "wrong": truth is not None
                 and not pd.isna(truth)
                 and has_photos[i]
@@ -231,6 +269,10 @@ def _people_rows(report: RunReport) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def _present(value: Any) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)
 
 
 def _settings(report: RunReport) -> dict[str, Any]:
@@ -320,7 +362,6 @@ def _statistics(report: RunReport) -> dict[str, Any]:
     return {
         "label": report.label,
         "chance": evaluation["chance"],
-        "p_values": evaluation["p_values"],
         "people": evaluation["people"],
     }
 
@@ -348,6 +389,7 @@ def write_report(runs: Sequence[str | Path], out: str | Path) -> Path:
         "summaries": [_summary(r) for r in reports],
         "any_truth": any(r.evaluation["has_truth"] for r in reports),
         "figures": page_figures,
+        "rules": [_rules(r) for r in reports],
         "statistics": [_statistics(r) for r in reports],
         "people": [
             {
@@ -411,6 +453,24 @@ def _run_figures(reports: Sequence[RunReport], folder: Path) -> list[dict[str, s
             f"{label}: TPR (mean over draws) by training frequency and attack size; blank "
             "cells hold no members.",
         )
+        if any("name_familiarity_tpr_mean" in r for r in report.evaluation["sizes"]):
+            add(
+                figures.claims_vs_size(report.sizes, label),
+                f"claims_vs_size_{index}",
+                f"{label}: TPR and FPR vs attack size for the paper's rule and the calibrated "
+                "tests (verdicts at alpha with Benjamini-Hochberg per draw); bands: 95% CI over "
+                "the people behind each rate.",
+            )
+        calibration = report.evaluation.get("claims", {}).get("null_calibration")
+        if calibration:
+            add(
+                figures.calibration_qq(calibration, f"{label}: p-values of non-members"),
+                f"calibration_{index}",
+                f"{label}: each test's p-values on non-members (people the model cannot know) "
+                "against the uniform distribution, with the Kolmogorov-Smirnov p-value. A "
+                "calibrated test stays on the diagonal; points below it mean too many small "
+                "p-values, i.e. false claims.",
+            )
     curves = [(r.label, r.evaluation["roc"]) for r in reports if r.evaluation["has_truth"]]
     if curves:
         add(
@@ -421,6 +481,16 @@ def _run_figures(reports: Sequence[RunReport], folder: Path) -> list[dict[str, s
             "rank (dotted). The log-scale panel shows the low-FPR regime that "
             "membership-inference evaluations report.",
         )
+        if any("name_familiarity" in roc for _, roc in curves):
+            add(
+                figures.roc_curves(curves, figures.RULE_SCORES),
+                "roc_rules",
+                "ROC of every rule on all photos of each person: the paper's score, the "
+                "calibrated tests' z against their nulls, and the face-blind baseline (the "
+                "name's response on other people's photos only). Whatever the face-blind "
+                "baseline reaches, the name alone explains; only the face-association test "
+                "speaks for the face.",
+            )
     return entries
 
 
@@ -431,32 +501,51 @@ def write_check_report(
     as PNG and PDF next to it). ``settings``: what the result does not record (e.g. crop)."""
     out = Path(out)
     folder = _figures_folder(out)
-    figure = figures.template_votes(
-        [t.template for t in result.templates],
-        [t.votes for t in result.templates],
-        [t.correct for t in result.templates],
-        result.n_photos,
-    )
-    entry = _figure_entry(
-        figures.save_figure(figure, folder, "template_votes"),
-        "Per template: the share of photos that voted for the template's winning name (green "
-        "when the winner is the real name; a tie for the top gives no prediction).",
-    )
+    entries = []
+    if result.templates:
+        figure = figures.template_votes(
+            [t.template for t in result.templates],
+            [t.votes for t in result.templates],
+            [t.correct for t in result.templates],
+            result.n_photos,
+        )
+        entries.append(
+            _figure_entry(
+                figures.save_figure(figure, folder, "template_votes"),
+                "Per template: the share of photos that voted for the template's winning name "
+                "(green when the winner is the real name; a tie for the top gives no "
+                "prediction).",
+            )
+        )
     skipped = [p for p in result.photos if p["status"] != "ok"]
+    tests = [
+        {
+            "claim": claim,
+            "label": RULE_NAMES[claim],
+            "test": test,
+            "holds": test.holds(result.alpha),
+            "null": NULLS[claim],
+        }
+        for claim, test in result.claims.items()
+    ]
     context = {
         "kind": "check",
+        "tests": tests,
         "title": f"idia check: {result.name}",
         "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "version": __version__,
         "result": result,
         "n_skipped": len(skipped),
-        "figures": [entry],
+        "figures": entries,
         "settings": [
             ("model", result.model),
             ("seed", result.seed),
             ("candidate names", result.n_candidates),
             ("candidate source", result.candidate_source),
             ("threshold (tau)", result.threshold),
+            ("alpha (calibrated tests)", result.alpha),
+            ("sex used for matching", result.sex or "unknown"),
+            ("reference people", result.n_reference_people),
             *((str(k), v) for k, v in (settings or {}).items()),
         ],
     }

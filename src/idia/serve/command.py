@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import stat
 from pathlib import Path
 from typing import Annotated
 
@@ -11,10 +13,20 @@ import typer
 from idia.models import SPEC_HELP
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+WEB_AUTH_ENV = "IDIA_WEB_AUTH"
+
+
+def warn(message: str) -> None:
+    typer.secho(f"warning: {message}", err=True, fg=typer.colors.YELLOW)
 
 
 def serve_command(
     model: Annotated[str, typer.Option("--model", "-m", help=f"Model spec: {SPEC_HELP}.")],
+    name: Annotated[
+        str | None,
+        typer.Option(help="The model's name at /info (default: its architecture and "
+                     "checkpoint name, never a path)."),
+    ] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     top1_only: Annotated[
@@ -26,9 +38,25 @@ def serve_command(
     ] = None,
     device: Annotated[str | None, typer.Option(help="'cpu', 'cuda'; default: auto.")] = None,
     max_images: Annotated[int, typer.Option(help="Images per request at most.")] = 64,
+    max_image_kb: Annotated[
+        int, typer.Option(help="Encoded size of one image at most (PNG/JPEG), in KiB.")
+    ] = 512,
+    max_image_pixels: Annotated[int, typer.Option(help="Pixels per image at most.")] = 2048**2,
+    max_request_pixels: Annotated[
+        int, typer.Option(help="Pixels of all images of one request at most.")
+    ] = 2**24,
     max_texts: Annotated[int, typer.Option(help="Texts per request at most.")] = 32_768,
-    max_body_mb: Annotated[float, typer.Option(help="Request body size limit, in MiB.")] = 64.0,
-    max_image_pixels: Annotated[int, typer.Option(help="Pixels per image at most.")] = 4096**2,
+    max_total_text_chars: Annotated[
+        int, typer.Option(help="Characters of all texts of one request at most.")
+    ] = 2**20,
+    max_body_mb: Annotated[
+        float | None,
+        typer.Option(help="Request body size limit, in MiB (default: what the largest "
+                     "request within the other limits needs)."),
+    ] = None,
+    body_timeout: Annotated[
+        float, typer.Option(help="Seconds for the whole body to arrive; slower gets 408.")
+    ] = 60.0,
     max_connections: Annotated[
         int, typer.Option(help="Connections at once; more get 503 (clients retry).")
     ] = 64,
@@ -36,81 +64,145 @@ def serve_command(
     """Serve a model as a zero-shot classification API: images and texts in, best text out."""
     from idia.cli import USER_ERRORS, fail
 
-    if min(max_images, max_texts, max_image_pixels, max_connections) < 1 or max_body_mb <= 0:
+    limits_given = (max_images, max_image_kb, max_image_pixels, max_request_pixels, max_texts,
+                    max_total_text_chars, max_connections)
+    if min(limits_given) < 1 or body_timeout <= 0 or (max_body_mb is not None and max_body_mb <= 0):
         fail("the limits must be positive")
     try:
         import uvicorn
 
         from idia.models import load_model
         from idia.serve.api import Limits, create_app
+        from idia.serve.catalog import display_name
 
-        loaded = load_model(model, device=device, progress=False)
         limits = Limits(
-            max_body_bytes=int(max_body_mb * 2**20),
             max_images=max_images,
-            max_texts=max_texts,
+            max_image_bytes=max_image_kb * 2**10,
             max_image_pixels=max_image_pixels,
+            max_request_pixels=max_request_pixels,
+            max_texts=max_texts,
+            max_total_text_chars=max_total_text_chars,
+            max_body_bytes=0 if max_body_mb is None else int(max_body_mb * 2**20),
+            body_timeout_s=body_timeout,
         )
-        app = create_app(loaded, top1_only=top1_only, api_key=api_key, limits=limits)
+        shown = name or display_name(model)
+        loaded = load_model(model, device=device, progress=False)
+        app = create_app(loaded, top1_only=top1_only, api_key=api_key, limits=limits, name=shown)
     except USER_ERRORS as err:
         fail(str(err))
     if host not in LOOPBACK and not api_key:
-        typer.secho(
-            f"warning: listening on {host} without --api-key: anyone who can reach it can query "
-            "the model",
-            err=True,
-            fg=typer.colors.YELLOW,
-        )
+        warn(f"listening on {host} without --api-key: anyone who can reach it can query the model")
     typer.echo(
-        f"serving {loaded.name} (identity {loaded.identity[:12]}) at http://{host}:{port} "
-        f"({'top-1 only' if top1_only else 'with scores'}; API docs at /docs)",
+        f"serving {shown} (identity {loaded.identity[:12]}) at http://{host}:{port} "
+        f"({'top-1 only' if top1_only else 'with scores'}; bodies up to "
+        f"{limits.max_body_bytes / 2**20:.1f} MiB; API docs at /docs)",
         err=True,
     )
     uvicorn.run(app, host=host, port=port, limit_concurrency=max_connections, log_level="info")
 
 
+def read_auth(auth_file: Path | None) -> dict[str, str]:
+    """Logins for the web page: ``user:password`` lines of ``auth_file``, and ``$IDIA_WEB_AUTH``
+    (one ``user:password``). Never from the command line, where other users see it."""
+    from idia.serve.web import read_logins
+
+    lines = []
+    if auth_file is not None:
+        if auth_file.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            warn(f"{auth_file} can be read by other users; chmod 600 it")
+        lines += auth_file.read_text(encoding="utf-8").splitlines()
+    if os.environ.get(WEB_AUTH_ENV):
+        lines.append(os.environ[WEB_AUTH_ENV])
+    return read_logins(lines)
+
+
 def web_command(
     model: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
-            "--model", "-m", help=f"Model spec (default: the newest lab model): {SPEC_HELP}."
+            "--model", "-m",
+            help="A model visitors may choose, as [NAME=]SPEC (repeatable; NAME is what the "
+            f"page shows, default: the architecture and checkpoint name). SPEC: {SPEC_HELP}.",
         ),
+    ] = None,
+    models_file: Annotated[
+        Path | None,
+        typer.Option(help="More models, one [NAME=]SPEC a line ('#' comments)."),
     ] = None,
     lab_dir: Annotated[
         Path | None,
-        typer.Option(help="Where to look for trained models (default: ./lab, else ./)."),
+        typer.Option(help="Also offer the models trained here (without --model: ./lab, else ./; "
+                     "the newest with a model card is the default; a lab model brings "
+                     "examples)."),
     ] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 7860,
     num_names: Annotated[int, typer.Option(help="Candidate names (real + decoys).")] = 1000,
     device: Annotated[str | None, typer.Option(help="'cpu', 'cuda'; default: auto.")] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(envvar="IDIA_API_KEY", help="API key for the http(s):// models listed."),
+    ] = None,
+    auth_file: Annotated[
+        Path | None,
+        typer.Option(help=f"Require a login: user:password lines (also ${WEB_AUTH_ENV}="
+                     "user:password)."),
+    ] = None,
 ) -> None:
-    """A web page where anyone can check whether a model knows a face (Gradio)."""
+    """A web page where anyone (or, with a login, invited people) can check whether a model
+    knows a face (Gradio)."""
     from idia.cli import USER_ERRORS, fail
 
     if importlib.util.find_spec("gradio") is None:
         fail("the web page needs Gradio: pip install 'idia[web]'")
-    from idia.serve.web import WebDemo, create_web_app, find_local_models, launch_web
+    from idia.serve.catalog import (
+        find_local_models,
+        offered_models,
+        read_models_file,
+        split_entry,
+    )
+    from idia.serve.web import WebDemo, create_web_app, launch_web, login_check
 
     if lab_dir is not None and not lab_dir.is_dir():
         fail(f"--lab-dir {lab_dir} is not a folder")
-    roots = [lab_dir or (Path("lab") if Path("lab").is_dir() else Path("."))]
-    found = find_local_models(roots)
-    default = model or (found[0] if found else None)
-    if default is None:
-        typer.secho(
-            "note: no model given and none found under "
-            f"{', '.join(str(r) for r in roots)}; the page will ask for one. Train one with "
-            "'idia lab', or pass --model SPEC.",
-            err=True,
-            fg=typer.colors.YELLOW,
-        )
-    demo = WebDemo(found, num_names=num_names, device=device)
-    if default is not None:
-        typer.echo(f"loading {default}", err=True)
-        try:
-            demo.model(default)  # fail now, not at the first visitor's click
+    if models_file is not None and not models_file.is_file():
+        fail(f"--models-file {models_file} is not a file")
+    if auth_file is not None and not auth_file.is_file():
+        fail(f"--auth-file {auth_file} is not a file")
+    try:
+        listed = [*(model or []), *(read_models_file(models_file) if models_file else [])]
+        found = []
+        if lab_dir is not None or not listed:
+            roots = [lab_dir or (Path("lab") if Path("lab").is_dir() else Path("."))]
+            found = find_local_models(roots)
+        offered = offered_models([*listed, *found])
+        logins = read_auth(auth_file)
+    except (*USER_ERRORS, OSError) as err:
+        fail(str(err))
+    if not offered:
+        warn("no model given and none found; the page will say how to get one. Train one with "
+             "'idia lab', or pass --model SPEC.")
+    if host not in LOOPBACK:
+        if logins:
+            warn(f"listening on {host}: logins cross the network in clear unless a TLS proxy "
+                 "fronts the page")
+        else:
+            warn(f"listening on {host} without --auth-file or ${WEB_AUTH_ENV}: anyone who can "
+                 "reach it can upload photos and query the models")
+    demo = WebDemo(offered, num_names=num_names, device=device, api_key=api_key)
+    listed_specs = {split_entry(entry)[1] for entry in listed}
+    preload = [label for label, spec in offered.items() if spec in listed_specs]
+    for label in preload or list(offered)[:1]:  # the listed models, or the newest found
+        typer.echo(f"loading {label}", err=True)
+        try:  # fail now, and do the work every check repeats now, not at the first click
+            demo.prepare(label, log=lambda line: typer.echo(line, err=True))
         except USER_ERRORS as err:
             fail(str(err))
-    typer.echo(f"open http://{host}:{port} in a browser (Ctrl+C stops)", err=True)
-    launch_web(create_web_app(demo, default), host=host, port=port)
+    typer.echo(
+        f"open http://{host}:{port} in a browser (Ctrl+C stops); models offered: "
+        f"{', '.join(offered) or 'none'}" + ("; login required" if logins else ""),
+        err=True,
+    )
+    launch_web(
+        create_web_app(demo), host=host, port=port, auth=login_check(logins) if logins else None
+    )

@@ -91,6 +91,16 @@ def certify_command(
     num_names: Annotated[int, typer.Option(help="Candidate names in total.")] = 1000,
     seed: Annotated[int, typer.Option(help="Seed for the decoy names.")] = 0,
     threshold: Annotated[int, typer.Option(help="tau.")] = 1,
+    reference: Annotated[
+        Path | None,
+        typer.Option(help="Other people's photos, one subfolder per person, for the "
+                     "face-association test on both models (without it, that test is not run)."),
+    ] = None,
+    sex: Annotated[
+        str | None, typer.Option(help="'f' or 'm' for matching reference people.")
+    ] = None,
+    alpha: Annotated[float, typer.Option(min=0.0, max=1.0, help="Level of the calibrated "
+                                         "tests' verdicts.")] = 0.05,
     device: Annotated[str | None, typer.Option(help="'cpu', 'cuda'; default: auto.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Also print the data as JSON.")] = False,
 ) -> None:
@@ -118,11 +128,12 @@ def certify_command(
             attacker = IdentityInferenceAttack(spec, num_names=num_names, seed=seed,
                                                threshold=threshold, crop=crop,  # type: ignore[arg-type]
                                                device=device, progress=False, cache_dir=False)
-            results.append(attacker.check(photos, name))
+            results.append(attacker.check(photos, name, reference=reference, sex=sex,
+                                          alpha=alpha))
             identities.append(getattr(attacker.classifier, "identity", None))
     except (AttackInputError, ValueError, ModelLoadError) as err:
         _fail(str(err))
-    settings = {"crop": crop}
+    settings = {"crop": crop, "alpha": alpha, "reference people": results[0].n_reference_people}
     written = write_certificate(results[0], results[1], out, tuple(identities), record, settings)
     if as_json:
         typer.echo(json.dumps(certificate_data(results[0], results[1], tuple(identities), record,

@@ -1,0 +1,55 @@
+"""Pooling independent lab runs: people from every seed behind each rate, and the trend of
+detection with the number of injected pairs."""
+
+from __future__ import annotations
+
+import pytest
+
+from idia.lab.seeds import detection_trend, pooled_results, pooled_summary
+from test_evaluation import all_photos, decoys, write_run
+
+
+def _run(path, seed_offset: int):
+    """Members seen 1, 5 or 25 times (the well-seen ones found more often) and non-members."""
+    predictions, truth, counts = [], [], []
+    for i, count in enumerate([1, 1, 5, 5, 25, 25]):
+        found = count == 25 or (count == 5 and i % 2 == seed_offset % 2)
+        predictions.append(all_photos(i, 3) if found else decoys(3))
+        truth.append(True)
+        counts.append(count)
+    for _ in range(4):
+        predictions.append(decoys(3))
+        truth.append(False)
+        counts.append(0)
+    return write_run(path, predictions, truth, counts, n_candidates=40)
+
+
+def test_pooled_rules_count_the_people_of_every_seed(tmp_path):
+    runs = [_run(tmp_path / f"s{s}", s) for s in (0, 1, 2)]
+    pooled = pooled_summary(runs, [0, 1, 2])
+    assert (pooled["n_members"], pooled["n_non_members"]) == (18, 12)
+    paper = pooled["pooled_rules"]["paper"]
+    by_count = paper["tpr_by_count"]
+    assert {c: v["n"] for c, v in by_count.items()} == {"1": 6, "5": 6, "25": 6}
+    assert by_count["25"]["tpr"] == 1.0 and by_count["1"]["tpr"] == 0.0
+    assert by_count["5"]["tpr"] == pytest.approx(3 / 6)
+    assert paper["n_non_members"] == 12 and paper["fpr"] == 0.0
+    assert len(paper["auc_per_seed"]) == 3
+    low, high = by_count["5"]["ci"]
+    assert low < 0.5 < high
+
+
+def test_the_trend_rises_with_the_count_and_says_when_it_cannot(tmp_path):
+    runs = [_run(tmp_path / f"s{s}", s) for s in (0, 1)]
+    members = pooled_results(runs, [0, 1])
+    members = members[members["truth"]].copy()
+    # make detection rise with the count without separating completely
+    members["member"] = members["count"].map({1: 0, 5: 1, 25: 1}).astype(bool)
+    members.loc[members.index[0], "member"] = True
+    members.loc[members.index[-1], "member"] = False
+    trend = detection_trend(members, "member")
+    assert trend["slope"] > 0 and trend["ci"][0] < trend["slope"] < trend["ci"][1]
+    assert 0 < trend["p_value"] < 1 and trend["n"] == 12
+    members["member"] = True
+    assert detection_trend(members, "member")["slope"] is None
+
