@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
 from idia.cache import CacheError, cache_info, default_cache_dir, purge_cache
+from idia.cli_errors import fail
 
 cache_app = typer.Typer(
     help="The embedding cache: what it holds (prompts; photos only with --cache-images), "
@@ -23,11 +24,6 @@ CacheDirOpt = Annotated[
 ]
 
 
-def _fail(message: str) -> NoReturn:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(2)
-
-
 @cache_app.command("info")
 def info_command(
     cache_dir: CacheDirOpt = None,
@@ -39,7 +35,7 @@ def info_command(
     try:
         info = cache_info(cache_dir)
     except (CacheError, OSError) as err:
-        _fail(str(err))
+        fail(str(err))
     if as_json:
         typer.echo(json.dumps(info))
         return
@@ -55,7 +51,7 @@ def purge_command(cache_dir: CacheDirOpt = None) -> None:
     try:
         files, size = purge_cache(cache_dir)
     except OSError as err:
-        _fail(f"cannot delete the cache: {err}")
+        fail(f"cannot delete the cache: {err}")
     where = cache_dir if cache_dir is not None else default_cache_dir()
     if not files:
         typer.echo(f"nothing to purge in {where}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -13,8 +13,9 @@ from rich.table import Table
 
 from idia.audit import run_audit
 from idia.claims import DEFAULT_ALPHA, SENTENCES
+from idia.cli_errors import USER_ERRORS, fail
 from idia.engine import CheckResult, IdentityInferenceAttack
-from idia.models import SPEC_HELP, ModelLoadError, load_model, parse_spec
+from idia.models import SPEC_HELP, load_model, parse_spec
 from idia.names import (
     NamePool,
     default_pool,
@@ -32,14 +33,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-
-def fail(message: str, code: int = 2) -> NoReturn:
-    """Report a problem the user can fix: one line on stderr, no traceback."""
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(code)
-
-
-USER_ERRORS: tuple[type[Exception], ...] = (ValueError, FileNotFoundError, ModelLoadError)
 
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help=f"Model spec: {SPEC_HELP}.")]
 CropOpt = Annotated[

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from idia.cli_errors import fail
 from idia.evaluation import (
     BIN_MODES,
     CI_METHODS,
@@ -20,11 +21,6 @@ from idia.evaluation import (
     evaluate_run,
     parse_sizes,
 )
-
-
-def _fail(message: str) -> NoReturn:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(2)
 
 
 def evaluate_command(
@@ -68,21 +64,21 @@ def evaluate_command(
     """Resample photos per attack size (the paper's protocol): rates with sd and 95% CIs, for
     the paper's rule and the calibrated tests."""
     if draws < 1:
-        _fail(f"--draws must be at least 1, got {draws}")
+        fail(f"--draws must be at least 1, got {draws}")
     if ci not in CI_METHODS:
-        _fail(f"--ci must be one of {', '.join(CI_METHODS)}, not {ci!r}")
+        fail(f"--ci must be one of {', '.join(CI_METHODS)}, not {ci!r}")
     if bins not in BIN_MODES:
-        _fail(f"--bins must be one of {', '.join(BIN_MODES)}, not {bins!r}")
+        fail(f"--bins must be one of {', '.join(BIN_MODES)}, not {bins!r}")
     if population not in POPULATIONS:
-        _fail(f"--population must be one of {', '.join(POPULATIONS)}, not {population!r}")
+        fail(f"--population must be one of {', '.join(POPULATIONS)}, not {population!r}")
     if protocol is not None and protocol not in PROTOCOLS:
-        _fail(f"--protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}")
+        fail(f"--protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}")
     try:
         chosen = parse_sizes(sizes)
         document = evaluate_run(run, chosen, draws, seed, threshold, ci, bins,  # type: ignore[arg-type]
                                 population, alpha, protocol)  # type: ignore[arg-type]
     except (EvaluationError, OSError) as err:
-        _fail(str(err))
+        fail(str(err))
     render_evaluation(document, run)
 
 
@@ -103,7 +99,7 @@ def report_command(
     try:
         written = write_report(runs, target)
     except (EvaluationError, OSError) as err:
-        _fail(str(err))
+        fail(str(err))
     typer.echo(f"report: {written}")
 
 

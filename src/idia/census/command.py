@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
@@ -18,11 +18,7 @@ from idia.census import (
 )
 from idia.census.readers import DEFAULT_BATCH_SIZE
 from idia.census.spark import SparkUnavailableError
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
+from idia.cli_errors import fail
 
 
 class Engine(StrEnum):
@@ -124,19 +120,19 @@ def count_names_command(
         ValueError,
         OSError,
     ) as error:
-        _fail(str(error))
+        fail(str(error))
     for path, reason in result.skipped_shards:
         typer.echo(f"skipped {path}: {reason}", err=True)
     if result.shards_read == 0:
-        _fail("no shard could be read; nothing written")
+        fail("no shard could be read; nothing written")
     try:
         written = write_census(result, out, membership=membership, allow_partial=allow_partial)
     except PartialCensusError as error:
         for path in error.written:
             typer.echo(f"wrote {path}", err=True)
-        _fail(str(error))
+        fail(str(error))
     except (CensusInputError, OSError) as error:
-        _fail(str(error))
+        fail(str(error))
     members = int((result.counts["count"] >= 1).sum())
     rate = result.captions / result.seconds if result.seconds else 0.0
     typer.echo(

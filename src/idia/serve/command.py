@@ -62,7 +62,7 @@ def serve_command(
     ] = 64,
 ) -> None:
     """Serve a model as a zero-shot classification API: images and texts in, best text out."""
-    from idia.cli import USER_ERRORS, fail
+    from idia.cli_errors import USER_ERRORS, fail
 
     limits_given = (max_images, max_image_kb, max_image_pixels, max_request_pixels, max_texts,
                     max_total_text_chars, max_connections)
@@ -151,7 +151,7 @@ def web_command(
 ) -> None:
     """A web page where anyone (or, with a login, invited people) can check whether a model
     knows a face (Gradio)."""
-    from idia.cli import USER_ERRORS, fail
+    from idia.cli_errors import USER_ERRORS, fail
 
     if importlib.util.find_spec("gradio") is None:
         fail("the web page needs Gradio: pip install 'idia[web]'")

@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from idia.cli_errors import fail
 from idia.models import SPEC_HELP, ModelLoadError
 from idia.unlearn.method import ENCODERS, UnlearnError, UnlearnSettings, unlearn
-
-
-def _fail(message: str) -> NoReturn:
-    """One line, even for a library's multi-line message (torch's unpickling errors)."""
-    typer.secho(f"error: {' '.join(message.split())}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(2)
 
 
 def unlearn_command(
@@ -53,7 +48,7 @@ def unlearn_command(
     from idia.names import NameSourceError, read_names_file
 
     if encoder not in ENCODERS:
-        _fail(f"--encoder must be one of {', '.join(ENCODERS)}, not {encoder!r}")
+        fail(f"--encoder must be one of {', '.join(ENCODERS)}, not {encoder!r}")
     settings = UnlearnSettings(encoder=encoder, neutral=neutral, steps=steps, lr=lr,
                                batch_size=batch_size, seed=seed, crop=crop)
     _set_threads(threads)
@@ -63,7 +58,7 @@ def unlearn_command(
                          device=device, progress=not quiet,
                          log=lambda m: typer.echo(m, err=True))
     except (UnlearnError, NameSourceError, ModelLoadError, OSError) as err:
-        _fail(str(err))
+        fail(str(err))
     losses = result.record["losses"]
     typer.echo(f"unlearned {len(result.record['names'])} name(s) in "
                f"{result.record['seconds']['total_s']:.0f} s; cosine distance to the targets "
@@ -111,17 +106,17 @@ def certify_command(
 
     missing = [str(p) for p in photos if not p.exists()]
     if missing:
-        _fail(f"photo(s) not found: {', '.join(missing)}")
+        fail(f"photo(s) not found: {', '.join(missing)}")
     record_path = unlearned / "unlearn.json"
     if not record_path.is_file():
-        _fail(f"{unlearned} has no unlearn.json: give the folder 'idia unlearn --out' wrote")
+        fail(f"{unlearned} has no unlearn.json: give the folder 'idia unlearn --out' wrote")
     try:
         record = json.loads(record_path.read_text(encoding="utf-8"))
         new_spec = record["model"]
     except (ValueError, KeyError) as err:
-        _fail(f"{record_path} is not an unlearn record: {err}")
+        fail(f"{record_path} is not an unlearn record: {err}")
     if crop not in ("face", "none"):
-        _fail(f"--crop must be 'face' or 'none', not {crop!r}")
+        fail(f"--crop must be 'face' or 'none', not {crop!r}")
     try:
         results, identities = [], []
         for spec in (model, new_spec):
@@ -132,7 +127,7 @@ def certify_command(
                                           alpha=alpha))
             identities.append(getattr(attacker.classifier, "identity", None))
     except (AttackInputError, ValueError, ModelLoadError) as err:
-        _fail(str(err))
+        fail(str(err))
     settings = {"crop": crop, "alpha": alpha, "reference people": results[0].n_reference_people}
     written = write_certificate(results[0], results[1], out, tuple(identities), record, settings)
     if as_json:
@@ -170,7 +165,7 @@ def run_lab_defence(lab: Path, method: str, seed: int | None,
         return run_defence(lab, method, seed, settings,
                            log=lambda m: console.print(m, highlight=False))
     except (DefenceError, UnlearnError, TrainDataError, ModelLoadError) as err:
-        _fail(str(err))
+        fail(str(err))
     except TrainingFailed as err:
         typer.secho(f"error: {err}", err=True, fg=typer.colors.RED)
         raise typer.Exit(1) from None
