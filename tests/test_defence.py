@@ -65,7 +65,8 @@ def test_rates_under_the_paper_rule_and_a_calibrated_test():
     assert figures["non_members"]["fpr_after"] == 0.0
     low, high = figures["unlearned"]["ci_after"]
     assert low == 0.0 and 0.5 < high < 0.9  # two people: a wide interval
-    calibrated = figures["calibrated"]["name"]
+    assert set(figures["calibrated"]) == {"name_unadjusted"}  # no verdict column: p only
+    calibrated = figures["calibrated"]["name_unadjusted"]
     assert calibrated["rule"] == "p_name <= 0.05"
     assert calibrated["kept"]["tpr_before"] == 0.5  # C's p = 0.2 is not significant
     assert calibrated["unlearned"]["tpr_after"] == 0.0
@@ -73,6 +74,7 @@ def test_rates_under_the_paper_rule_and_a_calibrated_test():
     assert set(calibrated_rules(before.drop(columns="p_name"), after)) == set()
     with_verdicts = [f.assign(name_verdict=f["p_name"] < 0.015) for f in (before, after)]
     assert calibrated_rules(*with_verdicts)["name"] == Rule("name_verdict")  # the audit's own
+    assert calibrated_rules(*with_verdicts)["name_unadjusted"] == Rule("p_name", 0.05)
     assert detection_rate(before, [], PAPER_RULE)["rate"] is None
 
 

@@ -182,6 +182,13 @@ def render_defence(defence: dict) -> None:
         g = defence[key]
         table.add_row(label, str(g["n"]), f"{rate.upper()} {pct(g[f'{rate}_before'])}",
                       f"{rate.upper()} {pct(g[f'{rate}_after'])}")
+    for test, figures in defence.get("calibrated", {}).items():
+        for key, label, rate in (("unlearned", "erased", "tpr"), ("kept", "kept", "tpr"),
+                                 ("non_members", "non-members", "fpr")):
+            g = figures[key]
+            table.add_row(f"{test} test ({figures['rule']}): {label}", str(g["n"]),
+                          f"{rate.upper()} {pct(g[f'{rate}_before'])}",
+                          f"{rate.upper()} {pct(g[f'{rate}_after'])}")
     utility = defence["utility"]
     table.add_row("zero-shot accuracy", "", pct(utility["zero_shot_before"]),
                   pct(utility["zero_shot_after"]))
