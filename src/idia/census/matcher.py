@@ -47,6 +47,8 @@ SPECIAL_LETTERS: dict[str, str] = {
 """Latin letters that Unicode decomposition leaves alone but readers treat as accented or
 ligature forms of plain letters ("Skarsgård" decomposes by itself, "Søren" needs this table)."""
 
+FINAL_SIGMA = "ς"
+
 _NON_ASCII_SEPARATORS = r"[^\p{L}\p{N}\p{M}\x00-\x7f]+"
 _FORMAT_CHARACTERS = r"\p{Cf}+"  # soft hyphens, zero-width joiners, direction marks
 _FORMAT_OR_COMBINING = r"[\p{Cf}\p{Mn}]+"  # the above plus accents once decomposed
@@ -107,7 +109,8 @@ def _fold_unicode(texts: pa.Array, *, case_sensitive: bool, fold_accents: bool) 
     """Unicode-aware part of normalization, run only on captions that contain non-ASCII text."""
     texts = pc.utf8_normalize(texts, "NFKD" if fold_accents else "NFC")
     if not case_sensitive:
-        texts = pc.utf8_lower(texts)
+        # final sigma is a case form of sigma: Python's lower() picks it by context, Arrow never
+        texts = pc.replace_substring(pc.utf8_lower(texts), FINAL_SIGMA, "σ")
     texts = pc.replace_substring_regex(
         texts, _FORMAT_OR_COMBINING if fold_accents else _FORMAT_CHARACTERS, ""
     )
