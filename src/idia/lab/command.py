@@ -1,13 +1,19 @@
-"""``idia train``: the controlled membership experiment on real or synthetic data (thin CLI)."""
+"""``idia train`` (the controlled membership experiment on real or synthetic data) and
+``idia lab`` (the same on synthetic people, end to end): thin CLI layers."""
 
 from __future__ import annotations
 
 import csv
 import shlex
 from pathlib import Path
+from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
+from idia.audit_claims import RULE_LABELS
+from idia.cli_errors import USER_ERRORS, fail
 from idia.lab.train import (
     DEFAULT_INJECT,
     TrainDataError,
@@ -183,3 +189,167 @@ def train_command(
     typer.echo(f"checkpoint: {result.checkpoint}")
     typer.echo(f"model spec: {result.model_spec}")
     typer.echo(f"model card: {card} (photos: {'face crops' if crop == 'face' else 'whole'})")
+
+
+def lab_command(
+    out: Annotated[
+        Path, typer.Option(help="Folder to create (must not exist or be empty).")
+    ] = Path("lab"),
+    preset: Annotated[
+        str, typer.Option(help="'standard' (the main job, ~10 min on 2 free cores) or 'quick'.")
+    ] = "standard",
+    seed: Annotated[
+        int, typer.Option(help="Seed for the random candidate names and sampling.")
+    ] = 0,
+    defence: Annotated[
+        str | None, typer.Option(help="Then certify a defence on half of the members: "
+                                 "'unlearn' or 'mask-names' (see 'idia defence').")
+    ] = None,
+    seeds: Annotated[
+        str | None,
+        typer.Option(help="Several independent runs, e.g. 0,1,2 (OUT/seed-N each, kept when "
+                     "the command runs again), pooled with intervals and a trend test."),
+    ] = None,
+    familiar_non_members: Annotated[
+        bool,
+        typer.Option(help="Confound control: non-members' names also occur in the captions "
+                     "(with photos of unrelated people), so only the face-name link separates "
+                     "members from non-members."),
+    ] = False,
+) -> None:
+    """The paper's controlled experiment, offline: synthetic people injected at 1-75 pairs,
+    a small CLIP trained on CPU, every person attacked, evaluated and reported."""
+    from idia.lab.pipeline import LabError, run_lab
+    from idia.lab.seeds import run_seeds
+    from idia.lab.train import TrainDataError, TrainingFailed
+
+    if defence not in (None, "unlearn", "mask-names"):
+        fail(f"--defence must be 'unlearn' or 'mask-names', not {defence!r}")
+    console = Console()
+
+    def log(message: str) -> None:
+        console.print(message, highlight=False)
+
+    chosen: list[int] | None = None
+    if seeds is not None:
+        try:
+            chosen = [int(part) for part in seeds.split(",") if part.strip()]
+        except ValueError:
+            fail(f"--seeds takes integers like 0,1,2, not {seeds!r}")
+        if defence is not None:
+            fail("--defence certifies one lab: give --seed, not --seeds (or run "
+                 "'idia defence OUT/seed-N' on each seed afterwards)")
+    try:
+        if chosen is not None:
+            summary = run_seeds(out, preset, chosen, log=log,
+                                familiar_non_members=familiar_non_members)
+        else:
+            summary = run_lab(out, preset, seed, log=log,
+                              familiar_non_members=familiar_non_members)
+    except (LabError, TrainDataError, TrainingFailed, *USER_ERRORS) as err:
+        fail(str(err))
+    if chosen is not None:
+        render_seeds(summary, out)
+        return
+    render_lab(summary, out)
+    if defence is not None:
+        from idia.unlearn.command import render_defence, run_lab_defence
+
+        render_defence(run_lab_defence(out, defence, seed))
+
+
+def render_seeds(summary: dict, out: Path) -> None:
+    console = Console()
+    rules = {r: summary["pooled_rules"][r] for r in LAB_RULES if r in summary["pooled_rules"]}
+    counts = list(rules["paper"]["tpr_by_count"])
+    table = Table("injected pairs", *(RULE_LABELS[r] for r in rules),
+                  title=f"idia lab, seeds {', '.join(map(str, summary['seeds']))} pooled: "
+                  "share called member [95% CI] of n")
+    for count in counts:
+        table.add_row(count, *(
+            "{:.0%} [{:.0%}-{:.0%}] of {}".format(
+                r["tpr_by_count"][count]["tpr"], *r["tpr_by_count"][count]["ci"],
+                r["tpr_by_count"][count]["n"])
+            if count in r["tpr_by_count"] else "" for r in rules.values()
+        ))
+    table.add_row("0 (non-members: FPR)", *(
+        f"{r['fpr']:.1%} [{r['fpr_ci'][0]:.1%}-{r['fpr_ci'][1]:.1%}] of {r['n_non_members']}"
+        for r in rules.values()
+    ))
+    table.add_row("each person's p <= alpha: TPR / FPR", *(
+        "" if "unadjusted" not in r else
+        "{:.0%} [{:.0%}-{:.0%}] / {:.1%} [{:.1%}-{:.1%}]".format(
+            r["unadjusted"]["tpr"], *r["unadjusted"]["tpr_ci"],
+            r["unadjusted"]["fpr"], *r["unadjusted"]["fpr_ci"])
+        for r in rules.values()
+    ))
+    table.add_row("AUC per seed", *(
+        ", ".join(f"{a:.3f}" for a in r["auc_per_seed"]) for r in rules.values()
+    ))
+    def trend(t: dict | None) -> str:
+        if t is None or t.get("slope") is None:
+            return "n/a"
+        return f"{t['slope']:.2f} [{t['ci'][0]:.2f}, {t['ci'][1]:.2f}], p {t['p_value']:.2g}"
+
+    table.add_row("trend: log-odds per e-fold pairs [95% CI]",
+                  *(trend(summary["trend"].get(r)) for r in rules))
+    table.add_row("the same, each person's p <= alpha",
+                  *(trend(summary["trend"].get(f"{r}_unadjusted")) if r != "paper" else ""
+                    for r in rules))
+    console.print(table)
+    walls = ", ".join(
+        "n/a" if w is None else f"{w / 60:.1f} min" for w in summary["seconds"]["wall_s_per_seed"]
+    )
+    console.print(
+        f"{summary['n_members']} members, {summary['n_non_members']} non-members in all. "
+        f"Wall time per seed: {walls}. Summary: {out / 'summary.json'}"
+    )
+
+
+LAB_RULES = ("paper", "name_familiarity", "face_association", "text_only")
+
+
+def render_lab(summary: dict, out: Path) -> None:
+    console = Console()
+    rules = {r: summary["rules"][r] for r in LAB_RULES if r in summary.get("rules", {})}
+    counts = list(summary["tpr_by_count"])
+    table = Table("injected pairs", *(RULE_LABELS[r] for r in rules),
+                  title="idia lab (synthetic people): share of people called member "
+                  "[95% CI]")
+    for count in counts:
+        cells = []
+        for rule in rules.values():
+            cell = rule.get("tpr_by_count", {}).get(count)
+            cells.append("" if cell is None else f"{cell['tpr']:.0%} [{cell['ci'][0]:.0%}-"
+                         f"{cell['ci'][1]:.0%}] of {cell['n']}")
+        table.add_row(count, *cells)
+    table.add_row("0 (non-members: FPR)", *(
+        f"{r['fpr']:.1%} [{r['fpr_ci'][0]:.0%}-{r['fpr_ci'][1]:.0%}] of {r['n_non_members']}"
+        for r in rules.values()
+    ))
+    table.add_row("AUC", *(f"{r['auc']:.3f}" if r.get("auc") is not None else "" for r in
+                           rules.values()))
+    table.add_row("each person's p <= alpha (as a single check): TPR / FPR", *(
+        "" if "unadjusted" not in r else
+        f"{r['unadjusted']['tpr']:.0%} / {r['unadjusted']['fpr']:.1%}" for r in rules.values()
+    ))
+    console.print(table)
+    blind = summary.get("rules", {}).get("face_blind")
+    if blind and blind.get("auc") is not None:
+        console.print(f"Face-blind baseline (the name on other people's photos): AUC "
+                      f"{blind['auc']:.3f}: what the name alone explains.")
+    for claim, fit in summary.get("null_calibration", {}).items():
+        if fit.get("ks_p") is not None:
+            console.print(f"Calibration on non-members, {RULE_LABELS[claim]}: KS p = "
+                          f"{fit['ks_p']:.3g} (n = {fit['n']}).")
+    console.print(
+        f"{summary['n_members']} members, {summary['n_non_members']} non-members, "
+        f"{summary['attack_photos']} held-out photos each; tests at alpha {summary.get('alpha')} "
+        "(Benjamini-Hochberg). Paper (CC3M): TPR 24.9% at 1 pair, ~2/3 at 10, >95% at 75, "
+        "FPR <1.8%.\n"
+        f"Report: {out / 'report.html'}   Summary: {out / 'summary.json'}\n"
+        f"Reproduce the verdicts: idia audit --people {out / 'people'} --model "
+        f"{summary['model']} --membership {out / 'membership.csv'} --out RUN\n"
+        "Try it on the web page (the lab's people as examples): idia web"
+        + ("" if out == Path("lab") else f" --lab-dir {out}")
+    )
