@@ -6,6 +6,7 @@ attack and reads the verdict from the page."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import mimetypes
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -603,52 +605,56 @@ def drop_files(page, paths: list[Path]) -> None:
         target.dispatch_event(event, {"dataTransfer": transfer})
 
 
-@pytest.mark.timeout(600)
-def test_in_a_real_browser(demo, label, pictures, tmp_path):
+@contextlib.contextmanager
+def browser_page(demo, profile: Path, default_model: str | None = None, **context: Any):
+    """The page served on a free loopback port, open in headless Chromium; yields
+    (playwright.sync_api, page, url). Skips when Chromium or playwright is missing."""
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
     sync_api = pytest.importorskip(
         "playwright.sync_api", reason="the playwright package is not installed"
     )
-    page_app = create_web_app(demo, default_model=label)
+    page_app = create_web_app(demo, default_model=default_model)
     _, url, _ = launch_web(page_app, host="127.0.0.1", port=free_port(), block=False)
     try:
-        assert url.startswith("http://127.0.0.1:")
         with sync_api.sync_playwright() as playwright:
             browser = playwright.chromium.launch_persistent_context(
-                str(tmp_path / "profile"),
-                executable_path=str(CHROMIUM),
-                headless=True,
-                args=CHROMIUM_ARGS,
+                str(profile), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
+                **context,
             )
             try:
                 page = browser.new_page()
                 page.set_default_timeout(120_000)
                 page.goto(url)
-                verdict = page.locator("#verdict")
-                page.locator("#run").click()
-                sync_api.expect(verdict).to_contain_text("Type the person's full name")
-                page.get_by_label("Full name").fill("Ada Lovelace")
-                drop_files(page, [pictures["face"], pictures["face2"], pictures["noface"]])
-                sync_api.expect(page.locator("#photos")).to_contain_text("grey-wall")
-                page.locator("#run").click()
-                sync_api.expect(verdict).to_contain_text("Paper's rule:")
-                text = verdict.inner_text()
-                assert "Ada Lovelace" in text and "has seen this name" in text
-                assert "Skipped grey-wall.png: no face found" in text
-                sync_api.expect(page.locator("#crops img")).to_have_count(2)
-                sync_api.expect(page.locator("#templates")).to_contain_text("a photo of")
-                sync_api.expect(page.locator("#explanation")).to_contain_text(
-                    "What it does not mean"
-                )
-                sync_api.expect(page.locator("#photos")).not_to_contain_text("grey-wall")
-                sync_api.expect(page.locator("#privacy")).to_contain_text("deleted when it ends")
-                left = [p for p in demo.upload_dir.rglob("*") if p.is_file()]
-                assert left == [], f"photos or crops left on disk: {left}"
+                yield sync_api, page, url
             finally:
                 browser.close()
     finally:
         page_app.close()
+
+
+@pytest.mark.timeout(600)
+def test_in_a_real_browser(demo, label, pictures, tmp_path):
+    with browser_page(demo, tmp_path / "profile", default_model=label) as (sync_api, page, url):
+        assert url.startswith("http://127.0.0.1:")
+        verdict = page.locator("#verdict")
+        page.locator("#run").click()
+        sync_api.expect(verdict).to_contain_text("Type the person's full name")
+        page.get_by_label("Full name").fill("Ada Lovelace")
+        drop_files(page, [pictures["face"], pictures["face2"], pictures["noface"]])
+        sync_api.expect(page.locator("#photos")).to_contain_text("grey-wall")
+        page.locator("#run").click()
+        sync_api.expect(verdict).to_contain_text("Paper's rule:")
+        text = verdict.inner_text()
+        assert "Ada Lovelace" in text and "has seen this name" in text
+        assert "Skipped grey-wall.png: no face found" in text
+        sync_api.expect(page.locator("#crops img")).to_have_count(2)
+        sync_api.expect(page.locator("#templates")).to_contain_text("a photo of")
+        sync_api.expect(page.locator("#explanation")).to_contain_text("What it does not mean")
+        sync_api.expect(page.locator("#photos")).not_to_contain_text("grey-wall")
+        sync_api.expect(page.locator("#privacy")).to_contain_text("deleted when it ends")
+        left = [p for p in demo.upload_dir.rglob("*") if p.is_file()]
+        assert left == [], f"photos or crops left on disk: {left}"
 
 
 @pytest.mark.timeout(600)
@@ -661,53 +667,31 @@ def test_lab_examples_in_a_real_browser(browser_demo, tmp_path):
         IDIA_WEB_LAB=lab IDIA_WEB_SCREENSHOT=docs/web-page.png \
             pytest tests/test_web.py -k examples_in_a_real_browser
     """
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="the playwright package is not installed"
-    )
     (label,) = browser_demo.labs
     member, outsider, *_ = browser_demo.labs[label].examples
-    page_app = create_web_app(browser_demo)
-    _, url, _ = launch_web(page_app, host="127.0.0.1", port=free_port(), block=False)
-    try:
-        with sync_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch_persistent_context(
-                str(tmp_path / "profile"),
-                executable_path=str(CHROMIUM),
-                headless=True,
-                args=CHROMIUM_ARGS,
-                viewport={"width": 1280, "height": 1000},
-            )
-            try:
-                page = browser.new_page()
-                page.set_default_timeout(120_000)
-                page.goto(url)
-                verdict = page.locator("#verdict")
-                sync_api.expect(page.locator("#model input")).to_have_value(label)
-                page.locator("#settings").get_by_text("Settings").click()
-                sync_api.expect(page.locator("#crop input[value=none]")).to_be_checked()
-                examples = page.locator("#examples")
-                sync_api.expect(examples).to_contain_text(member.label)
-                examples.get_by_text(member.label).click()
-                sync_api.expect(verdict).to_contain_text(
-                    f"YES: the model links this face to the name {member.name}"
-                )
-                sync_api.expect(verdict).to_contain_text("Lab example:")
-                sync_api.expect(page.locator("#crops img")).to_have_count(len(member.photos))
-                sync_api.expect(page.get_by_label("Full name")).to_have_value(member.name)
-                screenshot = os.environ.get("IDIA_WEB_SCREENSHOT")
-                if screenshot:  # 256 colours: a third of the size, for the repository
-                    shot = Image.open(io.BytesIO(page.screenshot(full_page=True)))
-                    shot.convert("RGB").quantize(256).save(screenshot, optimize=True)
-                examples.get_by_text(outsider.label).click()
-                sync_api.expect(verdict).to_contain_text(
-                    f"NO: no evidence that the model knows {outsider.name}"
-                )
-                sync_api.expect(page.locator("#examples-help")).to_contain_text(
-                    "held-out photos"
-                )
-            finally:
-                browser.close()
-    finally:
-        page_app.close()
+    viewport = {"width": 1280, "height": 1000}
+    with browser_page(browser_demo, tmp_path / "profile", viewport=viewport) as (
+        sync_api, page, _
+    ):
+        verdict = page.locator("#verdict")
+        sync_api.expect(page.locator("#model input")).to_have_value(label)
+        page.locator("#settings").get_by_text("Settings").click()
+        sync_api.expect(page.locator("#crop input[value=none]")).to_be_checked()
+        examples = page.locator("#examples")
+        sync_api.expect(examples).to_contain_text(member.label)
+        examples.get_by_text(member.label).click()
+        sync_api.expect(verdict).to_contain_text(
+            f"YES: the model links this face to the name {member.name}"
+        )
+        sync_api.expect(verdict).to_contain_text("Lab example:")
+        sync_api.expect(page.locator("#crops img")).to_have_count(len(member.photos))
+        sync_api.expect(page.get_by_label("Full name")).to_have_value(member.name)
+        screenshot = os.environ.get("IDIA_WEB_SCREENSHOT")
+        if screenshot:  # 256 colours: a third of the size, for the repository
+            shot = Image.open(io.BytesIO(page.screenshot(full_page=True)))
+            shot.convert("RGB").quantize(256).save(screenshot, optimize=True)
+        examples.get_by_text(outsider.label).click()
+        sync_api.expect(verdict).to_contain_text(
+            f"NO: no evidence that the model knows {outsider.name}"
+        )
+        sync_api.expect(page.locator("#examples-help")).to_contain_text("held-out photos")
