@@ -34,6 +34,7 @@ from idia.serve import web
 from idia.serve.catalog import display_name, find_local_models, offered_models, split_entry
 from idia.serve.web import (
     MAX_MESSAGE_CHARS,
+    MAX_NAME_CHARS,
     NO_MODEL_HELP,
     NOT_OFFERED,
     PromptMemory,
@@ -351,6 +352,8 @@ def test_names_are_shown_never_paths(spec, tiny_open_clip, tmp_path):
     assert display_name("open_clip:ViT-B-32:laion400m_e32") == "ViT-B-32 (laion400m_e32)"
     assert display_name("http://user:pw@10.0.0.5:8000/v1?k=x") == "API at 10.0.0.5:8000"
     assert display_name(f"hf:{tmp_path}") == f"hf {tmp_path.name}"
+    assert display_name(f"hf:{tmp_path}/gone-at-start-up") == "hf gone-at-start-up"
+    assert display_name("hf:openai/clip-vit-base-patch32") == "hf openai/clip-vit-base-patch32"
     assert split_entry(f"Lab model={spec}") == ("Lab model", spec)
     assert split_entry("http://h:1/?a=b") == (None, "http://h:1/?a=b")
     offered = offered_models([spec, f"Lab={spec}", f"open_clip:{config}:{tmp_path / 'epoch_1.pt'}"])
@@ -362,6 +365,12 @@ def test_names_are_shown_never_paths(spec, tiny_open_clip, tmp_path):
         assert str(config.parent) not in shown and str(tmp_path) not in shown
     finally:
         page.close()
+
+
+def test_a_name_longer_than_the_limit_is_refused_before_any_work(demo, label, pictures):
+    answer = demo.run(label, "A" * (MAX_NAME_CHARS + 1), [str(pictures["face"])])
+    assert f"at most {MAX_NAME_CHARS} characters" in answer.verdict
+    assert "A" * 50 not in answer.verdict  # not echoed back
 
 
 def test_errors_shown_to_visitors_are_bounded_and_path_free(pictures, tmp_path, caplog):

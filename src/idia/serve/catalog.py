@@ -53,7 +53,8 @@ def display_name(spec: str) -> str:
         host = parts.hostname or "?"
         return f"API at {host}" + (f":{parts.port}" if parts.port else "")
     if backend == "hf":
-        return f"hf {Path(model).name if Path(model).exists() else model}"
+        local = model.startswith(("/", ".", "~")) or Path(model).exists()
+        return f"hf {Path(model).name if local else model}"  # a hub id, or never a path
     if model.startswith("local-dir:"):
         return Path(model.removeprefix("local-dir:")).name
     if model.startswith("hf-hub:"):

@@ -45,7 +45,7 @@ from PIL import Image
 
 from idia.attack import chance_member_probability
 from idia.engine import AttackInputError, CheckResult, IdentityInferenceAttack
-from idia.faces import FaceDetector, get_detector, usable
+from idia.faces import IMAGE_FORMATS, FaceDetector, get_detector, usable
 from idia.models import ClosedBoxModel, EmbeddingModel, ModelLoadError, load_model, parse_spec
 from idia.models.card import CROP_WORDS, ModelCard, find_card
 from idia.reference import ReferenceSet
@@ -63,6 +63,7 @@ MAX_PHOTO_PIXELS = 50_000_000
 MAX_CHECK_PIXELS = 250_000_000  # all photos of one check; one check runs at a time
 MIN_NAMES, MAX_NAMES = 10, 1000  # candidate names a visitor may ask for (or the operator's)
 MAX_MESSAGE_CHARS = 300
+MAX_NAME_CHARS = 200  # a visitor's name goes into every prompt and the shared prompt memory
 THUMBNAIL_SIDE = 256
 MIN_THUMBNAIL_SIDE = 96
 UNCHECKED_UPLOAD_AGE_S = 600  # uploads never checked: Gradio deletes them after this...
@@ -483,6 +484,8 @@ class WebDemo:
         if label not in self.models:
             return problem(NOT_OFFERED)
         name = name.strip() if isinstance(name, str) else ""
+        if len(name) > MAX_NAME_CHARS:
+            return problem(f"A name has at most {MAX_NAME_CHARS} characters.")
         most = max(MAX_NAMES, self.num_names)
         try:
             n_names = int(num_names or self.num_names)
@@ -624,7 +627,7 @@ def photo_sizes_problem(photos: Sequence[str], labels: Mapping[str, str]) -> str
     total = 0
     for path in photos:
         try:
-            with Image.open(path) as image:
+            with Image.open(path, formats=IMAGE_FORMATS) as image:
                 pixels = image.width * image.height
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
             continue  # unreadable: prepare() reports it with its reason
