@@ -23,9 +23,7 @@ RUN/summary.json        per rule (paper, name familiarity, face association, tex
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -40,6 +38,7 @@ import pyarrow.parquet as pq
 from idia import __version__, attack, audit_claims, claims
 from idia.engine import IdentityInferenceAttack, photo_record
 from idia.faces import usable
+from idia.files import write_atomic
 from idia.membership import read_membership
 from idia.metrics import confusion_counts, rates, to_json_number
 from idia.names import CandidateSet, normalize_name
@@ -78,43 +77,6 @@ def discover_people(people_dir: str | Path) -> tuple[list[Person], list[str]]:
         return find_people(people_dir)
     except PeopleFolderError as err:
         raise AuditError(str(err)) from err
-
-
-def write_atomic(path: Path, write: Callable[[Path], Any]) -> None:
-    """Write through a temporary file in the same folder, flush it to disk, rename it over
-    ``path`` and flush the folder: after a crash or a power loss ``path`` is the old file or
-    the complete new one, never an empty or torn one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        _fsync(tmp)
-        os.replace(tmp, path)
-        _fsync_folder(path.parent)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def _fsync(path: str | Path) -> None:
-    fd = os.open(path, os.O_RDWR)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make a rename durable (POSIX); Windows cannot open folders and needs no such step."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -181,9 +181,8 @@ def train_command(
             people=files.attack_people, epochs=epochs,
         )
     except TrainDataError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from None
-    except TrainingFailed as err:
+        fail(str(err))
+    except TrainingFailed as err:  # its message keeps the training log's last lines
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"checkpoint: {result.checkpoint}")

@@ -20,11 +20,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from idia.files import write_atomic
 
 CARD_FORMAT = 1
 CARD_SUFFIX = ".card.json"
@@ -222,14 +223,10 @@ def write_card(card: ModelCard, checkpoint: str | Path) -> Path:
     data["idia_version"] = __version__
     data["created"] = datetime.now(UTC).isoformat(timespec="seconds")
     path = card_path(checkpoint)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(
+        path, lambda p: p.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n",
+                                     encoding="utf-8")
+    )
     return path
 
 

@@ -560,28 +560,31 @@ class _Texts:
 
 
 def _texts(names: list[str], settings: UnlearnSettings, captions: str | Path | None) -> _Texts:
-    """Trigger pairs from the templates (plus captions naming someone) and the clean texts."""
+    """Trigger pairs from the templates (plus captions naming someone) and the clean texts
+    (at most ``max_clean_texts``, a seeded sample, whichever their source)."""
     pairs = trigger_pairs(names, settings.neutral, settings.variant_kinds, settings.templates)
     if captions is None:
         clean = default_clean_texts(
             names, settings.neutral, settings.templates, settings.decoys, settings.seed
         )
-        return _Texts(pairs, clean, f"name templates with {settings.decoys} decoy names + "
-                      "synthetic captions", [])
-    rows = read_captions(captions)
-    caption_triggers, clean = split_captions(
-        [caption for caption, _ in rows], names, settings.neutral, settings.variant_kinds
-    )
-    kept = set(clean)  # the images of captions that name someone are not clean images
-    images = [image for caption, image in rows if image is not None and caption in kept]
-    if not clean:
-        raise UnlearnError(f"{captions}: every caption mentions a name; no clean text to keep")
+        source = f"name templates with {settings.decoys} decoy names + synthetic captions"
+        images = []
+    else:
+        rows = read_captions(captions)
+        caption_triggers, clean = split_captions(
+            [caption for caption, _ in rows], names, settings.neutral, settings.variant_kinds
+        )
+        if not clean:
+            raise UnlearnError(f"{captions}: every caption mentions a name; no clean text to keep")
+        kept = set(clean)  # the images of captions that name someone are not clean images
+        images = [image for caption, image in rows if image is not None and caption in kept]
+        pairs += caption_triggers
+        source = f"captions: {Path(captions).resolve()}"
     if len(clean) > settings.max_clean_texts:
         rng = np.random.default_rng([settings.seed, 17])
         clean = [clean[i] for i in np.sort(rng.choice(len(clean), settings.max_clean_texts,
                                                       replace=False))]
-    return _Texts(pairs + caption_triggers, clean, f"captions: {Path(captions).resolve()}",
-                  images)
+    return _Texts(pairs, clean, source, images)
 
 
 def _text_tasks(source: _Source, texts: _Texts, settings: UnlearnSettings) -> list[_Task]:
