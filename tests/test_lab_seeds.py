@@ -50,6 +50,10 @@ def test_the_trend_rises_with_the_count_and_says_when_it_cannot(tmp_path):
     trend = detection_trend(members, "member")
     assert trend["slope"] > 0 and trend["ci"][0] < trend["slope"] < trend["ci"][1]
     assert 0 < trend["p_value"] < 1 and trend["n"] == 12
+    reversed_ = members.assign(member=~members["member"])  # falling with the count
+    falling = detection_trend(reversed_, "member")
+    assert falling["slope"] == pytest.approx(-trend["slope"], rel=1e-4)  # logit symmetry
+    assert falling["ci"] == pytest.approx([-trend["ci"][1], -trend["ci"][0]], rel=1e-4)
     members["member"] = True
     assert detection_trend(members, "member")["slope"] is None
 

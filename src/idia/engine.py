@@ -323,17 +323,18 @@ class IdentityInferenceAttack:
             )
         return last[1]
 
-    def text_statistics(self, candidates: CandidateSet) -> tuple[np.ndarray, np.ndarray] | None:
-        """The text-only statistics of every real name and of the decoys beside each (see
-        :func:`idia.claims.text_only_statistics`); None for a model without a text tower
-        in reach (closed box)."""
+    def text_statistics(
+        self, candidates: CandidateSet, real: Sequence[int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """The text-only statistics of the real names ``real`` (default: all) and of the
+        decoys beside each (see :func:`idia.claims.text_only_statistics`); None for a model
+        without a text tower in reach (closed box)."""
         group_embeddings = getattr(self.classifier, "group_embeddings", None)
         if group_embeddings is None:
             return None
         embeddings = group_embeddings(self.prompt_groups(candidates))
-        return claims.text_only_statistics(
-            embeddings, np.arange(candidates.n_real), candidates.decoy_indices
-        )
+        chosen = np.arange(candidates.n_real) if real is None else np.asarray(real)
+        return claims.text_only_statistics(embeddings, chosen, candidates.decoy_indices)
 
     def check(
         self,
@@ -392,14 +393,14 @@ class IdentityInferenceAttack:
             raise AttackInputError(f"{name!r} is a decoy in this candidate set, not a real name")
         name_sex = candidates.sexes[real]
         results: dict[Claim, TestResult] = {}
-        text = self.text_statistics(candidates)
+        text = self.text_statistics(candidates, [real])  # this person's name only
         if text is None:
             results["text_only"] = claims.not_tested(
                 "text_only", "the model's text encoder is not in reach (closed box)"
             )
         else:
             results["text_only"] = claims.text_test(
-                text[0][real], text[1][real], candidates.decoy_sexes, name_sex
+                text[0][0], text[1][0], candidates.decoy_sexes, name_sex
             )
         if not prepared:
             for claim in ("name_familiarity", "face_association"):

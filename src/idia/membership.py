@@ -18,6 +18,11 @@ import pandas as pd
 
 from idia.names import display_name, normalize_name
 
+PAPER_BIN_EDGES: tuple[int, ...] = (0, 25, 50, 75, 100, 125, 150, 200, 225, 250, 275, 300)
+"""Lower edges of the paper's occurrence bins, left-closed: [0, 25), ..., [150, 200), ...,
+[300, inf) (the edges of its ``pd.cut(..., right=False)``; it has no 175 edge). One source for
+``idia count-names`` and ``idia evaluate --bins paper``."""
+
 SEX_WORDS = {"f": "f", "female": "f", "woman": "f", "w": "f", "m": "m", "male": "m", "man": "m"}
 TRUE_WORDS = {"true", "1", "yes", "y", "member", "in", "t"}
 FALSE_WORDS = {"false", "0", "no", "n", "non_member", "non-member", "nonmember", "out", "f"}

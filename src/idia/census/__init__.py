@@ -27,6 +27,7 @@ from idia.census.readers import (
     expand_inputs,
     read_people,
 )
+from idia.membership import PAPER_BIN_EDGES
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -50,7 +51,7 @@ __all__ = [
     "write_table",
 ]
 
-BIN_EDGES = (0, 25, 50, 75, 100, 125, 150, 200, 225, 250, 275, 300)
+BIN_EDGES = PAPER_BIN_EDGES
 """Lower edges of the paper's occurrence bins; the last bin is open-ended."""
 
 ENGINES = ("local", "spark")

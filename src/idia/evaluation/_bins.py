@@ -8,11 +8,10 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from idia.membership import PAPER_BIN_EDGES
+
 BinMode = Literal["auto", "exact", "paper"]
 BIN_MODES: tuple[str, ...] = ("auto", "exact", "paper")
-# The paper's occurrence bins by lower edge, left-closed: [0, 25), [25, 50), ..., [150, 200),
-# ..., [300, inf); the same edges as `idia count-names` (idia.census.BIN_EDGES).
-PAPER_BIN_EDGES: tuple[int, ...] = (0, 25, 50, 75, 100, 125, 150, 200, 225, 250, 275, 300)
 # Up to this many distinct counts (e.g. injected 1, 5, 10, 25, 50, 75) get a bin each.
 MAX_EXACT_BINS = 12
 

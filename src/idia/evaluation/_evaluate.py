@@ -318,10 +318,10 @@ def evaluate(
         scores = draw_scores(tables, selected)
         verdicts = attack.is_member(scores, threshold) & included
         judged = _judged(run, included)
-        draw_continuous = {"score": scores.astype(float)}
-        draw_continuous |= {k: draw_means(v, selected) for k, v in continuous.items()}
-        if not (judged.member.any() and judged.non_member.any()):
-            draw_continuous = {}
+        draw_continuous = {}  # ROC scores need both groups
+        if judged.member.any() and judged.non_member.any():
+            draw_continuous = {"score": scores.astype(float)}
+            draw_continuous |= {k: draw_means(v, selected) for k, v in continuous.items()}
         row, per_draw = _size_summary(verdicts, judged, draw_continuous, ci_method)
         if run.claims is not None:
             tests = draw_claims(run.claims, selected, included, alpha)
