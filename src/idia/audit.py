@@ -558,7 +558,7 @@ def rule_table(judged: pd.DataFrame, alpha: float = claims.DEFAULT_ALPHA) -> dic
         )
     }
     for claim, short in audit_claims.TEST_COLUMNS.items():
-        if judged[f"p_{short}"].notna().any():
+        if f"p_{short}" in judged and judged[f"p_{short}"].notna().any():
             rules[claim] = audit_claims.rule_summary(
                 judged[f"{short}_verdict"].to_numpy(bool), column(f"z_{short}"), truth, counts
             )

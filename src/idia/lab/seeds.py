@@ -21,17 +21,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from idia.audit_claims import rule_summary
+from idia.audit import rule_table
+from idia.audit_claims import TEST_COLUMNS
 from idia.lab.pipeline import LabError, LabPreset, run_lab
 
-# results.parquet column of each rule's verdict, and of its continuous score (for the AUC)
-RULE_COLUMNS: dict[str, tuple[str, str]] = {
-    "paper": ("member", "score"),
-    "name_familiarity": ("name_verdict", "z_name"),
-    "face_association": ("face_verdict", "z_face"),
-    "text_only": ("text_verdict", "z_text"),
-}
-P_COLUMNS = {"name_familiarity": "p_name", "face_association": "p_face", "text_only": "p_text"}
 # what run_lab writes into a seed folder: an unfinished one holding only these is redone
 LAB_ENTRIES = frozenset(
     {"data", "trainset", "model", "people", "people.csv", "membership.csv", "run", "cache",
@@ -104,33 +97,24 @@ def pooled_results(runs: Sequence[Path], seeds: Sequence[int]) -> pd.DataFrame:
 def pooled_summary(
     runs: Sequence[Path], seeds: Sequence[int], alpha: float = 0.05
 ) -> dict[str, Any]:
-    """Rules over the people of all seeds (the tests' verdicts as each audit gave them, after
-    Benjamini-Hochberg, and ``unadjusted``: each person's p <= alpha), each seed's AUC, and the
-    trend with the count."""
+    """The audit's rules (:func:`idia.audit.rule_table`) over the people of all seeds (the
+    tests' verdicts as each audit gave them, after Benjamini-Hochberg, and ``unadjusted``: each
+    person's p <= alpha), each rule's AUC per seed, and the trend with the count."""
     results = pooled_results(runs, seeds)
-    truth = results["truth"].to_numpy(bool)
-    counts = results["count"].to_numpy(dtype=object)
-    rules: dict[str, Any] = {}
+    rules = rule_table(results, alpha)
+    per_seed = {seed: rule_table(part, alpha) for seed, part in results.groupby("seed")}
+    members = results[results["truth"]].copy()
     trend: dict[str, Any] = {}
-    for rule, (verdict, score) in RULE_COLUMNS.items():
-        if verdict not in results or results[verdict].isna().all():
-            continue
-        values = results[verdict].to_numpy(bool)
-        rules[rule] = rule_summary(values, results[score].to_numpy(float), truth, counts)
-        aucs = [
-            rule_summary(None, part[score].to_numpy(float), part["truth"].to_numpy(bool),
-                         None)["auc"]
-            for _, part in results.groupby("seed")
-        ]
-        rules[rule]["auc_per_seed"] = aucs
-        trend[rule] = detection_trend(results[results["truth"]], verdict)
-        if rule in P_COLUMNS:
-            unadjusted = (results[P_COLUMNS[rule]] <= alpha).to_numpy(bool)
-            rules[rule]["unadjusted"] = rule_summary(unadjusted, None, truth, counts)
-            results[f"{rule}_unadjusted"] = unadjusted
-            trend[f"{rule}_unadjusted"] = detection_trend(
-                results[results["truth"]], f"{rule}_unadjusted"
-            )
+    for rule in rules:
+        rules[rule]["auc_per_seed"] = [per_seed[seed][rule]["auc"] for seed in seeds]
+        if rule == "paper":
+            trend[rule] = detection_trend(members, "member")
+        elif rule in TEST_COLUMNS:
+            short = TEST_COLUMNS[rule]
+            trend[rule] = detection_trend(members, f"{short}_verdict")
+            members[f"{rule}_unadjusted"] = members[f"p_{short}"] <= alpha
+            trend[f"{rule}_unadjusted"] = detection_trend(members, f"{rule}_unadjusted")
+    truth = results["truth"].to_numpy(bool)
     return {
         "n_members": int(truth.sum()),
         "n_non_members": int((~truth).sum()),
