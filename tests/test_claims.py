@@ -281,4 +281,6 @@ def test_evaluate_redraws_the_tests_and_checks_their_calibration(audited):
     # non-members here are the unknown people: every test's null holds for them
     for fit in calibration.values():
         assert fit["n"] == 75 and fit["ks_p"] > 0.01 and len(fit["qq"]) == 75
+        low, high = fit["share_at_most_0.05_ci"]  # a rate with its interval, over 75 people
+        assert low <= fit["share_at_most_0.05"] <= high and high - low > 0.05
     assert document["claims"]["rules"]["face_association"]["n_members"] == 75

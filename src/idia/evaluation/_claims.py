@@ -10,6 +10,7 @@ from scipy import stats
 
 from idia import claims
 from idia.evaluation._run import ClaimData
+from idia.metrics import wilson_interval
 
 DRAWN_CLAIMS: tuple[str, ...] = ("name_familiarity", "face_association")
 
@@ -56,13 +57,15 @@ def calibration(p_values: np.ndarray) -> dict[str, Any]:
     p = np.sort(np.asarray(p_values, float)[~np.isnan(np.asarray(p_values, float))])
     if p.size < 2:
         return {"n": int(p.size), "ks_p": None, "ks_statistic": None,
-                "share_at_most_0.05": None, "qq": []}
+                "share_at_most_0.05": None, "share_at_most_0.05_ci": None, "qq": []}
     test = stats.kstest(p, "uniform")
+    low = int((p <= 0.05).sum())
     expected = (np.arange(1, p.size + 1) - 0.5) / p.size
     return {
         "n": int(p.size),
         "ks_p": float(test.pvalue),
         "ks_statistic": float(test.statistic),
-        "share_at_most_0.05": float((p <= 0.05).mean()),
+        "share_at_most_0.05": low / p.size,
+        "share_at_most_0.05_ci": [float(x) for x in wilson_interval(low, p.size)],
         "qq": [[float(e), float(o)] for e, o in zip(expected, p, strict=True)],
     }

@@ -17,7 +17,8 @@ DIR/defence/<method>/run_after/        the audit of every person on the new mode
 DIR/defence/<method>/variants/<kind>/  people folder under that spelling, run_before, run_after
 DIR/defence/<method>/defence.json      the figures, also in DIR/summary.json under "defence"
 DIR/defence/<method>/report.html       the before/after page (also spliced into DIR/report.html)
-DIR/defence/<method>/cache/            the embedding cache of these attacks
+DIR/defence/<method>/cache/            the embedding cache of these attacks (prompts and the
+                                       lab's synthetic photos)
 """
 
 from __future__ import annotations
@@ -303,8 +304,11 @@ def run_defence(
     timings["defence_s"] = time.perf_counter() - start
 
     def attacker(model_spec: str) -> IdentityInferenceAttack:
+        # the lab's people are synthetic: their photos may be cached, and are then encoded
+        # once per model, not once per held-out spelling as well
         return IdentityInferenceAttack(model_spec, num_names=lab.preset.num_names, seed=lab.seed,
-                                       crop="none", cache_dir=out / "cache", progress=False)
+                                       crop="none", cache_dir=out / "cache", cache_images=True,
+                                       progress=False)
 
     quiet = lambda message: None  # noqa: E731
     start = time.perf_counter()

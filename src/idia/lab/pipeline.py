@@ -295,8 +295,9 @@ def lab_summary(
         "alpha": audit.get("alpha"),
         "rules": audit.get("rules", {}),
         "null_calibration": {
-            claim: {"ks_p": fit["ks_p"], "n": fit["n"], "share_at_most_0.05": fit.get(
-                "share_at_most_0.05")}
+            claim: {"ks_p": fit["ks_p"], "n": fit["n"],
+                    "share_at_most_0.05": fit.get("share_at_most_0.05"),
+                    "share_at_most_0.05_ci": fit.get("share_at_most_0.05_ci")}
             for claim, fit in calibration.items()
         },
         "paper_cc3m": PAPER_CC3M,
