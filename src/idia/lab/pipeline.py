@@ -167,7 +167,8 @@ def run_lab(
     shutil.copytree(files.attack_people, out / "people")
     synth.write_people_table(identities, out / "people.csv")
     membership = pd.read_csv(files.membership_csv).merge(
-        pd.read_csv(out / "people.csv"), on="name", how="left", validate="one_to_one"
+        pd.DataFrame(synth.people_rows(identities), columns=["name", "sex"]),
+        on="name", how="left", validate="one_to_one",
     )
     membership.to_csv(out / "membership.csv", index=False)
     if familiar_non_members:

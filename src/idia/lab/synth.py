@@ -294,14 +294,19 @@ def named_people(
     return make_identities(names, seed=face_seed, genders=genders)
 
 
-def write_people_table(identities: Iterable[Identity], path: str | Path) -> Path:
-    """``name,sex`` (``f``/``m``, as idia.names codes it) per named person: what a later
+def people_rows(identities: Iterable[Identity]) -> list[tuple[str, str]]:
+    """``(name, sex)`` (``f``/``m``, as idia.names codes it) per named person: what a later
     analysis needs to compare a person with the decoys of the same sex."""
+    return [(p.name, SEX_OF_GENDER[p.traits.gender]) for p in identities]
+
+
+def write_people_table(identities: Iterable[Identity], path: str | Path) -> Path:
+    """:func:`people_rows` as a ``name,sex`` CSV file."""
     path = Path(path)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["name", "sex"])
-        writer.writerows((p.name, SEX_OF_GENDER[p.traits.gender]) for p in identities)
+        writer.writerows(people_rows(identities))
     return path
 
 
