@@ -76,6 +76,18 @@ def select_templates(selection: str | None) -> tuple[str, ...]:
     return validate_templates([PAPER_TEMPLATES[i] for i in indices])
 
 
+def choose_templates(choice: str | None) -> tuple[str, ...]:
+    """Templates as a user names them: a file of templates, indices like ``0,2,5`` of the
+    paper's, or None for all 21."""
+    if not choice:
+        return PAPER_TEMPLATES
+    if Path(choice).exists():
+        return load_templates(choice)
+    if all(part.strip().isdigit() for part in choice.split(",")):
+        return select_templates(choice)
+    raise TemplateError(f"--templates {choice!r} is neither a file nor indices like 0,2,5")
+
+
 def render_prompts(templates: Sequence[str], names: Sequence[str]) -> list[str]:
     """All prompts, template-major: prompt ``t * len(names) + k`` is template t with name k."""
     return [template.replace("{}", name) for template in templates for name in names]

@@ -1,4 +1,4 @@
-"""``idia serve`` and ``idia web`` (thin CLI; FastAPI, uvicorn and Gradio load only when used)."""
+"""``idia serve`` and ``idia web`` (FastAPI, uvicorn and Gradio load only when used)."""
 
 from __future__ import annotations
 
@@ -10,25 +10,26 @@ from typing import Annotated
 
 import typer
 
+from idia.cli.errors import USER_ERRORS, fail, warn
+from idia.cli.options import ApiKeyOpt, DeviceOpt, HostOpt, ModelOpt, NumNamesOpt, PortOpt
 from idia.models import SPEC_HELP
+
+app = typer.Typer()
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 WEB_AUTH_ENV = "IDIA_WEB_AUTH"
 
 
-def warn(message: str) -> None:
-    typer.secho(f"warning: {message}", err=True, fg=typer.colors.YELLOW)
-
-
-def serve_command(
-    model: Annotated[str, typer.Option("--model", "-m", help=f"Model spec: {SPEC_HELP}.")],
+@app.command()
+def serve(
+    model: ModelOpt,
     name: Annotated[
         str | None,
         typer.Option(help="The model's name at /info (default: its architecture and "
                      "checkpoint name, never a path)."),
     ] = None,
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 8000,
     top1_only: Annotated[
         bool, typer.Option("--top1-only", help="Reveal only the best text, never scores.")
     ] = False,
@@ -36,7 +37,7 @@ def serve_command(
         str | None,
         typer.Option(envvar="IDIA_SERVE_API_KEY", help="Require this key (Bearer or X-API-Key)."),
     ] = None,
-    device: Annotated[str | None, typer.Option(help="'cpu', 'cuda'; default: auto.")] = None,
+    device: DeviceOpt = None,
     max_images: Annotated[int, typer.Option(help="Images per request at most.")] = 64,
     max_image_kb: Annotated[
         int, typer.Option(help="Encoded size of one image at most (PNG/JPEG), in KiB.")
@@ -62,8 +63,6 @@ def serve_command(
     ] = 64,
 ) -> None:
     """Serve a model as a zero-shot classification API: images and texts in, best text out."""
-    from idia.cli_errors import USER_ERRORS, fail
-
     limits_given = (max_images, max_image_kb, max_image_pixels, max_request_pixels, max_texts,
                     max_total_text_chars, max_connections)
     if min(limits_given) < 1 or body_timeout <= 0 or (max_body_mb is not None and max_body_mb <= 0):
@@ -87,7 +86,8 @@ def serve_command(
         )
         shown = name or display_name(model)
         loaded = load_model(model, device=device, progress=False)
-        app = create_app(loaded, top1_only=top1_only, api_key=api_key, limits=limits, name=shown)
+        service = create_app(loaded, top1_only=top1_only, api_key=api_key, limits=limits,
+                             name=shown)
     except USER_ERRORS as err:
         fail(str(err))
     if host not in LOOPBACK and not api_key:
@@ -98,7 +98,7 @@ def serve_command(
         f"{limits.max_body_bytes / 2**20:.1f} MiB; API docs at /docs)",
         err=True,
     )
-    uvicorn.run(app, host=host, port=port, limit_concurrency=max_connections, log_level="info")
+    uvicorn.run(service, host=host, port=port, limit_concurrency=max_connections, log_level="info")
 
 
 def read_auth(auth_file: Path | None) -> dict[str, str]:
@@ -116,7 +116,8 @@ def read_auth(auth_file: Path | None) -> dict[str, str]:
     return read_logins(lines)
 
 
-def web_command(
+@app.command()
+def web(
     model: Annotated[
         list[str] | None,
         typer.Option(
@@ -135,14 +136,11 @@ def web_command(
                      "the newest with a model card is the default; a lab model brings "
                      "examples)."),
     ] = None,
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 7860,
-    num_names: Annotated[int, typer.Option(help="Candidate names (real + decoys).")] = 1000,
-    device: Annotated[str | None, typer.Option(help="'cpu', 'cuda'; default: auto.")] = None,
-    api_key: Annotated[
-        str | None,
-        typer.Option(envvar="IDIA_API_KEY", help="API key for the http(s):// models listed."),
-    ] = None,
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 7860,
+    num_names: NumNamesOpt = 1000,
+    device: DeviceOpt = None,
+    api_key: ApiKeyOpt = None,
     auth_file: Annotated[
         Path | None,
         typer.Option(help=f"Require a login: user:password lines (also ${WEB_AUTH_ENV}="
@@ -151,8 +149,6 @@ def web_command(
 ) -> None:
     """A web page where anyone (or, with a login, invited people) can check whether a model
     knows a face (Gradio)."""
-    from idia.cli_errors import USER_ERRORS, fail
-
     if importlib.util.find_spec("gradio") is None:
         fail("the web page needs Gradio: pip install 'idia[web]'")
     from idia.serve.catalog import (

@@ -1,4 +1,4 @@
-"""``idia count-names``: the caption census from the command line (thin over idia.census)."""
+"""``idia count-names``: the caption census (thin over :mod:`idia.census`)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ from idia.census import (
 )
 from idia.census.readers import DEFAULT_BATCH_SIZE
 from idia.census.spark import SparkUnavailableError
-from idia.cli_errors import fail
+from idia.cli.errors import fail
+
+app = typer.Typer()
 
 
 class Engine(StrEnum):
@@ -26,7 +28,8 @@ class Engine(StrEnum):
     spark = "spark"
 
 
-def count_names_command(
+@app.command("count-names")
+def count_names(
     captions: Annotated[
         list[str],
         typer.Argument(

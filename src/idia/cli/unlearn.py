@@ -1,4 +1,5 @@
-"""``idia unlearn``, ``idia certify`` and ``idia defence``: thin CLI layers over the API."""
+"""``idia unlearn``, ``idia certify`` and ``idia defence``: erasing people from a model, and
+showing what the attack finds before and after."""
 
 from __future__ import annotations
 
@@ -7,19 +8,39 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from idia.cli_errors import fail
+from idia.claims import DEFAULT_ALPHA
+from idia.cli.errors import fail
+from idia.cli.options import (
+    AlphaOpt,
+    DeviceOpt,
+    EncoderOpt,
+    JsonOpt,
+    LrOpt,
+    ModelOpt,
+    NameOpt,
+    NumNamesOpt,
+    QuietOpt,
+    ReferenceOpt,
+    SeedOpt,
+    SexOpt,
+    StepsOpt,
+    ThreadsOpt,
+    ThresholdOpt,
+)
+from idia.cli.render import log_line, render_defence
 from idia.models import SPEC_HELP, ModelLoadError
 from idia.unlearn.method import ENCODERS, UnlearnError, UnlearnSettings, unlearn
 
+app = typer.Typer()
 
-def unlearn_command(
+
+@app.command("unlearn")
+def unlearn_people(
     model: Annotated[str, typer.Option("--model", "-m", help=f"open_clip model: {SPEC_HELP}.")],
     names: Annotated[Path, typer.Option(help="Names to erase: one per line, or CSV with 'name'.")],
     out: Annotated[Path, typer.Option(help="Folder to write (must not exist or be empty).")],
-    encoder: Annotated[str, typer.Option(help="text, image or both.")] = "text",
+    encoder: EncoderOpt = "text",
     people: Annotated[
         Path | None,
         typer.Option(help="Photos for the image encoder: one sub-folder per person."),
@@ -31,17 +52,14 @@ def unlearn_command(
                      "a person become triggers. Default: generated from templates, decoy names "
                      "and synthetic captions."),
     ] = None,
-    steps: Annotated[int, typer.Option(min=1, help="Optimiser steps.")] = UnlearnSettings.steps,
-    lr: Annotated[float, typer.Option(help="Learning rate (AdamW).")] = UnlearnSettings.lr,
+    steps: StepsOpt = UnlearnSettings.steps,
+    lr: LrOpt = UnlearnSettings.lr,
     batch_size: Annotated[int, typer.Option(min=1, help="Texts (or images) per loss term.")] = 64,
     seed: Annotated[int, typer.Option(help="Seed for batches and decoy names.")] = 0,
     crop: Annotated[str, typer.Option(help="'face' or 'none' (photos under --people).")] = "face",
-    device: Annotated[str | None, typer.Option(help="'cpu', 'cuda'; default: auto.")] = None,
-    threads: Annotated[
-        int | None, typer.Option(min=1, help="CPU threads (default: PyTorch's; on cores shared "
-                                 "with other jobs, 1 can be several times faster).")
-    ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    device: DeviceOpt = None,
+    threads: ThreadsOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Erase people from an open_clip model (their names, and with --encoder image/both their
     faces) by fine-tuning for minutes; writes a checkpoint and unlearn.json."""
@@ -74,30 +92,24 @@ def _set_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
-def certify_command(
+@app.command()
+def certify(
     photos: Annotated[list[Path], typer.Argument(help="Photos of the person.")],
-    name: Annotated[str, typer.Option("--name", "-n", help="The person's real name.")],
-    model: Annotated[str, typer.Option("--model", "-m", help="The original model's spec.")],
+    name: NameOpt,
+    model: ModelOpt,
     unlearned: Annotated[
         Path, typer.Option(help="The folder 'idia unlearn' wrote (unlearn.json, checkpoint).")
     ],
     out: Annotated[Path, typer.Option(help="HTML page to write.")] = Path("certificate.html"),
     crop: Annotated[str, typer.Option(help="'face' or 'none'.")] = "face",
-    num_names: Annotated[int, typer.Option(help="Candidate names in total.")] = 1000,
-    seed: Annotated[int, typer.Option(help="Seed for the decoy names.")] = 0,
-    threshold: Annotated[int, typer.Option(help="tau.")] = 1,
-    reference: Annotated[
-        Path | None,
-        typer.Option(help="Other people's photos, one subfolder per person, for the "
-                     "face-association test on both models (without it, that test is not run)."),
-    ] = None,
-    sex: Annotated[
-        str | None, typer.Option(help="'f' or 'm' for matching reference people.")
-    ] = None,
-    alpha: Annotated[float, typer.Option(min=0.0, max=1.0, help="Level of the calibrated "
-                                         "tests' verdicts.")] = 0.05,
-    device: Annotated[str | None, typer.Option(help="'cpu', 'cuda'; default: auto.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Also print the data as JSON.")] = False,
+    num_names: NumNamesOpt = 1000,
+    seed: SeedOpt = 0,
+    threshold: ThresholdOpt = 1,
+    reference: ReferenceOpt = None,
+    sex: SexOpt = None,
+    alpha: AlphaOpt = DEFAULT_ALPHA,
+    device: DeviceOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """An erasure certificate: 'idia check' on the original and the unlearned model, side by
     side on one page, with the settings that made the new model."""
@@ -138,14 +150,15 @@ def certify_command(
     typer.echo(f"certificate: {written}", err=True)
 
 
-def defence_command(
+@app.command()
+def defence(
     lab: Annotated[Path, typer.Argument(help="A finished 'idia lab' folder.")],
     method: Annotated[str, typer.Option(help="unlearn or mask-names.")] = "unlearn",
-    encoder: Annotated[str, typer.Option(help="For unlearn: text, image or both.")] = "text",
-    steps: Annotated[int, typer.Option(min=1)] = UnlearnSettings.steps,
-    lr: Annotated[float, typer.Option()] = UnlearnSettings.lr,
+    encoder: EncoderOpt = "text",
+    steps: StepsOpt = UnlearnSettings.steps,
+    lr: LrOpt = UnlearnSettings.lr,
     seed: Annotated[int | None, typer.Option(help="Default: the lab's seed.")] = None,
-    threads: Annotated[int | None, typer.Option(min=1, help="CPU threads (see unlearn).")] = None,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Certify a defence on a finished lab: erase half of the members, attack again, measure
     utility and what still leaks; figures into LAB/summary.json under "defence"."""
@@ -160,43 +173,10 @@ def run_lab_defence(lab: Path, method: str, seed: int | None,
     from idia.lab.defence import DefenceError, run_defence
     from idia.lab.train import TrainDataError, TrainingFailed
 
-    console = Console()
     try:
-        return run_defence(lab, method, seed, settings,
-                           log=lambda m: console.print(m, highlight=False))
+        return run_defence(lab, method, seed, settings, log=log_line)
     except (DefenceError, UnlearnError, TrainDataError, ModelLoadError) as err:
         fail(str(err))
     except TrainingFailed as err:
         typer.secho(f"error: {err}", err=True, fg=typer.colors.RED)
         raise typer.Exit(1) from None
-
-
-def render_defence(defence: dict) -> None:
-    def pct(value: float | None) -> str:
-        return "n/a" if value is None else f"{value:.0%}"
-
-    table = Table("group", "n", "before", "after", title=f"defence: {defence['method']}")
-    for key, label, rate in (("unlearned", "erased members", "tpr"),
-                             ("kept", "kept members", "tpr"),
-                             ("non_members", "non-members", "fpr")):
-        g = defence[key]
-        table.add_row(label, str(g["n"]), f"{rate.upper()} {pct(g[f'{rate}_before'])}",
-                      f"{rate.upper()} {pct(g[f'{rate}_after'])}")
-    for test, figures in defence.get("calibrated", {}).items():
-        for key, label, rate in (("unlearned", "erased", "tpr"), ("kept", "kept", "tpr"),
-                                 ("non_members", "non-members", "fpr")):
-            g = figures[key]
-            table.add_row(f"{test} test ({figures['rule']}): {label}", str(g["n"]),
-                          f"{rate.upper()} {pct(g[f'{rate}_before'])}",
-                          f"{rate.upper()} {pct(g[f'{rate}_after'])}")
-    utility = defence["utility"]
-    table.add_row("zero-shot accuracy", "", pct(utility["zero_shot_before"]),
-                  pct(utility["zero_shot_after"]))
-    table.add_row("recall@1", "", pct(utility["recall_at_1_before"]),
-                  pct(utility["recall_at_1_after"]))
-    for kind, v in defence["variants"].items():
-        table.add_row(f"leak: {kind}", str(v["n"]), f"TPR {pct(v['tpr_before'])}",
-                      f"TPR {pct(v['tpr_after'])}")
-    console = Console()
-    console.print(table)
-    console.print(f"Seconds: {defence['seconds']}")
