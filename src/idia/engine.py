@@ -20,6 +20,7 @@ from PIL import Image
 from idia import attack, claims
 from idia.cache import EmbeddingCache
 from idia.claims import Claim, TestResult
+from idia.errors import IdiaError
 from idia.faces import (
     CropMode,
     FaceDetector,
@@ -46,7 +47,7 @@ from idia.zeroshot import EmbeddingZeroShot
 log = logging.getLogger(__name__)
 
 
-class AttackInputError(ValueError):
+class AttackInputError(IdiaError, ValueError):
     """The attack cannot run on these inputs; the message says what to change."""
 
 

@@ -25,11 +25,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from idia.errors import IdiaError
+
 SEXES = ("f", "m")
 DEFAULT_NUM_CANDIDATES = 1000
 
 
-class NameSourceError(ValueError):
+class NameSourceError(IdiaError, ValueError):
     """A names file could not be read or has the wrong shape."""
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from idia.errors import IdiaError
+
 PAPER_TEMPLATES: tuple[str, ...] = (
     "{}",
     "an image of {}",
@@ -30,7 +32,7 @@ PAPER_TEMPLATES: tuple[str, ...] = (
 )
 
 
-class TemplateError(ValueError):
+class TemplateError(IdiaError, ValueError):
     """A template is malformed or a selection names no known template."""
 
 

@@ -11,7 +11,7 @@ import typer
 
 from idia.audit import run_audit
 from idia.claims import DEFAULT_ALPHA
-from idia.cli.errors import USER_ERRORS, fail
+from idia.cli.errors import fail
 from idia.cli.options import (
     AlphaOpt,
     AttackOptions,
@@ -63,12 +63,8 @@ def check(
         fail(f"--sex must be 'f' or 'm', not {sex!r}")
     if reference is not None and not photos:
         fail("--reference needs photos of the person (the face test compares them)")
-    try:
-        attacker = replace(attack, quiet=attack.quiet or as_json).build(model)
-        result = attacker.check(photos, name, candidates, reference=reference, sex=sex,
-                                alpha=alpha)
-    except USER_ERRORS as err:
-        fail(str(err))
+    attacker = replace(attack, quiet=attack.quiet or as_json).build(model)
+    result = attacker.check(photos, name, candidates, reference=reference, sex=sex, alpha=alpha)
     if result.extra.get("differs_from_audit"):
         typer.echo(f"note: this check differs from the audit run in "
                    f"{', '.join(result.extra['differs_from_audit'])}; its verdict may differ "
@@ -113,11 +109,8 @@ def audit(
 ) -> None:
     """Attack many people with known membership: the paper's rule and the calibrated tests,
     per person and as TP/FP/FN/TN, TPR, FPR with intervals."""
-    try:
-        attacker = attack.build(model)
-        summary = run_audit(attacker, people, out, membership, photos_per_person, overwrite,
-                            log=lambda m: typer.echo(m, err=True), alpha=alpha)
-    except USER_ERRORS as err:
-        fail(str(err))
+    attacker = attack.build(model)
+    summary = run_audit(attacker, people, out, membership, photos_per_person, overwrite,
+                        log=lambda m: typer.echo(m, err=True), alpha=alpha)
     report_usage(attacker)
     render_audit(summary, out)

@@ -7,7 +7,7 @@ import json
 
 import typer
 
-from idia.cache import CacheError, cache_info, default_cache_dir, purge_cache
+from idia.cache import cache_info, default_cache_dir, purge_cache
 from idia.cli.errors import fail
 from idia.cli.options import CacheDirOpt, JsonOpt
 
@@ -22,10 +22,7 @@ app = typer.Typer(
 @app.command("info")
 def info(cache_dir: CacheDirOpt = None, as_json: JsonOpt = False) -> None:
     """Where the cache is, its size, and how many prompt and photo embeddings it holds."""
-    try:
-        summary = cache_info(cache_dir)
-    except (CacheError, OSError) as err:
-        fail(str(err))
+    summary = cache_info(cache_dir)
     if as_json:
         typer.echo(json.dumps(summary))
         return

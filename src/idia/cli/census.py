@@ -9,15 +9,8 @@ from typing import Annotated
 
 import typer
 
-from idia.census import (
-    CensusInputError,
-    CensusWorkerError,
-    PartialCensusError,
-    run_census,
-    write_census,
-)
+from idia.census import PartialCensusError, run_census, write_census
 from idia.census.readers import DEFAULT_BATCH_SIZE
-from idia.census.spark import SparkUnavailableError
 from idia.cli.errors import fail
 
 app = typer.Typer()
@@ -102,40 +95,29 @@ def count_names(
     ] = True,
 ) -> None:
     """Count in how many captions each name occurs, and derive training-set membership."""
-    try:
-        result = run_census(
-            captions,
-            names,
-            column=column,
-            url_column=url_column,
-            engine=engine.value,
-            workers=workers or os.cpu_count() or 1,
-            examples=examples,
-            case_sensitive=case_sensitive,
-            fold_accents=not keep_accents,
-            batch_size=batch_size,
-            progress=progress,
-        )
-    except (
-        CensusInputError,
-        CensusWorkerError,
-        SparkUnavailableError,
-        ValueError,
-        OSError,
-    ) as error:
-        fail(str(error))
+    result = run_census(
+        captions,
+        names,
+        column=column,
+        url_column=url_column,
+        engine=engine.value,
+        workers=workers or os.cpu_count() or 1,
+        examples=examples,
+        case_sensitive=case_sensitive,
+        fold_accents=not keep_accents,
+        batch_size=batch_size,
+        progress=progress,
+    )
     for path, reason in result.skipped_shards:
         typer.echo(f"skipped {path}: {reason}", err=True)
     if result.shards_read == 0:
         fail("no shard could be read; nothing written")
     try:
         written = write_census(result, out, membership=membership, allow_partial=allow_partial)
-    except PartialCensusError as error:
+    except PartialCensusError as error:  # what it wrote before refusing the membership table
         for path in error.written:
             typer.echo(f"wrote {path}", err=True)
-        fail(str(error))
-    except (CensusInputError, OSError) as error:
-        fail(str(error))
+        raise
     members = int((result.counts["count"] >= 1).sum())
     rate = result.captions / result.seconds if result.seconds else 0.0
     typer.echo(

@@ -16,7 +16,6 @@ from idia.evaluation import (
     DEFAULT_SIZES,
     POPULATIONS,
     PROTOCOLS,
-    EvaluationError,
     evaluate_run,
     parse_sizes,
 )
@@ -75,15 +74,11 @@ def evaluate(
         fail(f"--population must be one of {', '.join(POPULATIONS)}, not {population!r}")
     if protocol is not None and protocol not in PROTOCOLS:
         fail(f"--protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}")
-    try:
-        chosen = parse_sizes(sizes)
-        document = evaluate_run(
-            run, chosen, draws=draws, seed=seed, threshold=threshold,
-            ci_method=ci, bins=bins, population=population,  # type: ignore[arg-type]
-            alpha=alpha, protocol=protocol,  # type: ignore[arg-type]
-        )
-    except (EvaluationError, OSError) as err:
-        fail(str(err))
+    document = evaluate_run(
+        run, parse_sizes(sizes), draws=draws, seed=seed, threshold=threshold,
+        ci_method=ci, bins=bins, population=population,  # type: ignore[arg-type]
+        alpha=alpha, protocol=protocol,  # type: ignore[arg-type]
+    )
     render_evaluation(document, run)
 
 
@@ -101,9 +96,5 @@ def report(
     """One self-contained HTML page: the paper's figures, CIs, ROC, people, settings."""
     from idia.report import write_report  # matplotlib only when a report is asked for
 
-    target = out if out is not None else runs[0] / "report.html"
-    try:
-        written = write_report(runs, target)
-    except (EvaluationError, OSError) as err:
-        fail(str(err))
+    written = write_report(runs, out if out is not None else runs[0] / "report.html")
     typer.echo(f"report: {written}")

@@ -10,13 +10,12 @@ from typing import Annotated
 
 import typer
 
-from idia.cli.errors import USER_ERRORS, fail
+from idia.cli.errors import fail
 from idia.cli.options import FamiliarNonMembersOpt, LrOpt, PeopleOpt, SeedOpt
 from idia.cli.render import log_line, render_defence, render_lab, render_seeds
 from idia.lab.train import (
     DEFAULT_INJECT,
     TrainDataError,
-    TrainingFailed,
     TrainSettings,
     build_train_command,
     compose_training_set,
@@ -143,59 +142,53 @@ def train(
         precision=precision,
         extra_args=tuple(shlex.split(open_clip_args)),
     )
-    try:
-        if crop not in ("face", "none"):
-            raise TrainDataError(f"--crop must be 'face' or 'none', not {crop!r}")
-        counts = parse_inject(inject)
-        ensure_new_run(out / "logs", name)
-        people_list = read_people_folder(people)
-        shards = _webdataset_shards(base)
-        if shards is not None:
-            pairs = read_webdataset(shards, out / "base_images")
-        else:
-            pairs = read_caption_csv(base, csv_separator, csv_img_key, csv_caption_key)
-        training_set = compose_training_set(
-            pairs,
-            people_list,
-            inject=counts,
-            members=members,
-            attack_photos=attack_photos,
-            seed=seed,
-            mask_names=mask_names,
-            hypernyms=_read_hypernyms(hypernyms),
-            familiar_non_members=familiar_non_members,
+    if crop not in ("face", "none"):
+        fail(f"--crop must be 'face' or 'none', not {crop!r}")
+    counts = parse_inject(inject)
+    ensure_new_run(out / "logs", name)
+    people_list = read_people_folder(people)
+    shards = _webdataset_shards(base)
+    if shards is not None:
+        pairs = read_webdataset(shards, out / "base_images")
+    else:
+        pairs = read_caption_csv(base, csv_separator, csv_img_key, csv_caption_key)
+    training_set = compose_training_set(
+        pairs,
+        people_list,
+        inject=counts,
+        members=members,
+        attack_photos=attack_photos,
+        seed=seed,
+        mask_names=mask_names,
+        hypernyms=_read_hypernyms(hypernyms),
+        familiar_non_members=familiar_non_members,
+    )
+    files = write_training_set(training_set, out)
+    plan = training_set.plan
+    typer.echo(
+        f"training set: {plan['training_pairs']} pairs ({plan['injected_pairs']} injected for "
+        f"{plan['members']} members; {plan['non_members']} non-members held out) -> "
+        f"{files.train_csv}"
+    )
+    typer.echo(f"membership: {files.membership_csv}; attack photos: {files.attack_people}")
+    if prepare_only:
+        command = build_train_command(
+            files.train_csv, out / "logs", name, settings, len(training_set.pairs), nproc
         )
-        files = write_training_set(training_set, out)
-        plan = training_set.plan
-        typer.echo(
-            f"training set: {plan['training_pairs']} pairs ({plan['injected_pairs']} injected for "
-            f"{plan['members']} members; {plan['non_members']} non-members held out) -> "
-            f"{files.train_csv}"
-        )
-        typer.echo(f"membership: {files.membership_csv}; attack photos: {files.attack_people}")
-        if prepare_only:
-            command = build_train_command(
-                files.train_csv, out / "logs", name, settings, len(training_set.pairs), nproc
-            )
-            typer.echo("train with (prefix with srun for SLURM):\n" + shlex.join(command))
-            return
+        typer.echo("train with (prefix with srun for SLURM):\n" + shlex.join(command))
+        return
 
-        def show(line: str) -> None:
-            if verbose or any(marker in line for marker in _PROGRESS_MARKERS):
-                typer.echo(line)
+    def show(line: str) -> None:
+        if verbose or any(marker in line for marker in _PROGRESS_MARKERS):
+            typer.echo(line)
 
-        result = train_clip(files.train_csv, out / "logs", name, settings, nproc, on_line=show)
-        card = write_training_card(
-            result.checkpoint, result.model_config, files.plan_json,
-            name=f"{result.model_config.stem} trained by idia train ({name[:30]})",
-            made_by="idia train", crop=crop, membership=files.membership_csv,
-            people=files.attack_people, epochs=epochs,
-        )
-    except TrainDataError as err:
-        fail(str(err))
-    except TrainingFailed as err:  # its message keeps the training log's last lines
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(1) from None
+    result = train_clip(files.train_csv, out / "logs", name, settings, nproc, on_line=show)
+    card = write_training_card(
+        result.checkpoint, result.model_config, files.plan_json,
+        name=f"{result.model_config.stem} trained by idia train ({name[:30]})",
+        made_by="idia train", crop=crop, membership=files.membership_csv,
+        people=files.attack_people, epochs=epochs,
+    )
     typer.echo(f"checkpoint: {result.checkpoint}")
     typer.echo(f"model spec: {result.model_spec}")
     typer.echo(f"model card: {card} (photos: {'face crops' if crop == 'face' else 'whole'})")
@@ -223,7 +216,7 @@ def lab(
 ) -> None:
     """The paper's controlled experiment, offline: synthetic people injected at 1-75 pairs,
     a small CLIP trained on CPU, every person attacked, evaluated and reported."""
-    from idia.lab.pipeline import LabError, run_lab
+    from idia.lab.pipeline import run_lab
     from idia.lab.seeds import run_seeds
 
     if defence not in (None, "unlearn", "mask-names"):
@@ -237,20 +230,13 @@ def lab(
         if defence is not None:
             fail("--defence certifies one lab: give --seed, not --seeds (or run "
                  "'idia defence OUT/seed-N' on each seed afterwards)")
-    try:
-        if chosen is not None:
-            summary = run_seeds(out, preset, chosen, log=log_line,
-                                familiar_non_members=familiar_non_members)
-        else:
-            summary = run_lab(out, preset, seed, log=log_line,
-                              familiar_non_members=familiar_non_members)
-    except (LabError, TrainDataError, TrainingFailed, *USER_ERRORS) as err:
-        fail(str(err))
     if chosen is not None:
-        render_seeds(summary, out)
+        render_seeds(run_seeds(out, preset, chosen, log=log_line,
+                               familiar_non_members=familiar_non_members), out)
         return
-    render_lab(summary, out)
+    render_lab(run_lab(out, preset, seed, log=log_line,
+                       familiar_non_members=familiar_non_members), out)
     if defence is not None:
-        from idia.cli.unlearn import run_lab_defence
+        from idia.lab.defence import run_defence
 
-        render_defence(run_lab_defence(out, defence, seed))
+        render_defence(run_defence(out, defence, seed, log=log_line))

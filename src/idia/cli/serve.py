@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from idia.cli.errors import USER_ERRORS, fail, warn
+from idia.cli.errors import fail, warn
 from idia.cli.options import ApiKeyOpt, DeviceOpt, HostOpt, ModelOpt, NumNamesOpt, PortOpt
 from idia.models import SPEC_HELP
 
@@ -67,29 +67,25 @@ def serve(
                     max_total_text_chars, max_connections)
     if min(limits_given) < 1 or body_timeout <= 0 or (max_body_mb is not None and max_body_mb <= 0):
         fail("the limits must be positive")
-    try:
-        import uvicorn
+    import uvicorn
 
-        from idia.models import load_model
-        from idia.serve.api import Limits, create_app
-        from idia.serve.catalog import display_name
+    from idia.models import load_model
+    from idia.serve.api import Limits, create_app
+    from idia.serve.catalog import display_name
 
-        limits = Limits(
-            max_images=max_images,
-            max_image_bytes=max_image_kb * 2**10,
-            max_image_pixels=max_image_pixels,
-            max_request_pixels=max_request_pixels,
-            max_texts=max_texts,
-            max_total_text_chars=max_total_text_chars,
-            max_body_bytes=0 if max_body_mb is None else int(max_body_mb * 2**20),
-            body_timeout_s=body_timeout,
-        )
-        shown = name or display_name(model)
-        loaded = load_model(model, device=device, progress=False)
-        service = create_app(loaded, top1_only=top1_only, api_key=api_key, limits=limits,
-                             name=shown)
-    except USER_ERRORS as err:
-        fail(str(err))
+    limits = Limits(
+        max_images=max_images,
+        max_image_bytes=max_image_kb * 2**10,
+        max_image_pixels=max_image_pixels,
+        max_request_pixels=max_request_pixels,
+        max_texts=max_texts,
+        max_total_text_chars=max_total_text_chars,
+        max_body_bytes=0 if max_body_mb is None else int(max_body_mb * 2**20),
+        body_timeout_s=body_timeout,
+    )
+    shown = name or display_name(model)
+    loaded = load_model(model, device=device, progress=False)
+    service = create_app(loaded, top1_only=top1_only, api_key=api_key, limits=limits, name=shown)
     if host not in LOOPBACK and not api_key:
         warn(f"listening on {host} without --api-key: anyone who can reach it can query the model")
     typer.echo(
@@ -165,16 +161,13 @@ def web(
         fail(f"--models-file {models_file} is not a file")
     if auth_file is not None and not auth_file.is_file():
         fail(f"--auth-file {auth_file} is not a file")
-    try:
-        listed = [*(model or []), *(read_models_file(models_file) if models_file else [])]
-        found = []
-        if lab_dir is not None or not listed:
-            roots = [lab_dir or (Path("lab") if Path("lab").is_dir() else Path("."))]
-            found = find_local_models(roots)
-        offered = offered_models([*listed, *found])
-        logins = read_auth(auth_file)
-    except (*USER_ERRORS, OSError) as err:
-        fail(str(err))
+    listed = [*(model or []), *(read_models_file(models_file) if models_file else [])]
+    found = []
+    if lab_dir is not None or not listed:
+        roots = [lab_dir or (Path("lab") if Path("lab").is_dir() else Path("."))]
+        found = find_local_models(roots)
+    offered = offered_models([*listed, *found])
+    logins = read_auth(auth_file)
     if not offered:
         warn("no model given and none found; the page will say how to get one. Train one with "
              "'idia lab', or pass --model SPEC.")
@@ -190,10 +183,8 @@ def web(
     preload = [label for label, spec in offered.items() if spec in listed_specs]
     for label in preload or list(offered)[:1]:  # the listed models, or the newest found
         typer.echo(f"loading {label}", err=True)
-        try:  # fail now, and do the work every check repeats now, not at the first click
-            demo.prepare(label, log=lambda line: typer.echo(line, err=True))
-        except USER_ERRORS as err:
-            fail(str(err))
+        # fail now, and do the work every check repeats now, not at the first click
+        demo.prepare(label, log=lambda line: typer.echo(line, err=True))
     typer.echo(
         f"open http://{host}:{port} in a browser (Ctrl+C stops); models offered: "
         f"{', '.join(offered) or 'none'}" + ("; login required" if logins else ""),

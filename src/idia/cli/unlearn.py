@@ -29,8 +29,8 @@ from idia.cli.options import (
     ThresholdOpt,
 )
 from idia.cli.render import log_line, render_defence
-from idia.models import SPEC_HELP, ModelLoadError
-from idia.unlearn.method import ENCODERS, UnlearnError, UnlearnSettings, unlearn
+from idia.models import SPEC_HELP
+from idia.unlearn.method import ENCODERS, UnlearnSettings, unlearn
 
 app = typer.Typer()
 
@@ -63,20 +63,16 @@ def unlearn_people(
 ) -> None:
     """Erase people from an open_clip model (their names, and with --encoder image/both their
     faces) by fine-tuning for minutes; writes a checkpoint and unlearn.json."""
-    from idia.names import NameSourceError, read_names_file
+    from idia.names import read_names_file
 
     if encoder not in ENCODERS:
         fail(f"--encoder must be one of {', '.join(ENCODERS)}, not {encoder!r}")
     settings = UnlearnSettings(encoder=encoder, neutral=neutral, steps=steps, lr=lr,
                                batch_size=batch_size, seed=seed, crop=crop)
     _set_threads(threads)
-    try:
-        name_list = read_names_file(names)
-        result = unlearn(model, name_list, out, settings, people_dir=people, captions=captions,
-                         device=device, progress=not quiet,
-                         log=lambda m: typer.echo(m, err=True))
-    except (UnlearnError, NameSourceError, ModelLoadError, OSError) as err:
-        fail(str(err))
+    result = unlearn(model, read_names_file(names), out, settings, people_dir=people,
+                     captions=captions, device=device, progress=not quiet,
+                     log=lambda m: typer.echo(m, err=True))
     losses = result.record["losses"]
     typer.echo(f"unlearned {len(result.record['names'])} name(s) in "
                f"{result.record['seconds']['total_s']:.0f} s; cosine distance to the targets "
@@ -113,7 +109,7 @@ def certify(
 ) -> None:
     """An erasure certificate: 'idia check' on the original and the unlearned model, side by
     side on one page, with the settings that made the new model."""
-    from idia.engine import AttackInputError, IdentityInferenceAttack
+    from idia.engine import IdentityInferenceAttack
     from idia.report.compare import certificate_data, conclusion, write_certificate
 
     missing = [str(p) for p in photos if not p.exists()]
@@ -129,17 +125,13 @@ def certify(
         fail(f"{record_path} is not an unlearn record: {err}")
     if crop not in ("face", "none"):
         fail(f"--crop must be 'face' or 'none', not {crop!r}")
-    try:
-        results, identities = [], []
-        for spec in (model, new_spec):
-            attacker = IdentityInferenceAttack(spec, num_names=num_names, seed=seed,
-                                               threshold=threshold, crop=crop,  # type: ignore[arg-type]
-                                               device=device, progress=False, cache_dir=False)
-            results.append(attacker.check(photos, name, reference=reference, sex=sex,
-                                          alpha=alpha))
-            identities.append(getattr(attacker.classifier, "identity", None))
-    except (AttackInputError, ValueError, ModelLoadError) as err:
-        fail(str(err))
+    results, identities = [], []
+    for spec in (model, new_spec):
+        attacker = IdentityInferenceAttack(spec, num_names=num_names, seed=seed,
+                                           threshold=threshold, crop=crop,  # type: ignore[arg-type]
+                                           device=device, progress=False, cache_dir=False)
+        results.append(attacker.check(photos, name, reference=reference, sex=sex, alpha=alpha))
+        identities.append(getattr(attacker.classifier, "identity", None))
     settings = {"crop": crop, "alpha": alpha, "reference people": results[0].n_reference_people}
     written = write_certificate(results[0], results[1], out, tuple(identities), record, settings)
     if as_json:
@@ -164,19 +156,6 @@ def defence(
     utility and what still leaks; figures into LAB/summary.json under "defence"."""
     settings = UnlearnSettings(encoder=encoder, steps=steps, lr=lr)
     _set_threads(threads)
-    render_defence(run_lab_defence(lab, method, seed, settings))
+    from idia.lab.defence import run_defence
 
-
-def run_lab_defence(lab: Path, method: str, seed: int | None,
-                    settings: UnlearnSettings | None = None) -> dict:
-    """The defence on ``lab`` with user errors as one line (shared with ``idia lab --defence``)."""
-    from idia.lab.defence import DefenceError, run_defence
-    from idia.lab.train import TrainDataError, TrainingFailed
-
-    try:
-        return run_defence(lab, method, seed, settings, log=log_line)
-    except (DefenceError, UnlearnError, TrainDataError, ModelLoadError) as err:
-        fail(str(err))
-    except TrainingFailed as err:
-        typer.secho(f"error: {err}", err=True, fg=typer.colors.RED)
-        raise typer.Exit(1) from None
+    render_defence(run_defence(lab, method, seed, settings, log=log_line))

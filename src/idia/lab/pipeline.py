@@ -29,6 +29,7 @@ from typing import Any
 
 import pandas as pd
 
+from idia.errors import IdiaError
 from idia.lab import synth, train
 from idia.models.card import write_training_card
 
@@ -89,7 +90,7 @@ PAPER_CC3M = {  # the paper's CC3M results (ResNet-50 CLIP, 30 attack photos), f
 }
 
 
-class LabError(ValueError):
+class LabError(IdiaError, ValueError):
     """The lab cannot run with these settings."""
 
 

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from idia.errors import IdiaError
 from idia.names import display_name, normalize_name
 
 CONFIG_DIR = Path(__file__).parent / "configs"
@@ -63,11 +64,11 @@ CAPTION_TEMPLATES: tuple[str, ...] = (
 )
 
 
-class TrainDataError(ValueError):
+class TrainDataError(IdiaError, ValueError):
     """The base dataset, people folder or plan cannot make a valid training set."""
 
 
-class TrainingFailed(RuntimeError):
+class TrainingFailed(IdiaError, RuntimeError):
     """open_clip_train exited with an error or wrote no checkpoint."""
 
 

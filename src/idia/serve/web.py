@@ -44,7 +44,8 @@ import pandas as pd
 from PIL import Image
 
 from idia.attack import chance_member_probability
-from idia.engine import AttackInputError, CheckResult, IdentityInferenceAttack
+from idia.engine import CheckResult, IdentityInferenceAttack
+from idia.errors import IdiaError
 from idia.faces import IMAGE_FORMATS, FaceDetector, get_detector, usable
 from idia.models import ClosedBoxModel, EmbeddingModel, ModelLoadError, load_model, parse_spec
 from idia.models.card import CROP_WORDS, ModelCard, find_card
@@ -180,6 +181,10 @@ def visitor_text(message: str, labels: Mapping[str, str] | None = None) -> str:
     return message
 
 
+class LoginsError(IdiaError, ValueError):
+    """A logins line is not ``user:password``."""
+
+
 def read_logins(lines: Sequence[str]) -> dict[str, str]:
     """``user:password`` lines (blank lines and ``#`` comments skipped) -> {user: password}."""
     logins = {}
@@ -188,7 +193,7 @@ def read_logins(lines: Sequence[str]) -> dict[str, str]:
             continue
         user, sep, password = line.strip().partition(":")
         if not sep or not user or not password:
-            raise ValueError(f"line {number} is not user:password")
+            raise LoginsError(f"line {number} is not user:password")
         logins[user] = password
     return logins
 
@@ -535,7 +540,7 @@ class WebDemo:
         except ModelLoadError:  # the model, or its API, failed: the operator's problem
             log.exception("web: model %s failed", label)
             return problem(f"The model {label} is not available right now; try again later.")
-        except (AttackInputError, ValueError) as err:
+        except IdiaError as err:
             return problem(visitor_text(str(err), labels))
         except Exception:  # a visitor gets a message, the log gets the traceback
             log.exception("web attack failed")
