@@ -28,6 +28,17 @@ from idia.cli.render import render_audit, render_check, report_usage
 app = typer.Typer()
 
 
+def validate_person(photos: list[Path], reference: Path | None, sex: str | None) -> None:
+    """What check and certify can tell before loading a model."""
+    missing = [str(p) for p in photos if not p.exists()]
+    if missing:
+        fail(f"photo(s) not found: {', '.join(missing)}")
+    if sex is not None and sex not in ("f", "m"):
+        fail(f"--sex must be 'f' or 'm', not {sex!r}")
+    if reference is not None and not photos:
+        fail("--reference needs photos of the person (the face test compares them)")
+
+
 @app.command()
 @expand_option_groups
 def check(
@@ -56,13 +67,7 @@ def check(
     """Does the model know this person? Which claim the evidence supports ("has seen this
     name", "links this face to this name"), with the paper's rule template by template."""
     photos = photos or []
-    missing = [str(p) for p in photos if not p.exists()]
-    if missing:
-        fail(f"photo(s) not found: {', '.join(missing)}")
-    if sex is not None and sex not in ("f", "m"):
-        fail(f"--sex must be 'f' or 'm', not {sex!r}")
-    if reference is not None and not photos:
-        fail("--reference needs photos of the person (the face test compares them)")
+    validate_person(photos, reference, sex)
     attacker = replace(attack, quiet=attack.quiet or as_json).build(model)
     result = attacker.check(photos, name, candidates, reference=reference, sex=sex, alpha=alpha)
     if result.extra.get("differs_from_audit"):

@@ -4,31 +4,32 @@ showing what the attack finds before and after."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from idia.claims import DEFAULT_ALPHA
+from idia.cli.attack import validate_person
 from idia.cli.errors import fail
 from idia.cli.options import (
     AlphaOpt,
+    AttackOptions,
     DeviceOpt,
     EncoderOpt,
     JsonOpt,
     LrOpt,
     ModelOpt,
     NameOpt,
-    NumNamesOpt,
     QuietOpt,
     ReferenceOpt,
-    SeedOpt,
     SexOpt,
     StepsOpt,
     ThreadsOpt,
-    ThresholdOpt,
+    expand_option_groups,
 )
-from idia.cli.render import log_line, render_defence
+from idia.cli.render import log_line, render_defence, report_usage
 from idia.models import SPEC_HELP
 from idia.unlearn.method import ENCODERS, UnlearnSettings, unlearn
 
@@ -89,6 +90,7 @@ def _set_threads(threads: int | None) -> None:
 
 
 @app.command()
+@expand_option_groups
 def certify(
     photos: Annotated[list[Path], typer.Argument(help="Photos of the person.")],
     name: NameOpt,
@@ -97,24 +99,17 @@ def certify(
         Path, typer.Option(help="The folder 'idia unlearn' wrote (unlearn.json, checkpoint).")
     ],
     out: Annotated[Path, typer.Option(help="HTML page to write.")] = Path("certificate.html"),
-    crop: Annotated[str, typer.Option(help="'face' or 'none'.")] = "face",
-    num_names: NumNamesOpt = 1000,
-    seed: SeedOpt = 0,
-    threshold: ThresholdOpt = 1,
     reference: ReferenceOpt = None,
     sex: SexOpt = None,
     alpha: AlphaOpt = DEFAULT_ALPHA,
-    device: DeviceOpt = None,
+    attack: AttackOptions = AttackOptions(),
     as_json: JsonOpt = False,
 ) -> None:
-    """An erasure certificate: 'idia check' on the original and the unlearned model, side by
-    side on one page, with the settings that made the new model."""
-    from idia.engine import IdentityInferenceAttack
+    """An erasure certificate: 'idia check' on the original (--model) and the unlearned model,
+    side by side on one page, with the settings that made the new model."""
     from idia.report.compare import certificate_data, conclusion, write_certificate
 
-    missing = [str(p) for p in photos if not p.exists()]
-    if missing:
-        fail(f"photo(s) not found: {', '.join(missing)}")
+    validate_person(photos, reference, sex)
     record_path = unlearned / "unlearn.json"
     if not record_path.is_file():
         fail(f"{unlearned} has no unlearn.json: give the folder 'idia unlearn --out' wrote")
@@ -123,16 +118,18 @@ def certify(
         new_spec = record["model"]
     except (ValueError, KeyError) as err:
         fail(f"{record_path} is not an unlearn record: {err}")
-    if crop not in ("face", "none"):
-        fail(f"--crop must be 'face' or 'none', not {crop!r}")
+    attack = replace(attack, quiet=attack.quiet or as_json)
+    original = attack.build(model)
+    # both models see the same photos: the crop the original's card (or --crop) chose
+    attackers = (original, replace(attack, crop=original.crop).build(
+        new_spec, face_margin=original.face_margin))
     results, identities = [], []
-    for spec in (model, new_spec):
-        attacker = IdentityInferenceAttack(spec, num_names=num_names, seed=seed,
-                                           threshold=threshold, crop=crop,  # type: ignore[arg-type]
-                                           device=device, progress=False, cache_dir=False)
+    for attacker in attackers:
         results.append(attacker.check(photos, name, reference=reference, sex=sex, alpha=alpha))
         identities.append(getattr(attacker.classifier, "identity", None))
-    settings = {"crop": crop, "alpha": alpha, "reference people": results[0].n_reference_people}
+    report_usage(original)
+    settings = {"crop": original.crop, "alpha": alpha,
+                "reference people": results[0].n_reference_people}
     written = write_certificate(results[0], results[1], out, tuple(identities), record, settings)
     if as_json:
         typer.echo(json.dumps(certificate_data(results[0], results[1], tuple(identities), record,
