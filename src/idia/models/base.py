@@ -26,6 +26,10 @@ class ModelLoadError(IdiaError, RuntimeError):
     """A model spec could not be turned into a model; the message says what to do."""
 
 
+class PrecisionError(IdiaError, ValueError):
+    """A precision that is not one of :data:`PRECISIONS`."""
+
+
 @dataclass(frozen=True)
 class ZeroShotResult:
     """Per image and text group: the index of the best text, and all scores when known.
