@@ -3,62 +3,122 @@
 
 from __future__ import annotations
 
-import csv
 import shlex
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from idia.cli.errors import fail
-from idia.cli.options import FamiliarNonMembersOpt, LrOpt, PeopleOpt, SeedOpt
+from idia.cli.options import (
+    FamiliarNonMembersOpt,
+    LrOpt,
+    PeopleOpt,
+    SeedOpt,
+    expand_option_groups,
+)
 from idia.cli.render import log_line, render_defence, render_lab, render_seeds
 from idia.lab.train import (
     DEFAULT_INJECT,
-    TrainDataError,
+    Composition,
+    TrainingCard,
     TrainSettings,
     build_train_command,
-    compose_training_set,
     ensure_new_run,
     parse_inject,
-    read_caption_csv,
+    prepare_training_set,
+    read_base,
+    read_hypernyms,
     read_people_folder,
-    read_webdataset,
-    train_clip,
-    write_training_set,
+    resolve_model_config,
+    train_and_card,
 )
-from idia.models.card import write_training_card
 
 app = typer.Typer()
 
 _PROGRESS_MARKERS = ("Start epoch", "Train Epoch", "Error", "error", "Traceback", "Exception")
 
 
-def _webdataset_shards(base: Path) -> list[str] | None:
-    """Shard paths when ``base`` names webdataset shards (a .tar, a brace pattern, a folder)."""
-    text = str(base)
-    if "{" in text and text.endswith(".tar"):
-        from braceexpand import braceexpand
+@dataclass(frozen=True)
+class CompositionOptions:
+    """How ``idia train`` composes the training set."""
 
-        return list(braceexpand(text))
-    if base.is_dir():
-        return sorted(str(p) for p in base.glob("*.tar")) or None
-    return [text] if base.suffix == ".tar" else None
+    inject: Annotated[
+        str, typer.Option(help="Pairs per member, dealt evenly over the members.")
+    ] = ",".join(map(str, DEFAULT_INJECT))
+    members: Annotated[
+        int | None, typer.Option(help="How many people to inject (default: half of them).")
+    ] = None
+    attack_photos: Annotated[
+        int, typer.Option(help="Photos per person held out for the attack.")
+    ] = 10
+    seed: Annotated[
+        int, typer.Option(help="Seed for member choice, held-out photos and captions.")
+    ] = 0
+    mask_names: Annotated[
+        bool, typer.Option(help="Replace names in captions by a hypernym (CC3M's preprocessing).")
+    ] = False
+    hypernyms: Annotated[
+        Path | None,
+        typer.Option(help="CSV name,hypernym for --mask-names (default hypernym: 'person')."),
+    ] = None
+    familiar_non_members: FamiliarNonMembersOpt = False
+
+    def composition(self) -> Composition:
+        return Composition(
+            inject=parse_inject(self.inject), members=self.members,
+            attack_photos=self.attack_photos, seed=self.seed, mask_names=self.mask_names,
+            hypernyms=read_hypernyms(self.hypernyms),
+            familiar_non_members=self.familiar_non_members,
+        )
 
 
-def _read_hypernyms(path: Path | None) -> dict[str, str]:
-    if path is None:
-        return {}
-    if not path.is_file():
-        raise TrainDataError(f"hypernyms file not found: {path}")
-    with path.open(encoding="utf-8", newline="") as f:
-        rows = list(csv.DictReader(f))
-    if rows and not {"name", "hypernym"} <= set(rows[0]):
-        raise TrainDataError(f"{path}: needs columns name,hypernym")
-    return {row["name"]: row["hypernym"] for row in rows}
+@dataclass(frozen=True)
+class BaseCsvOptions:
+    """How ``idia train`` reads a base CSV."""
+
+    csv_separator: Annotated[
+        str | None, typer.Option(help="Base CSV separator (default: by extension).")
+    ] = None
+    csv_img_key: Annotated[str, typer.Option(help="Base CSV image path column.")] = "filepath"
+    csv_caption_key: Annotated[str, typer.Option(help="Base CSV caption column.")] = "caption"
+
+
+@dataclass(frozen=True)
+class TrainingOptions:
+    """How ``idia train`` runs open_clip_train."""
+
+    model: Annotated[
+        str,
+        typer.Option(help="Bundled config name, open_clip model name, or config JSON path."),
+    ] = "idia-tiny-vit"
+    epochs: Annotated[int, typer.Option(min=1)] = 1
+    batch_size: Annotated[int, typer.Option(min=1)] = 64
+    lr: LrOpt = 1e-3
+    warmup: Annotated[int, typer.Option(min=0)] = 10
+    wd: Annotated[float, typer.Option()] = 0.1
+    workers: Annotated[int, typer.Option(min=0, help="Data loader workers per process.")] = 1
+    device: Annotated[str, typer.Option(help="cpu, cuda, ...")] = "cpu"
+    precision: Annotated[str, typer.Option(help="open_clip precision (amp on GPUs).")] = "fp32"
+    nproc: Annotated[
+        int, typer.Option(min=1, help="Processes on this node (torchrun, DDP).")
+    ] = 1
+    name: Annotated[str, typer.Option(help="Run name under OUT/logs.")] = "clip"
+    open_clip_args: Annotated[
+        str, typer.Option(help="More open_clip_train options, quoted.")
+    ] = ""
+
+    def settings(self, seed: int) -> TrainSettings:
+        return TrainSettings(
+            model=self.model, epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+            warmup=self.warmup, wd=self.wd, workers=self.workers, device=self.device, seed=seed,
+            precision=self.precision, extra_args=tuple(shlex.split(self.open_clip_args)),
+        )
 
 
 @app.command()
+@expand_option_groups
 def train(
     base: Annotated[
         Path,
@@ -70,50 +130,9 @@ def train(
     out: Annotated[
         Path, typer.Option(help="Output folder: training set, membership, attack photos, logs.")
     ],
-    inject: Annotated[
-        str, typer.Option(help="Pairs per member, dealt evenly over the members.")
-    ] = ",".join(map(str, DEFAULT_INJECT)),
-    members: Annotated[
-        int | None, typer.Option(help="How many people to inject (default: half of them).")
-    ] = None,
-    attack_photos: Annotated[
-        int, typer.Option(help="Photos per person held out for the attack.")
-    ] = 10,
-    seed: Annotated[
-        int, typer.Option(help="Seed for member choice, held-out photos and captions.")
-    ] = 0,
-    mask_names: Annotated[
-        bool, typer.Option(help="Replace names in captions by a hypernym (CC3M's preprocessing).")
-    ] = False,
-    hypernyms: Annotated[
-        Path | None,
-        typer.Option(help="CSV name,hypernym for --mask-names (default hypernym: 'person')."),
-    ] = None,
-    familiar_non_members: FamiliarNonMembersOpt = False,
-    csv_separator: Annotated[
-        str | None, typer.Option(help="Base CSV separator (default: by extension).")
-    ] = None,
-    csv_img_key: Annotated[str, typer.Option(help="Base CSV image path column.")] = "filepath",
-    csv_caption_key: Annotated[str, typer.Option(help="Base CSV caption column.")] = "caption",
-    model: Annotated[
-        str,
-        typer.Option(help="Bundled config name, open_clip model name, or config JSON path."),
-    ] = "idia-tiny-vit",
-    epochs: Annotated[int, typer.Option(min=1)] = 1,
-    batch_size: Annotated[int, typer.Option(min=1)] = 64,
-    lr: LrOpt = 1e-3,
-    warmup: Annotated[int, typer.Option(min=0)] = 10,
-    wd: Annotated[float, typer.Option()] = 0.1,
-    workers: Annotated[int, typer.Option(min=0, help="Data loader workers per process.")] = 1,
-    device: Annotated[str, typer.Option(help="cpu, cuda, ...")] = "cpu",
-    precision: Annotated[str, typer.Option(help="open_clip precision (amp on GPUs).")] = "fp32",
-    nproc: Annotated[
-        int, typer.Option(min=1, help="Processes on this node (torchrun, DDP).")
-    ] = 1,
-    name: Annotated[str, typer.Option(help="Run name under OUT/logs.")] = "clip",
-    open_clip_args: Annotated[
-        str, typer.Option(help="More open_clip_train options, quoted.")
-    ] = "",
+    composing: CompositionOptions = CompositionOptions(),
+    base_csv: BaseCsvOptions = BaseCsvOptions(),
+    training: TrainingOptions = TrainingOptions(),
     crop: Annotated[
         str,
         typer.Option(help="How photos are to be prepared for this model, written to its model "
@@ -129,41 +148,15 @@ def train(
     verbose: Annotated[bool, typer.Option(help="Show all of open_clip_train's output.")] = False,
 ) -> None:
     """Inject people into a caption dataset at known counts, hold out attack photos, train CLIP."""
-    settings = TrainSettings(
-        model=model,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        warmup=warmup,
-        wd=wd,
-        workers=workers,
-        device=device,
-        seed=seed,
-        precision=precision,
-        extra_args=tuple(shlex.split(open_clip_args)),
-    )
     if crop not in ("face", "none"):
         fail(f"--crop must be 'face' or 'none', not {crop!r}")
-    counts = parse_inject(inject)
-    ensure_new_run(out / "logs", name)
+    composition = composing.composition()
+    settings = training.settings(composition.seed)
+    ensure_new_run(out / "logs", training.name)
     people_list = read_people_folder(people)
-    shards = _webdataset_shards(base)
-    if shards is not None:
-        pairs = read_webdataset(shards, out / "base_images")
-    else:
-        pairs = read_caption_csv(base, csv_separator, csv_img_key, csv_caption_key)
-    training_set = compose_training_set(
-        pairs,
-        people_list,
-        inject=counts,
-        members=members,
-        attack_photos=attack_photos,
-        seed=seed,
-        mask_names=mask_names,
-        hypernyms=_read_hypernyms(hypernyms),
-        familiar_non_members=familiar_non_members,
-    )
-    files = write_training_set(training_set, out)
+    pairs = read_base(base, out / "base_images", base_csv.csv_separator, base_csv.csv_img_key,
+                      base_csv.csv_caption_key)
+    training_set, files = prepare_training_set(pairs, people_list, out, composition)
     plan = training_set.plan
     typer.echo(
         f"training set: {plan['training_pairs']} pairs ({plan['injected_pairs']} injected for "
@@ -172,9 +165,8 @@ def train(
     )
     typer.echo(f"membership: {files.membership_csv}; attack photos: {files.attack_people}")
     if prepare_only:
-        command = build_train_command(
-            files.train_csv, out / "logs", name, settings, len(training_set.pairs), nproc
-        )
+        command = build_train_command(files.train_csv, out / "logs", training.name, settings,
+                                      len(training_set.pairs), training.nproc)
         typer.echo("train with (prefix with srun for SLURM):\n" + shlex.join(command))
         return
 
@@ -182,16 +174,17 @@ def train(
         if verbose or any(marker in line for marker in _PROGRESS_MARKERS):
             typer.echo(line)
 
-    result = train_clip(files.train_csv, out / "logs", name, settings, nproc, on_line=show)
-    card = write_training_card(
-        result.checkpoint, result.model_config, files.plan_json,
-        name=f"{result.model_config.stem} trained by idia train ({name[:30]})",
+    architecture = resolve_model_config(training.model).stem
+    card = TrainingCard(
+        name=f"{architecture} trained by idia train ({training.name[:30]})",
         made_by="idia train", crop=crop, membership=files.membership_csv,
-        people=files.attack_people, epochs=epochs,
+        people=files.attack_people,
     )
+    result = train_and_card(files, out / "logs", training.name, settings, card,
+                            nproc=training.nproc, on_line=show)
     typer.echo(f"checkpoint: {result.checkpoint}")
     typer.echo(f"model spec: {result.model_spec}")
-    typer.echo(f"model card: {card} (photos: {'face crops' if crop == 'face' else 'whole'})")
+    typer.echo(f"model card: {result.card} (photos: {'face crops' if crop == 'face' else 'whole'})")
 
 
 @app.command()
