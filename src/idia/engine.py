@@ -30,6 +30,7 @@ from idia.faces import (
     prepare_photo,
     usable,
 )
+from idia.labels import verdict_label
 from idia.models import ClosedBoxModel, EmbeddingModel, load_model
 from idia.models.card import CROP_WORDS, ModelCard, find_card, photo_settings
 from idia.names import (
@@ -115,9 +116,7 @@ class CheckResult:
     @property
     def verdict_sentence(self) -> str:
         """The verdict in words a person understands."""
-        if self.verdict is None:
-            return "no evidence that the model knows this name or links it to this face"
-        return claims.SENTENCES[self.verdict]
+        return verdict_label(self.verdict).meaning
 
 
 def read_run_candidates(path: str | Path) -> tuple[CandidateSet, dict[str, Any]]:

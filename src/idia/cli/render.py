@@ -9,9 +9,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from idia.audit_claims import RULE_LABELS
-from idia.claims import SENTENCES
 from idia.engine import CheckResult, IdentityInferenceAttack
+from idia.labels import RULE_LABELS, rule_name
+
+
+def percent(value: float | None, digits: int = 1) -> str:
+    """``12.3%``, or ``n/a`` for a rate without people."""
+    return "n/a" if value is None else f"{value:.{digits}%}"
 
 
 def log_line(message: str) -> None:
@@ -33,13 +37,6 @@ def report_usage(attacker: IdentityInferenceAttack, result: CheckResult | None =
                f"in {numbers['requests']} requests, {numbers['retries']} retries"
                + (f", {duplicated} more possibly answered twice (retried after the server may "
                   "have answered)" if duplicated else ""), err=True)
-
-
-CLAIM_LABELS = {
-    "face_association": "links this face to this name",
-    "name_familiarity": "has seen this name (from the photos)",
-    "text_only": "has seen this name (text encoder alone)",
-}
 
 
 def render_check(result: CheckResult) -> None:
@@ -71,7 +68,7 @@ def render_check(result: CheckResult) -> None:
             detail = f"{test.method}; {test.n_null} null values"
         else:
             p, detail = "not tested", test.reason or ""
-        tests.add_row(CLAIM_LABELS[claim], p, detail)
+        tests.add_row(RULE_LABELS[claim].evidence, p, detail)
     console.print(tests)
     verdict = result.verdict_sentence
     colour = "red" if result.verdict else "green"
@@ -86,11 +83,8 @@ def render_check(result: CheckResult) -> None:
 def render_audit(summary: dict, out: Path) -> None:
     console = Console()
 
-    def pct(value: float | None) -> str:
-        return "n/a" if value is None else f"{value:.1%}"
-
     def interval(values: list | None) -> str:
-        return "" if not values else f" [{pct(values[0])}-{pct(values[1])}]"
+        return "" if not values else f" [{percent(values[0])}-{percent(values[1])}]"
 
     rules = summary.get("rules")
     if rules:
@@ -98,9 +92,9 @@ def render_audit(summary: dict, out: Path) -> None:
         for rule, row in rules.items():
             verdicts = "tpr" in row
             table.add_row(
-                RULE_LABELS.get(rule, rule),
-                pct(row["tpr"]) + interval(row["tpr_ci"]) if verdicts else "(score only)",
-                pct(row["fpr"]) + interval(row["fpr_ci"]) if verdicts else "",
+                rule_name(rule),
+                percent(row["tpr"]) + interval(row["tpr_ci"]) if verdicts else "(score only)",
+                percent(row["fpr"]) + interval(row["fpr_ci"]) if verdicts else "",
                 "n/a" if row.get("auc") is None else f"{row['auc']:.3f}",
             )
         console.print(table)
@@ -110,7 +104,7 @@ def render_audit(summary: dict, out: Path) -> None:
     else:
         table = Table("TP", "FP", "FN", "TN", "TPR", "FPR", "accuracy", title=f"audit: {out}")
         table.add_row(*(str(summary[k]) for k in ("tp", "fp", "fn", "tn")),
-                      pct(summary["tpr"]), pct(summary["fpr"]), pct(summary["accuracy"]))
+                      *(percent(summary[k]) for k in ("tpr", "fpr", "accuracy")))
         console.print(table)
     verdicts = summary.get("n_verdicts", {})
     console.print(
@@ -118,21 +112,12 @@ def render_audit(summary: dict, out: Path) -> None:
         f"photos. Paper's rule (threshold {summary['threshold']}): "
         f"{summary['n_predicted_members']} called members. Calibrated tests (alpha "
         f"{summary.get('alpha')}, Benjamini-Hochberg): "
-        + ", ".join(f"{n} {SENTENCES[c]}" for c, n in verdicts.items())
+        + ", ".join(f"{n} {RULE_LABELS[c].meaning}" for c, n in verdicts.items())
         + f". Details: {out / 'results.csv'}"
     )
 
 
 TESTED_CLAIMS = ("name_familiarity", "face_association")
-CLAIM_NAMES = {
-    "name_familiarity": "name",
-    "face_association": "face",
-    "text_only": "text only",
-}
-
-
-def _percent(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1%}"
 
 
 def _rate_cell(row: dict, rate: str) -> str:
@@ -142,7 +127,7 @@ def _rate_cell(row: dict, rate: str) -> str:
         return "n/a"
     spread = "" if sd is None else f" ±{sd * 100:.1f}"
     return (
-        f"{mean:.1%}{spread} [{_percent(row[f'{rate}_ci_low'])}-{_percent(row[f'{rate}_ci_high'])}]"
+        f"{mean:.1%}{spread} [{percent(row[f'{rate}_ci_low'])}-{percent(row[f'{rate}_ci_high'])}]"
     )
 
 
@@ -171,8 +156,8 @@ def render_evaluation(document: dict, run: Path) -> None:
     if truth and tested:
         tests = Table(
             "size",
-            *(f"{CLAIM_NAMES[c]} TPR" for c in tested),
-            *(f"{CLAIM_NAMES[c]} FPR" for c in tested),
+            *(f"{RULE_LABELS[c].short} TPR" for c in tested),
+            *(f"{RULE_LABELS[c].short} FPR" for c in tested),
             title=f"calibrated tests (alpha {document['alpha']:g}, Benjamini-Hochberg per draw;"
             " mean ±sd [95% CI])",
         )
@@ -192,7 +177,7 @@ def render_evaluation(document: dict, run: Path) -> None:
         )
     for claim, fit in document["claims"].get("null_calibration", {}).items():
         console.print(
-            f"Calibration on non-members, {CLAIM_NAMES[claim]}: Kolmogorov-Smirnov p = "
+            f"Calibration on non-members, {RULE_LABELS[claim].short}: Kolmogorov-Smirnov p = "
             f"{fit['ks_p']:.3g} (n = {fit['n']}; small values mean the p-values are not "
             "uniform where the null holds)."
         )
@@ -218,7 +203,7 @@ def render_seeds(summary: dict, out: Path) -> None:
     console = Console()
     rules = {r: summary["pooled_rules"][r] for r in LAB_RULES if r in summary["pooled_rules"]}
     counts = list(rules["paper"]["tpr_by_count"])
-    table = Table("injected pairs", *(RULE_LABELS[r] for r in rules),
+    table = Table("injected pairs", *(RULE_LABELS[r].name for r in rules),
                   title=f"idia lab, seeds {', '.join(map(str, summary['seeds']))} pooled: "
                   "share called member [95% CI] of n")
     for count in counts:
@@ -269,7 +254,7 @@ def render_lab(summary: dict, out: Path) -> None:
     console = Console()
     rules = {r: summary["rules"][r] for r in LAB_RULES if r in summary.get("rules", {})}
     counts = list(summary["tpr_by_count"])
-    table = Table("injected pairs", *(RULE_LABELS[r] for r in rules),
+    table = Table("injected pairs", *(RULE_LABELS[r].name for r in rules),
                   title="idia lab (synthetic people): share of people called member "
                   "[95% CI]")
     for count in counts:
@@ -296,7 +281,7 @@ def render_lab(summary: dict, out: Path) -> None:
                       f"{blind['auc']:.3f}: what the name alone explains.")
     for claim, fit in summary.get("null_calibration", {}).items():
         if fit.get("ks_p") is not None:
-            console.print(f"Calibration on non-members, {RULE_LABELS[claim]}: KS p = "
+            console.print(f"Calibration on non-members, {RULE_LABELS[claim].name}: KS p = "
                           f"{fit['ks_p']:.3g} (n = {fit['n']}).")
     console.print(
         f"{summary['n_members']} members, {summary['n_non_members']} non-members, "
@@ -312,31 +297,28 @@ def render_lab(summary: dict, out: Path) -> None:
 
 
 def render_defence(defence: dict) -> None:
-    def pct(value: float | None) -> str:
-        return "n/a" if value is None else f"{value:.0%}"
-
     table = Table("group", "n", "before", "after", title=f"defence: {defence['method']}")
     for key, label, rate in (("unlearned", "erased members", "tpr"),
                              ("kept", "kept members", "tpr"),
                              ("non_members", "non-members", "fpr")):
         g = defence[key]
-        table.add_row(label, str(g["n"]), f"{rate.upper()} {pct(g[f'{rate}_before'])}",
-                      f"{rate.upper()} {pct(g[f'{rate}_after'])}")
+        table.add_row(label, str(g["n"]), f"{rate.upper()} {percent(g[f'{rate}_before'], 0)}",
+                      f"{rate.upper()} {percent(g[f'{rate}_after'], 0)}")
     for test, figures in defence.get("calibrated", {}).items():
         for key, label, rate in (("unlearned", "erased", "tpr"), ("kept", "kept", "tpr"),
                                  ("non_members", "non-members", "fpr")):
             g = figures[key]
             table.add_row(f"{test} test ({figures['rule']}): {label}", str(g["n"]),
-                          f"{rate.upper()} {pct(g[f'{rate}_before'])}",
-                          f"{rate.upper()} {pct(g[f'{rate}_after'])}")
+                          f"{rate.upper()} {percent(g[f'{rate}_before'], 0)}",
+                          f"{rate.upper()} {percent(g[f'{rate}_after'], 0)}")
     utility = defence["utility"]
-    table.add_row("zero-shot accuracy", "", pct(utility["zero_shot_before"]),
-                  pct(utility["zero_shot_after"]))
-    table.add_row("recall@1", "", pct(utility["recall_at_1_before"]),
-                  pct(utility["recall_at_1_after"]))
+    table.add_row("zero-shot accuracy", "", percent(utility["zero_shot_before"], 0),
+                  percent(utility["zero_shot_after"], 0))
+    table.add_row("recall@1", "", percent(utility["recall_at_1_before"], 0),
+                  percent(utility["recall_at_1_after"], 0))
     for kind, v in defence["variants"].items():
-        table.add_row(f"leak: {kind}", str(v["n"]), f"TPR {pct(v['tpr_before'])}",
-                      f"TPR {pct(v['tpr_after'])}")
+        table.add_row(f"leak: {kind}", str(v["n"]), f"TPR {percent(v['tpr_before'], 0)}",
+                      f"TPR {percent(v['tpr_after'], 0)}")
     console = Console()
     console.print(table)
     console.print(f"Seconds: {defence['seconds']}")
