@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
 
 import typer
 
@@ -15,11 +14,18 @@ from idia.cli.errors import fail
 from idia.cli.options import (
     AlphaOpt,
     AttackOptions,
+    CandidatesOpt,
+    CheckPhotosArg,
+    CheckReportOpt,
     JsonOpt,
+    MembershipOpt,
     ModelOpt,
     NameOpt,
+    OverwriteOpt,
     PeopleOpt,
+    PhotosPerPersonOpt,
     ReferenceOpt,
+    RunOutOpt,
     SexOpt,
     expand_option_groups,
 )
@@ -44,25 +50,14 @@ def validate_person(photos: list[Path], reference: Path | None, sex: str | None)
 def check(
     name: NameOpt,
     model: ModelOpt,
-    photos: Annotated[
-        list[Path] | None,
-        typer.Argument(help="Photos of the person. None: only the text-only test runs."),
-    ] = None,
+    photos: CheckPhotosArg = None,
     reference: ReferenceOpt = None,
     sex: SexOpt = None,
     alpha: AlphaOpt = DEFAULT_ALPHA,
     attack: AttackOptions = AttackOptions(),
     as_json: JsonOpt = False,
-    report: Annotated[
-        Path | None,
-        typer.Option(help="Also write a self-contained HTML report here (figures beside it)."),
-    ] = None,
-    candidates: Annotated[
-        Path | None,
-        typer.Option(help="Put the person among the candidates of an idia audit run (RUN or "
-                     "RUN/candidates.parquet) instead of 999 decoys of their own: the verdict "
-                     "is then the audit's. Replaces --num-names, --seed and the name sources."),
-    ] = None,
+    report: CheckReportOpt = None,
+    candidates: CandidatesOpt = None,
 ) -> None:
     """Does the model know this person? Which claim the evidence supports ("has seen this
     name", "links this face to this name"), with the paper's rule template by template."""
@@ -98,18 +93,11 @@ def check(
 def audit(
     people: PeopleOpt,
     model: ModelOpt,
-    out: Annotated[Path, typer.Option(help="Run folder to write (resumable).")],
-    membership: Annotated[
-        Path | None,
-        typer.Option(help="CSV name,member[,count] (or the paper's name,count,membership)."),
-    ] = None,
-    photos_per_person: Annotated[
-        int | None, typer.Option(help="Use at most this many photos per person (seeded).")
-    ] = None,
+    out: RunOutOpt,
+    membership: MembershipOpt = None,
+    photos_per_person: PhotosPerPersonOpt = None,
     attack: AttackOptions = AttackOptions(),
-    overwrite: Annotated[
-        bool, typer.Option(help="Restart a run folder (one idia created) that has other settings.")
-    ] = False,
+    overwrite: OverwriteOpt = False,
     alpha: AlphaOpt = DEFAULT_ALPHA,
 ) -> None:
     """Attack many people with known membership: the paper's rule and the calibrated tests,

@@ -9,7 +9,10 @@ import typer
 
 from idia.cache import cache_info, default_cache_dir, purge_cache
 from idia.cli.errors import fail
-from idia.cli.options import CacheDirOpt, JsonOpt
+from idia.cli.options import (
+    CacheDirOpt,
+    JsonOpt,
+)
 
 app = typer.Typer(
     name="cache",

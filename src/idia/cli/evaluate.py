@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated
-
 import typer
 
 from idia.cli.errors import fail
+from idia.cli.options import (
+    BinsOpt,
+    CiOpt,
+    DrawSeedOpt,
+    DrawsOpt,
+    PopulationOpt,
+    ProtocolOpt,
+    ReportOutOpt,
+    RunAlphaOpt,
+    RunArg,
+    RunsArg,
+    RunThresholdOpt,
+    SizesOpt,
+)
 from idia.cli.render import render_evaluation
 from idia.evaluation import (
     BIN_MODES,
@@ -25,42 +36,16 @@ app = typer.Typer()
 
 @app.command()
 def evaluate(
-    run: Annotated[Path, typer.Argument(help="Run folder written by 'idia audit'.")],
-    sizes: Annotated[
-        str, typer.Option(help="Attack sizes: photos sampled per person, comma-separated.")
-    ] = ",".join(map(str, DEFAULT_SIZES)),
-    draws: Annotated[int, typer.Option(help="Random draws per size.")] = DEFAULT_DRAWS,
-    seed: Annotated[int, typer.Option(help="Seed for the photo draws.")] = 0,
-    threshold: Annotated[
-        int | None, typer.Option(help="tau (default: the run's own threshold).")
-    ] = None,
-    ci: Annotated[
-        str, typer.Option(help=f"Confidence interval: {' or '.join(CI_METHODS)}.")
-    ] = "wilson",
-    bins: Annotated[
-        str,
-        typer.Option(
-            help="Training-frequency bins: 'exact' (one per count), 'paper' (0, 25, "
-            "..., 300, above) or 'auto' (exact for at most 12 distinct counts)."
-        ),
-    ] = "auto",
-    population: Annotated[
-        str,
-        typer.Option(help="'fixed': the same people at every size (those with at least as "
-                     "many photos as the largest size); 'per-size': everyone with enough "
-                     "photos for each size."),
-    ] = "fixed",
-    alpha: Annotated[
-        float | None,
-        typer.Option(help="Level of the calibrated tests' verdicts (default: the run's)."),
-    ] = None,
-    protocol: Annotated[
-        str | None,
-        typer.Option(help="'paper': the paper notebooks' rules (sizes 1,3,...,29,30, 20 "
-                     "draws, only people with >= 30 photos and, where counts are known, "
-                     "fewer than 300 occurrences; the paper's bins). Overrides --sizes, "
-                     "--draws, --population, --bins."),
-    ] = None,
+    run: RunArg,
+    sizes: SizesOpt = ",".join(map(str, DEFAULT_SIZES)),
+    draws: DrawsOpt = DEFAULT_DRAWS,
+    seed: DrawSeedOpt = 0,
+    threshold: RunThresholdOpt = None,
+    ci: CiOpt = "wilson",
+    bins: BinsOpt = "auto",
+    population: PopulationOpt = "fixed",
+    alpha: RunAlphaOpt = None,
+    protocol: ProtocolOpt = None,
 ) -> None:
     """Resample photos per attack size (the paper's protocol): rates with sd and 95% CIs, for
     the paper's rule and the calibrated tests."""
@@ -84,14 +69,8 @@ def evaluate(
 
 @app.command()
 def report(
-    runs: Annotated[list[Path], typer.Argument(help="One or more run folders (overlaid).")],
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            help="HTML file to write (default: report.html in the first run folder); "
-            "the figures go next to it as PNG and PDF."
-        ),
-    ] = None,
+    runs: RunsArg,
+    out: ReportOutOpt = None,
 ) -> None:
     """One self-contained HTML page: the paper's figures, CIs, ROC, people, settings."""
     from idia.report import write_report  # matplotlib only when a report is asked for

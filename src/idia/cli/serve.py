@@ -6,61 +6,59 @@ import importlib.util
 import os
 import stat
 from pathlib import Path
-from typing import Annotated
 
 import typer
 
 from idia.cli.errors import fail, warn
-from idia.cli.options import ApiKeyOpt, DeviceOpt, HostOpt, ModelOpt, NumNamesOpt, PortOpt
-from idia.models import SPEC_HELP
+from idia.cli.options import (
+    WEB_AUTH_ENV,
+    ApiKeyOpt,
+    AuthFileOpt,
+    BodyTimeoutOpt,
+    DeviceOpt,
+    HostOpt,
+    LabDirOpt,
+    MaxBodyMbOpt,
+    MaxConnectionsOpt,
+    MaxImageKbOpt,
+    MaxImagePixelsOpt,
+    MaxImagesOpt,
+    MaxRequestPixelsOpt,
+    MaxTextsOpt,
+    MaxTotalTextCharsOpt,
+    ModelOpt,
+    ModelsFileOpt,
+    NumNamesOpt,
+    PortOpt,
+    ServeApiKeyOpt,
+    ServedNameOpt,
+    Top1OnlyOpt,
+    WebModelsOpt,
+)
 
 app = typer.Typer()
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-WEB_AUTH_ENV = "IDIA_WEB_AUTH"
 
 
 @app.command()
 def serve(
     model: ModelOpt,
-    name: Annotated[
-        str | None,
-        typer.Option(help="The model's name at /info (default: its architecture and "
-                     "checkpoint name, never a path)."),
-    ] = None,
+    name: ServedNameOpt = None,
     host: HostOpt = "127.0.0.1",
     port: PortOpt = 8000,
-    top1_only: Annotated[
-        bool, typer.Option("--top1-only", help="Reveal only the best text, never scores.")
-    ] = False,
-    api_key: Annotated[
-        str | None,
-        typer.Option(envvar="IDIA_SERVE_API_KEY", help="Require this key (Bearer or X-API-Key)."),
-    ] = None,
+    top1_only: Top1OnlyOpt = False,
+    api_key: ServeApiKeyOpt = None,
     device: DeviceOpt = None,
-    max_images: Annotated[int, typer.Option(help="Images per request at most.")] = 64,
-    max_image_kb: Annotated[
-        int, typer.Option(help="Encoded size of one image at most (PNG/JPEG), in KiB.")
-    ] = 512,
-    max_image_pixels: Annotated[int, typer.Option(help="Pixels per image at most.")] = 2048**2,
-    max_request_pixels: Annotated[
-        int, typer.Option(help="Pixels of all images of one request at most.")
-    ] = 2**24,
-    max_texts: Annotated[int, typer.Option(help="Texts per request at most.")] = 32_768,
-    max_total_text_chars: Annotated[
-        int, typer.Option(help="Characters of all texts of one request at most.")
-    ] = 2**20,
-    max_body_mb: Annotated[
-        float | None,
-        typer.Option(help="Request body size limit, in MiB (default: what the largest "
-                     "request within the other limits needs)."),
-    ] = None,
-    body_timeout: Annotated[
-        float, typer.Option(help="Seconds for the whole body to arrive; slower gets 408.")
-    ] = 60.0,
-    max_connections: Annotated[
-        int, typer.Option(help="Connections at once; more get 503 (clients retry).")
-    ] = 64,
+    max_images: MaxImagesOpt = 64,
+    max_image_kb: MaxImageKbOpt = 512,
+    max_image_pixels: MaxImagePixelsOpt = 2048**2,
+    max_request_pixels: MaxRequestPixelsOpt = 2**24,
+    max_texts: MaxTextsOpt = 32_768,
+    max_total_text_chars: MaxTotalTextCharsOpt = 2**20,
+    max_body_mb: MaxBodyMbOpt = None,
+    body_timeout: BodyTimeoutOpt = 60.0,
+    max_connections: MaxConnectionsOpt = 64,
 ) -> None:
     """Serve a model as a zero-shot classification API: images and texts in, best text out."""
     limits_given = (max_images, max_image_kb, max_image_pixels, max_request_pixels, max_texts,
@@ -114,34 +112,15 @@ def read_auth(auth_file: Path | None) -> dict[str, str]:
 
 @app.command()
 def web(
-    model: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--model", "-m",
-            help="A model visitors may choose, as [NAME=]SPEC (repeatable; NAME is what the "
-            f"page shows, default: the architecture and checkpoint name). SPEC: {SPEC_HELP}.",
-        ),
-    ] = None,
-    models_file: Annotated[
-        Path | None,
-        typer.Option(help="More models, one [NAME=]SPEC a line ('#' comments)."),
-    ] = None,
-    lab_dir: Annotated[
-        Path | None,
-        typer.Option(help="Also offer the models trained here (without --model: ./lab, else ./; "
-                     "the newest with a model card is the default; a lab model brings "
-                     "examples)."),
-    ] = None,
+    model: WebModelsOpt = None,
+    models_file: ModelsFileOpt = None,
+    lab_dir: LabDirOpt = None,
     host: HostOpt = "127.0.0.1",
     port: PortOpt = 7860,
     num_names: NumNamesOpt = 1000,
     device: DeviceOpt = None,
     api_key: ApiKeyOpt = None,
-    auth_file: Annotated[
-        Path | None,
-        typer.Option(help=f"Require a login: user:password lines (also ${WEB_AUTH_ENV}="
-                     "user:password)."),
-    ] = None,
+    auth_file: AuthFileOpt = None,
 ) -> None:
     """A web page where anyone (or, with a login, invited people) can check whether a model
     knows a face (Gradio)."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
 
 import typer
 
@@ -16,21 +15,35 @@ from idia.cli.errors import fail
 from idia.cli.options import (
     AlphaOpt,
     AttackOptions,
+    CertificateOutOpt,
+    CleanCaptionsOpt,
+    DefenceMethodOpt,
+    DefenceSeedOpt,
     DeviceOpt,
     EncoderOpt,
+    EraseNamesOpt,
     JsonOpt,
+    LabArg,
     LrOpt,
     ModelOpt,
     NameOpt,
+    NeutralOpt,
+    OpenClipModelOpt,
+    PhotosArg,
     QuietOpt,
     ReferenceOpt,
     SexOpt,
     StepsOpt,
     ThreadsOpt,
+    UnlearnBatchSizeOpt,
+    UnlearnCropOpt,
+    UnlearnedOpt,
+    UnlearnOutOpt,
+    UnlearnPeopleOpt,
+    UnlearnSeedOpt,
     expand_option_groups,
 )
 from idia.cli.render import log_line, render_defence, report_usage
-from idia.models import SPEC_HELP
 from idia.unlearn.method import ENCODERS, UnlearnSettings, unlearn
 
 app = typer.Typer()
@@ -38,26 +51,18 @@ app = typer.Typer()
 
 @app.command("unlearn")
 def unlearn_people(
-    model: Annotated[str, typer.Option("--model", "-m", help=f"open_clip model: {SPEC_HELP}.")],
-    names: Annotated[Path, typer.Option(help="Names to erase: one per line, or CSV with 'name'.")],
-    out: Annotated[Path, typer.Option(help="Folder to write (must not exist or be empty).")],
+    model: OpenClipModelOpt,
+    names: EraseNamesOpt,
+    out: UnlearnOutOpt,
     encoder: EncoderOpt = "text",
-    people: Annotated[
-        Path | None,
-        typer.Option(help="Photos for the image encoder: one sub-folder per person."),
-    ] = None,
-    neutral: Annotated[str, typer.Option(help="What the names become.")] = "a person",
-    captions: Annotated[
-        Path | None,
-        typer.Option(help="open_clip CSV of clean texts (and images) to preserve; captions naming "
-                     "a person become triggers. Default: generated from templates, decoy names "
-                     "and synthetic captions."),
-    ] = None,
+    people: UnlearnPeopleOpt = None,
+    neutral: NeutralOpt = "a person",
+    captions: CleanCaptionsOpt = None,
     steps: StepsOpt = UnlearnSettings.steps,
     lr: LrOpt = UnlearnSettings.lr,
-    batch_size: Annotated[int, typer.Option(min=1, help="Texts (or images) per loss term.")] = 64,
-    seed: Annotated[int, typer.Option(help="Seed for batches and decoy names.")] = 0,
-    crop: Annotated[str, typer.Option(help="'face' or 'none' (photos under --people).")] = "face",
+    batch_size: UnlearnBatchSizeOpt = 64,
+    seed: UnlearnSeedOpt = 0,
+    crop: UnlearnCropOpt = "face",
     device: DeviceOpt = None,
     threads: ThreadsOpt = None,
     quiet: QuietOpt = False,
@@ -92,13 +97,11 @@ def _set_threads(threads: int | None) -> None:
 @app.command()
 @expand_option_groups
 def certify(
-    photos: Annotated[list[Path], typer.Argument(help="Photos of the person.")],
+    photos: PhotosArg,
     name: NameOpt,
     model: ModelOpt,
-    unlearned: Annotated[
-        Path, typer.Option(help="The folder 'idia unlearn' wrote (unlearn.json, checkpoint).")
-    ],
-    out: Annotated[Path, typer.Option(help="HTML page to write.")] = Path("certificate.html"),
+    unlearned: UnlearnedOpt,
+    out: CertificateOutOpt = Path("certificate.html"),
     reference: ReferenceOpt = None,
     sex: SexOpt = None,
     alpha: AlphaOpt = DEFAULT_ALPHA,
@@ -141,12 +144,12 @@ def certify(
 
 @app.command()
 def defence(
-    lab: Annotated[Path, typer.Argument(help="A finished 'idia lab' folder.")],
-    method: Annotated[str, typer.Option(help="unlearn or mask-names.")] = "unlearn",
+    lab: LabArg,
+    method: DefenceMethodOpt = "unlearn",
     encoder: EncoderOpt = "text",
     steps: StepsOpt = UnlearnSettings.steps,
     lr: LrOpt = UnlearnSettings.lr,
-    seed: Annotated[int | None, typer.Option(help="Default: the lab's seed.")] = None,
+    seed: DefenceSeedOpt = None,
     threads: ThreadsOpt = None,
 ) -> None:
     """Certify a defence on a finished lab: erase half of the members, attack again, measure
