@@ -231,7 +231,7 @@ def test_certificate_for_an_erased_person(defended_lab, tmp_path):
     model = json.loads((defended_lab / "summary.json").read_text())["model"]
     result = CliRunner().invoke(app, [
         "certify", *map(str, photos), "--name", name, "--model", model, "--unlearned",
-        str(defended_lab / "defence" / "unlearn" / "model"), "--crop", "none", "--num-names",
+        str(defended_lab / "defence" / "unlearn" / "model"), "--no-cache", "--num-names",
         "300", "--out", str(tmp_path / "certificate.html"), "--json",
         "--reference", str(defended_lab / "people")])
     assert result.exit_code == 0, result.output

@@ -181,6 +181,29 @@ def test_audit_follows_the_card(model_dir, grey_wall, tmp_path):
     assert json.loads((tmp_path / "run" / "config.json").read_text())["crop"] == "none"
 
 
+def test_certify_follows_the_original_models_card_on_both_models(model_dir, grey_wall, tmp_path):
+    """The unlearned copy has no card: both models still see what the original's card says
+    (whole photos); certify takes check's attack options."""
+    unlearned = tmp_path / "unlearned"
+    shutil.copytree(model_dir, unlearned)
+    (unlearned / "unlearn.json").write_text(json.dumps({"model": spec_of(unlearned)}))
+    command = ["certify", str(grey_wall), "--name", "Ada Lovelace", "--model", spec_of(model_dir),
+               "--unlearned", str(unlearned), "--out", str(tmp_path / "certificate.html"),
+               "--num-names", "20", "--templates", "0,2", "--precision", "fp32",
+               "--cache-dir", str(tmp_path / "cache"), "--json"]
+    runner = CliRunner()
+    before = runner.invoke(app, command)
+    assert before.exit_code == 2 and "no face found" in before.output, "no card: face crops"
+    lab_card(model_dir)
+    result = runner.invoke(app, command)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["settings"]["crop"] == "none"
+    assert data["original"]["n_photos"] == data["unlearned"]["n_photos"] == 1
+    assert len(data["original"]["templates"]) == len(data["unlearned"]["templates"]) == 2
+    assert data["original"]["model"] == "Tiny lab model"
+
+
 def test_the_catalog_shows_the_cards_name_and_prefers_carded_models(model_dir, tmp_path):
     training_copy = tmp_path / "trainset"
     training_copy.mkdir(exist_ok=True)

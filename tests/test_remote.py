@@ -16,7 +16,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from idia import IdentityInferenceAttack
-from idia.cli import app, report_usage
+from idia.cli import app
+from idia.cli.render import report_usage
 from idia.models import ModelLoadError, load_model, parse_spec
 from idia.models.base import ZeroShotResult
 from idia.models.remote import RemoteModel, RemoteModelError

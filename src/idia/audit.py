@@ -37,6 +37,7 @@ import pyarrow.parquet as pq
 
 from idia import __version__, attack, audit_claims, claims
 from idia.engine import IdentityInferenceAttack, photo_record
+from idia.errors import IdiaError
 from idia.faces import usable
 from idia.files import write_atomic
 from idia.membership import read_membership
@@ -67,7 +68,7 @@ PREDICTION_COLUMNS = (
 )
 
 
-class AuditError(ValueError):
+class AuditError(IdiaError, ValueError):
     """The audit cannot start or measures nothing; the message says what to change."""
 
 

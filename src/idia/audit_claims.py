@@ -33,16 +33,6 @@ TEST_COLUMNS: dict[str, str] = {
 }
 LOW_FPRS: dict[str, float] = {"tpr_at_1pct_fpr": 0.01, "tpr_at_0.1pct_fpr": 0.001}
 
-# how each rule is named to people (tables, reports)
-RULE_LABELS = {
-    "paper": "paper's rule",
-    "name_familiarity": "name familiarity",
-    "face_association": "face association",
-    "text_only": "text only",
-    "face_blind": "face-blind baseline",
-}
-
-
 def responses_table(person: int, responses: claims.Responses) -> pa.Table:
     """One person's per-photo responses: person, photo, name (list), cross (list)."""
     n_photos = responses.name.shape[0]

@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from idia.errors import IdiaError
+
 log = logging.getLogger(__name__)
 
 CACHE_FILE = "embeddings.sqlite"
@@ -33,7 +35,7 @@ SIDE_SUFFIXES = ("-wal", "-shm", "-journal")  # files SQLite keeps beside the da
 _CHUNK = 500  # SQLite caps the number of bound parameters per statement
 
 
-class CacheError(ValueError):
+class CacheError(IdiaError, ValueError):
     """The cache cannot be read; the message says what to do."""
 
 

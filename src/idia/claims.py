@@ -53,11 +53,6 @@ NULLS: dict[Claim, str] = {
     "text_only": "the text encoder treats the real name like a random same-sex name from the "
     "decoy pool (no photo used)",
 }
-SENTENCES: dict[Claim, str] = {
-    "name_familiarity": "the model has seen this name",
-    "face_association": "the model links this face to this name",
-    "text_only": "the model's text encoder knows this name",
-}
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from PIL import Image
 from idia import attack, claims
 from idia.cache import EmbeddingCache
 from idia.claims import Claim, TestResult
+from idia.errors import IdiaError
 from idia.faces import (
     CropMode,
     FaceDetector,
@@ -29,6 +30,7 @@ from idia.faces import (
     prepare_photo,
     usable,
 )
+from idia.labels import verdict_label
 from idia.models import ClosedBoxModel, EmbeddingModel, load_model
 from idia.models.card import CROP_WORDS, ModelCard, find_card, photo_settings
 from idia.names import (
@@ -46,7 +48,7 @@ from idia.zeroshot import EmbeddingZeroShot
 log = logging.getLogger(__name__)
 
 
-class AttackInputError(ValueError):
+class AttackInputError(IdiaError, ValueError):
     """The attack cannot run on these inputs; the message says what to change."""
 
 
@@ -114,9 +116,7 @@ class CheckResult:
     @property
     def verdict_sentence(self) -> str:
         """The verdict in words a person understands."""
-        if self.verdict is None:
-            return "no evidence that the model knows this name or links it to this face"
-        return claims.SENTENCES[self.verdict]
+        return verdict_label(self.verdict).meaning
 
 
 def read_run_candidates(path: str | Path) -> tuple[CandidateSet, dict[str, Any]]:

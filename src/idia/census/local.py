@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 
 from idia.census.matcher import NameMatcher
 from idia.census.readers import DEFAULT_BATCH_SIZE, CensusInputError, iter_caption_batches
+from idia.errors import IdiaError
 from idia.progress import progress as stage_progress
 
 Example = tuple[int, int, str | None, str]
@@ -28,7 +29,7 @@ Example = tuple[int, int, str | None, str]
 deterministically whichever engine or worker found them."""
 
 
-class CensusWorkerError(RuntimeError):
+class CensusWorkerError(IdiaError, RuntimeError):
     """A worker process died before it reported its shard."""
 
 

@@ -19,6 +19,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from idia.errors import IdiaError
+
+
+class CensusInputError(IdiaError, ValueError):
+    """Input the census cannot use; the message says what to change."""
+
+
 CAPTION_END = 0x0A
 """Byte put between captions in a batch's text; normalization removes every other control byte,
 so a match can never span two captions."""
@@ -180,7 +187,7 @@ class NameMatcher:
             person if isinstance(person, Person) else Person(person) for person in people
         )
         if not self.people:
-            raise ValueError("no names to look for")
+            raise CensusInputError("no names to look for")
         self.case_sensitive = case_sensitive
         self.fold_accents = fold_accents
         self._build()
@@ -199,7 +206,7 @@ class NameMatcher:
         for spelling, owner, pattern in zip(spellings, owners, normalized, strict=True):
             words = pattern.strip()
             if not words:
-                raise ValueError(f"name {spelling!r} has no letters or digits to match")
+                raise CensusInputError(f"name {spelling!r} has no letters or digits to match")
             people_by_pattern.setdefault(f" {words} ", set()).add(owner)
         self._automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)
         self._pattern_people: list[tuple[int, ...]] = []

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from idia.census.matcher import Person
+from idia.census.matcher import CensusInputError, Person
 
 FORMATS = {
     ".parquet": "parquet",
@@ -47,10 +47,6 @@ MAX_RECORD_CHARS = 16 << 20
 shard with a reason instead of being held in memory whole."""
 _JSON_CHUNK_CHARS = 1 << 20
 _JSON_WHITESPACE = " \t\r\n"
-
-
-class CensusInputError(ValueError):
-    """Input the census cannot use; the message says what to change."""
 
 
 class MissingColumnError(CensusInputError):
@@ -451,7 +447,10 @@ def _person_from_line(line: str) -> Person | None:
 
 def _people_from_table(path: Path) -> list[Person]:
     separator = "\t" if path.suffix.lower() == ".tsv" else ","
-    table = pd.read_csv(path, sep=separator, dtype=str, encoding="utf-8-sig")
+    try:
+        table = pd.read_csv(path, sep=separator, dtype=str, encoding="utf-8-sig")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise CensusInputError(f"{path}: not a readable CSV ({err})") from err
     lowered = {str(name).strip().lower(): name for name in table.columns}
     if "name" not in lowered:
         raise CensusInputError(

@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING
 
 from idia.census.local import ScanOptions, Tally, count_shard
 from idia.census.matcher import NameMatcher
+from idia.errors import IdiaError
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 
-class SparkUnavailableError(RuntimeError):
+class SparkUnavailableError(IdiaError, RuntimeError):
     """PySpark is not installed or Spark could not start."""
 
 

@@ -8,6 +8,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from idia.errors import IdiaError
 from idia.membership import PAPER_BIN_EDGES
 
 BinMode = Literal["auto", "exact", "paper"]
@@ -16,7 +17,7 @@ BIN_MODES: tuple[str, ...] = ("auto", "exact", "paper")
 MAX_EXACT_BINS = 12
 
 
-class BinError(ValueError):
+class BinError(IdiaError, ValueError):
     """Bins were asked for in a way that cannot work."""
 
 

@@ -14,10 +14,11 @@ import pyarrow.parquet as pq
 from idia import audit_claims
 from idia.audit import predictions_grid
 from idia.claims import reference_mask
+from idia.errors import IdiaError
 from idia.names import CandidateSet
 
 
-class EvaluationError(ValueError):
+class EvaluationError(IdiaError, ValueError):
     """The evaluation cannot run; the message says what to change."""
 
 

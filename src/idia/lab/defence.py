@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from idia.errors import IdiaError
 from idia.lab import synth, train
 from idia.lab.pipeline import LabPreset
 from idia.unlearn.method import UnlearnSettings, caption_pattern, unlearn
@@ -46,7 +47,7 @@ CALIBRATED_ALPHA = 0.05
 IMAGE_PHOTOS_PER_PERSON = 20
 
 
-class DefenceError(ValueError):
+class DefenceError(IdiaError, ValueError):
     """The defence cannot run on this folder; the message says what to change."""
 
 

@@ -29,8 +29,8 @@ from typing import Any
 
 import pandas as pd
 
+from idia.errors import IdiaError
 from idia.lab import synth, train
-from idia.models.card import write_training_card
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ PAPER_CC3M = {  # the paper's CC3M results (ResNet-50 CLIP, 30 attack photos), f
 }
 
 
-class LabError(ValueError):
+class LabError(IdiaError, ValueError):
     """The lab cannot run with these settings."""
 
 
@@ -149,21 +149,23 @@ def run_lab(
         " kept out"
     )
     base = train.read_caption_csv(corpus_csv)
-    training_set = train.compose_training_set(
+    training_set, files = train.prepare_training_set(
         base,
         train.read_people_folder(out / "data" / "people"),
-        inject=settings.inject,
-        members=settings.members,
-        attack_photos=settings.attack_photos,
-        seed=seed,
-        familiar_non_members=familiar_non_members,
+        out / "trainset",
+        train.Composition(
+            inject=settings.inject,
+            members=settings.members,
+            attack_photos=settings.attack_photos,
+            seed=seed,
+            familiar_non_members=familiar_non_members,
+        ),
         unrelated_photos=[
             pair.filepath
             for pair, record in zip(base, records, strict=True)
             if record.identity is not None
         ],
     )
-    files = train.write_training_set(training_set, out / "trainset")
     shutil.copytree(files.attack_people, out / "people")
     synth.write_people_table(identities, out / "people.csv")
     membership = pd.read_csv(files.membership_csv).merge(
@@ -182,8 +184,8 @@ def run_lab(
     )
 
     log(f"[3/5] training {settings.model} on CPU with open_clip_train ({settings.epochs} epochs)")
-    result = train.train_clip(
-        files.train_csv,
+    trained = train.train_and_card(
+        files,
         out / "trainset" / "logs",
         "lab",
         train.TrainSettings(
@@ -196,19 +198,15 @@ def run_lab(
             log_every_n_steps=20,
             predecode=True,
         ),
+        train.TrainingCard(
+            name=f"idia lab model ({settings.model}, seed {seed})", made_by="idia lab",
+            crop="none", membership=out / "membership.csv", people=out / "people",
+            audit_run=out / "run", synthetic=True,
+        ),
+        model_dir=out / "model",
         on_line=lambda line: _log_training_line(line, log),
     )
-    model_dir = out / "model"
-    model_dir.mkdir()
-    config = shutil.copyfile(result.model_config, model_dir / result.model_config.name)
-    checkpoint = shutil.copyfile(result.checkpoint, model_dir / "checkpoint.pt")
-    write_training_card(
-        checkpoint, config, files.plan_json, name=f"idia lab model ({settings.model}, seed {seed})",
-        made_by="idia lab", crop="none", membership=out / "membership.csv",
-        people=out / "people", audit_run=out / "run", copied_from=result.checkpoint,
-        epochs=settings.epochs, synthetic=True,
-    )
-    spec = f"open_clip:{config}:{checkpoint}"
+    spec = trained.model_spec
     timings["train_s"] = time.perf_counter() - start
 
     start = time.perf_counter()

@@ -29,12 +29,14 @@ import subprocess
 import sys
 import tarfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from idia.errors import IdiaError
+from idia.models.card import write_training_card
 from idia.names import display_name, normalize_name
 
 CONFIG_DIR = Path(__file__).parent / "configs"
@@ -63,11 +65,11 @@ CAPTION_TEMPLATES: tuple[str, ...] = (
 )
 
 
-class TrainDataError(ValueError):
+class TrainDataError(IdiaError, ValueError):
     """The base dataset, people folder or plan cannot make a valid training set."""
 
 
-class TrainingFailed(RuntimeError):
+class TrainingFailed(IdiaError, RuntimeError):
     """open_clip_train exited with an error or wrote no checkpoint."""
 
 
@@ -204,6 +206,48 @@ def read_webdataset(shards: Sequence[str | Path], extract_to: str | Path) -> lis
             target.write_bytes(parts[image_ext])
             pairs.append(Pair(str(target), parts["txt"].decode("utf-8").strip()))
     return pairs
+
+
+def webdataset_shards(base: str | Path) -> list[str] | None:
+    """Shard paths when ``base`` names webdataset shards (a .tar, a brace pattern like
+    ``shards/{00000..00099}.tar``, a folder of .tar); None for anything else."""
+    text, base = str(base), Path(base)
+    if "{" in text and text.endswith(".tar"):
+        from braceexpand import braceexpand
+
+        return list(braceexpand(text))
+    if base.is_dir():
+        return sorted(str(p) for p in base.glob("*.tar")) or None
+    return [text] if base.suffix == ".tar" else None
+
+
+def read_base(
+    base: str | Path,
+    extract_to: str | Path,
+    separator: str | None = None,
+    img_key: str = "filepath",
+    caption_key: str = "caption",
+) -> list[Pair]:
+    """The base image-caption pairs: webdataset shards (images extracted to ``extract_to``)
+    or an open_clip CSV/TSV (see :func:`read_caption_csv`)."""
+    shards = webdataset_shards(base)
+    if shards is not None:
+        return read_webdataset(shards, extract_to)
+    return read_caption_csv(base, separator, img_key, caption_key)
+
+
+def read_hypernyms(path: str | Path | None) -> dict[str, str]:
+    """``name,hypernym`` rows (for masking names); None: no file, every hypernym "person"."""
+    if path is None:
+        return {}
+    path = Path(path)
+    if not path.is_file():
+        raise TrainDataError(f"hypernyms file not found: {path}")
+    with path.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    if rows and not {"name", "hypernym"} <= set(rows[0]):
+        raise TrainDataError(f"{path}: needs columns name,hypernym")
+    return {row["name"]: row["hypernym"] for row in rows}
 
 
 def parse_inject(spec: str) -> tuple[int, ...]:
@@ -397,6 +441,44 @@ def write_training_set(training_set: TrainingSet, out_dir: str | Path) -> Traini
     return files
 
 
+@dataclass(frozen=True)
+class Composition:
+    """How people enter a training set: the settings of :func:`compose_training_set` that
+    ``idia train`` and ``idia lab`` choose (both record them in ``plan.json``)."""
+
+    inject: tuple[int, ...] = DEFAULT_INJECT
+    members: int | None = None
+    attack_photos: int = 10
+    seed: int = 0
+    mask_names: bool = False
+    hypernyms: Mapping[str, str] = field(default_factory=dict)
+    familiar_non_members: bool = False
+
+
+def prepare_training_set(
+    base: Sequence[Pair],
+    people: Sequence[Person],
+    out_dir: str | Path,
+    composition: Composition,
+    unrelated_photos: Sequence[str] | None = None,
+) -> tuple[TrainingSet, TrainingSetFiles]:
+    """The first stage ``idia train`` and ``idia lab`` share: compose the training set and
+    write it (see :func:`write_training_set`)."""
+    training_set = compose_training_set(
+        base,
+        people,
+        inject=composition.inject,
+        members=composition.members,
+        attack_photos=composition.attack_photos,
+        seed=composition.seed,
+        mask_names=composition.mask_names,
+        hypernyms=composition.hypernyms,
+        familiar_non_members=composition.familiar_non_members,
+        unrelated_photos=unrelated_photos,
+    )
+    return training_set, write_training_set(training_set, out_dir)
+
+
 def _write_csv(path: Path, header: list[str], rows) -> None:
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
@@ -433,9 +515,13 @@ class TrainSettings:
 
 @dataclass(frozen=True)
 class TrainResult:
+    """A trained model: the checkpoint and config that load it, the run's log folder, and
+    (after :func:`train_and_card`) its model card."""
+
     checkpoint: Path
     model_config: Path
     log_dir: Path
+    card: Path | None = None
 
     @property
     def model_spec(self) -> str:
@@ -589,6 +675,58 @@ def train_clip(
     run_config = log_dir / config.name  # the run folder is self-contained: config beside weights
     shutil.copyfile(config, run_config)
     return TrainResult(checkpoint, run_config, log_dir)
+
+
+@dataclass(frozen=True)
+class TrainingCard:
+    """What a trained model's card says beyond the training (see
+    :func:`idia.models.card.write_training_card`): its name, the command that made it, how
+    photos are to be prepared, where the membership table, the held-out people and (for a
+    lab) the audit run lie, and whether the people are synthetic."""
+
+    name: str
+    made_by: str
+    crop: str
+    membership: Path
+    people: Path
+    audit_run: Path | None = None
+    synthetic: bool = False
+
+
+def train_and_card(
+    files: TrainingSetFiles,
+    logs: str | Path,
+    run_name: str,
+    settings: TrainSettings,
+    card: TrainingCard,
+    *,
+    nproc: int = 1,
+    model_dir: str | Path | None = None,
+    on_line: Callable[[str], None] | None = None,
+) -> TrainResult:
+    """The second stage ``idia train`` and ``idia lab`` share: train on the written set
+    (:func:`train_clip`) and write the model's card beside the checkpoint. With
+    ``model_dir`` (a new folder), the config and checkpoint (as ``checkpoint.pt``) are first
+    copied there and the card, written beside the copy, names the original."""
+    result = train_clip(files.train_csv, logs, run_name, settings, nproc, on_line=on_line)
+    copied_from = None
+    if model_dir is not None:
+        model_dir = Path(model_dir)
+        model_dir.mkdir()
+        copied_from = result.checkpoint
+        result = replace(
+            result,
+            model_config=shutil.copyfile(result.model_config,
+                                         model_dir / result.model_config.name),
+            checkpoint=shutil.copyfile(result.checkpoint, model_dir / "checkpoint.pt"),
+        )
+    written = write_training_card(
+        result.checkpoint, result.model_config, files.plan_json, name=card.name,
+        made_by=card.made_by, crop=card.crop, membership=card.membership, people=card.people,
+        audit_run=card.audit_run, copied_from=copied_from, epochs=settings.epochs,
+        **({"synthetic": True} if card.synthetic else {}),
+    )
+    return replace(result, card=written)
 
 
 def load_trained_model(model_config: str | Path, checkpoint: str | Path):

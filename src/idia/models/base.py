@@ -16,12 +16,18 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from PIL import Image
 
+from idia.errors import IdiaError
+
 # How an in-process model computes: auto = fp32 on CPU, bf16 (else fp16) autocast on CUDA.
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(IdiaError, RuntimeError):
     """A model spec could not be turned into a model; the message says what to do."""
+
+
+class PrecisionError(IdiaError, ValueError):
+    """A precision that is not one of :data:`PRECISIONS`."""
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from idia.errors import IdiaError
 from idia.files import write_atomic
 
 CARD_FORMAT = 1
@@ -35,7 +36,7 @@ MAX_CARD_BYTES = 100_000
 CROP_WORDS = {"face": "face crops", "none": "whole photos"}
 
 
-class CardError(ValueError):
+class CardError(IdiaError, ValueError):
     """A card that cannot be used; the message says why."""
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from idia.models.base import PRECISIONS
+from idia.models.base import PRECISIONS, PrecisionError
 from idia.progress import progress as stage_progress
 
 
@@ -34,7 +34,9 @@ def resolve_precision(precision: str | None, device: torch.device) -> str:
     """
     precision = precision or "auto"
     if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+        raise PrecisionError(
+            f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}"
+        )
     if precision != "auto":
         return precision
     if device.type == "cuda":

@@ -21,6 +21,7 @@ from markupsafe import Markup
 
 from idia import __version__
 from idia.engine import CheckResult
+from idia.labels import RULE_LABELS
 from idia.names import normalize_name
 
 _STYLE = """
@@ -177,7 +178,7 @@ def _environment() -> jinja2.Environment:
 def p_values(result: CheckResult) -> list[tuple[str, float | None]]:
     """The p-values a check reports, labelled: each calibrated claim of :mod:`idia.claims`
     (None where it was not tested, e.g. face association without reference people)."""
-    return [(claim.replace("_", " ") + " p-value", test.p_value if test.tested else None)
+    return [(f"{RULE_LABELS[claim].name} p-value", test.p_value if test.tested else None)
             for claim, test in result.claims.items()]
 
 

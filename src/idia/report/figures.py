@@ -18,6 +18,9 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from idia.claims import CLAIMS
+from idia.labels import RULE_LABELS, rule_name
+
 RATE_LABELS = {
     "tpr": "TPR (members found)",
     "fnr": "FNR (members missed)",
@@ -30,10 +33,8 @@ SCORE_LABELS = {
     "score": "score (templates correct)",
     "probability": "mean probability of the real name",
     "rank": "mean rank of the real name",
-    "name_familiarity": "name familiarity (z)",
-    "face_association": "face association (z)",
-    "text_only": "text only (z)",
-    "face_blind": "face-blind baseline",
+    **{claim: f"{RULE_LABELS[claim].name} (z)" for claim in CLAIMS},
+    "face_blind": RULE_LABELS["face_blind"].name,
 }
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf")
 SCORE_STYLES = {
@@ -47,12 +48,7 @@ SCORE_STYLES = {
 }
 PAPER_SCORES = ("score", "probability", "rank")
 RULE_SCORES = ("score", "name_familiarity", "face_association", "text_only", "face_blind")
-CLAIM_LABELS = {
-    "paper": "paper's rule",
-    "name_familiarity": "name familiarity",
-    "face_association": "face association",
-    "text_only": "text only",
-}
+CLAIM_RULES = ("paper", *CLAIMS)  # the rules drawn by training frequency
 
 
 @dataclass(frozen=True)
@@ -286,7 +282,8 @@ def claims_vs_size(frame: pd.DataFrame, title: str) -> Figure:
     usable = frame[frame["n_included"] > 0]
     sizes = usable["size"].to_numpy()
     for axis, rate in zip(axes, ("tpr", "fpr"), strict=True):
-        for (claim, label), color in zip(CLAIM_LABELS.items(), COLORS, strict=False):
+        for claim, color in zip(CLAIM_RULES, COLORS, strict=False):
+            label = RULE_LABELS[claim].name
             prefix = "" if claim == "paper" else f"{claim}_"
             mean = _values(usable, f"{prefix}{rate}_mean")
             if np.isnan(mean).all():
@@ -320,7 +317,7 @@ def calibration_qq(calibration: dict[str, Any], title: str) -> Figure:
             continue
         ks = fit.get("ks_p")
         axis.plot(points[:, 0], points[:, 1], ".", color=color, markersize=3,
-                  label=f"{CLAIM_LABELS.get(claim, claim)} (n {fit['n']}, KS p "
+                  label=f"{rule_name(claim)} (n {fit['n']}, KS p "
                   f"{_fmt(ks, '.2g')})")
     axis.set_xlabel("uniform quantile")
     axis.set_ylabel("p-value quantile (non-members)")

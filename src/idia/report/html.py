@@ -23,7 +23,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from idia import __version__, attack
-from idia.claims import NULLS, SENTENCES
+from idia.claims import NULLS
 from idia.engine import CheckResult
 from idia.evaluation import (
     DEFAULT_SIZES,
@@ -33,6 +33,7 @@ from idia.evaluation import (
     load_run,
     summary_size,
 )
+from idia.labels import RULE_LABELS
 from idia.report import figures
 
 SMALL_GROUP = 30  # below this many people a rate's CI is wide enough to say so on the page
@@ -159,24 +160,16 @@ def _summary(report: RunReport) -> dict[str, Any]:
     }
 
 
-RULE_NAMES = {
-    "paper": "paper's rule (templates won >= tau)",
-    "name_familiarity": "name familiarity: " + SENTENCES["name_familiarity"],
-    "face_association": "face association: " + SENTENCES["face_association"],
-    "text_only": "text only: " + SENTENCES["text_only"],
-    "face_blind": "face-blind baseline (the name on other people's photos)",
-}
-
-
 def _rules(report: RunReport) -> dict[str, Any]:
     """Every rule side by side on all photos of each person, and each test's calibration."""
     block = report.evaluation.get("claims", {})
     rows = [
-        {"rule": rule, "label": RULE_NAMES.get(rule, rule), **values}
+        {"rule": rule, "label": RULE_LABELS[rule].explained if rule in RULE_LABELS else rule,
+         **values}
         for rule, values in block.get("rules", {}).items()
     ]
     calibration = [
-        {"claim": claim, "label": RULE_NAMES[claim].split(":")[0], **fit}
+        {"claim": claim, "label": RULE_LABELS[claim].name, **fit}
         for claim, fit in block.get("null_calibration", {}).items()
     ]
     return {
@@ -244,7 +237,7 @@ def _people_rows(report: RunReport) -> list[dict[str, Any]]:
     rows = []
     for i, person in enumerate(results.to_dict("records")):
         member = bool(attack.is_member(person["score"], threshold)) and has_photos[i]
-        truth = person.get("truth")
+        truth, verdict = person.get("truth"), person.get("verdict")
         rows.append(
             {
                 "name": person["name"],
@@ -254,7 +247,7 @@ def _people_rows(report: RunReport) -> list[dict[str, Any]]:
                 "p_name": _present(person.get("p_name")),
                 "p_face": _present(person.get("p_face")),
                 "p_text": _present(person.get("p_text")),
-                "claim": SENTENCES.get(person.get("verdict") or "", ""),
+                "claim": RULE_LABELS[verdict].meaning if verdict in RULE_LABELS else "",
                 "verdict": "no photos"
                 if not has_photos[i]
                 else ("member" if member else "not member"),
@@ -521,7 +514,7 @@ def write_check_report(
     tests = [
         {
             "claim": claim,
-            "label": RULE_NAMES[claim],
+            "label": RULE_LABELS[claim].explained,
             "test": test,
             "holds": test.holds(result.alpha),
             "null": NULLS[claim],

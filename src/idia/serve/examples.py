@@ -24,6 +24,7 @@ import pandas as pd
 
 from idia.claims import DEFAULT_ALPHA
 from idia.faces import list_images
+from idia.labels import RULE_LABELS, verdict_label
 from idia.models.card import ModelCard
 from idia.names import display_name, normalize_name
 
@@ -32,20 +33,7 @@ CLAIM_COLUMNS = {  # claim -> (p-value, BH verdict, q-value) columns of results.
     "name_familiarity": ("p_name", "name_verdict", "q_name"),
     "text_only": ("p_text", "text_verdict", "q_text"),
 }
-VERDICT_WORDS = {
-    "face_association": "links face and name",
-    "name_familiarity": "has seen the name",
-    "text_only": "knows the name as text",
-    None: "no evidence",
-}
-SHORT_WORDS = {  # Gradio cuts example labels at 60 characters
-    "face_association": "face linked to name",
-    "name_familiarity": "name seen",
-    "text_only": "name known as text",
-    None: "nothing found",
-}
 RESULT_COLUMNS = {"name", "truth", "count", "score", "verdict", "p_face", "face_verdict"}
-TEST_WORDS = {"face_association": "face", "name_familiarity": "name", "text_only": "text-only"}
 STRENGTH = {"face_association": 0, "name_familiarity": 1, "text_only": 2, None: 3}
 
 
@@ -72,7 +60,7 @@ class Example:
     def label(self) -> str:
         """The example's line on the page."""
         how = f"{self.count} pair{'s' if self.count != 1 else ''}" if self.member else "never"
-        return f"{self.name} (in training: {how}): {SHORT_WORDS[self.finding]}"
+        return f"{self.name} (in training: {how}): {verdict_label(self.finding).tag}"
 
     def note(self, n_people: int) -> str:
         """What the page adds to this example's verdict: who the person is and what the
@@ -83,14 +71,17 @@ class Example:
             else "who was kept out of the model's training data"
         )
         tested = [(claim, p, q) for claim, (p, q) in self.tests.items() if p is not None]
-        p_values = ", ".join(f"{TEST_WORDS[claim]} test p = {p:.2g}" for claim, p, _ in tested)
+        p_values = ", ".join(
+            f"{RULE_LABELS[claim].short} test p = {p:.2g}" for claim, p, _ in tested
+        )
         q_values = ", ".join("n/a" if q is None else f"{q:.2g}" for _, _, q in tested)
+        finding, verdict = verdict_label(self.finding).finding, verdict_label(self.verdict).finding
         return (
             f"Lab example: {self.name}, a synthetic person {group}; these are "
             f"{len(self.photos)} held-out photos the model never saw. The lab's audit, for this "
-            f"person alone: {VERDICT_WORDS[self.finding]} ({p_values}); across all {n_people} "
+            f"person alone: {finding} ({p_values}); across all {n_people} "
             f"people at once (Benjamini-Hochberg q-values {q_values}): "
-            f"{VERDICT_WORDS[self.verdict]}. Paper's rule: the name won {self.score} templates."
+            f"{verdict}. Paper's rule: the name won {self.score} templates."
         )
 
 

@@ -44,8 +44,10 @@ import pandas as pd
 from PIL import Image
 
 from idia.attack import chance_member_probability
-from idia.engine import AttackInputError, CheckResult, IdentityInferenceAttack
+from idia.engine import CheckResult, IdentityInferenceAttack
+from idia.errors import IdiaError
 from idia.faces import IMAGE_FORMATS, FaceDetector, get_detector, usable
+from idia.labels import RULE_LABELS, verdict_label
 from idia.models import ClosedBoxModel, EmbeddingModel, ModelLoadError, load_model, parse_spec
 from idia.models.card import CROP_WORDS, ModelCard, find_card
 from idia.reference import ReferenceSet
@@ -180,6 +182,10 @@ def visitor_text(message: str, labels: Mapping[str, str] | None = None) -> str:
     return message
 
 
+class LoginsError(IdiaError, ValueError):
+    """A logins line is not ``user:password``."""
+
+
 def read_logins(lines: Sequence[str]) -> dict[str, str]:
     """``user:password`` lines (blank lines and ``#`` comments skipped) -> {user: password}."""
     logins = {}
@@ -188,7 +194,7 @@ def read_logins(lines: Sequence[str]) -> dict[str, str]:
             continue
         user, sep, password = line.strip().partition(":")
         if not sep or not user or not password:
-            raise ValueError(f"line {number} is not user:password")
+            raise LoginsError(f"line {number} is not user:password")
         logins[user] = password
     return logins
 
@@ -535,7 +541,7 @@ class WebDemo:
         except ModelLoadError:  # the model, or its API, failed: the operator's problem
             log.exception("web: model %s failed", label)
             return problem(f"The model {label} is not available right now; try again later.")
-        except (AttackInputError, ValueError) as err:
+        except IdiaError as err:
             return problem(visitor_text(str(err), labels))
         except Exception:  # a visitor gets a message, the log gets the traceback
             log.exception("web attack failed")
@@ -645,19 +651,6 @@ def photo_sizes_problem(photos: Sequence[str], labels: Mapping[str, str]) -> str
     return None
 
 
-HEADLINES = {
-    "face_association": "## YES: the model links this face to the name {name}",
-    "name_familiarity": "## The model has seen the name {name}",
-    "text_only": "## The model's text encoder knows the name {name}",
-    None: "## NO: no evidence that the model knows {name}",
-}
-CLAIM_ROWS = {
-    "name_familiarity": "has seen this name (your photos vs random names)",
-    "face_association": "links your face to your name (your photos vs other people's)",
-    "text_only": "knows the name as text (no photo used)",
-}
-
-
 def verdict_markdown(result: CheckResult, notes: Sequence[str] = ()) -> str:
     n_templates = len(result.templates)
     rows = []
@@ -667,9 +660,9 @@ def verdict_markdown(result: CheckResult, notes: Sequence[str] = ()) -> str:
             cell = f"p = {test.p_value:.3g}{mark}"
         else:
             cell = f"not tested: {test.reason}"
-        rows.append(f"| {CLAIM_ROWS[claim]} | {cell} |")
+        rows.append(f"| {RULE_LABELS[claim].evidence} | {cell} |")
     parts = [
-        HEADLINES[result.verdict].format(name=result.name),
+        "## " + verdict_label(result.verdict).headline.format(name=result.name),
         "| the model ... | evidence |\n|---|---|\n" + "\n".join(rows),
         f"Paper's rule: **{result.score} of {n_templates}** templates picked the name "
         f"(threshold {result.threshold}: {'member' if result.member else 'not member'}), from "

@@ -38,6 +38,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from idia import __version__
+from idia.errors import IdiaError
 from idia.names import default_pool, display_name, normalize_name, sample_decoys
 from idia.unlearn.variants import TRIGGER_KINDS, name_variants
 
@@ -76,7 +77,7 @@ NAME_TEMPLATES: tuple[str, ...] = (
 )
 
 
-class UnlearnError(ValueError):
+class UnlearnError(IdiaError, ValueError):
     """Unlearning cannot run on these inputs; the message says what to change."""
 
 

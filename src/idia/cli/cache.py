@@ -4,49 +4,39 @@ it."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Annotated
 
 import typer
 
-from idia.cache import CacheError, cache_info, default_cache_dir, purge_cache
-from idia.cli_errors import fail
+from idia.cache import cache_info, default_cache_dir, purge_cache
+from idia.cli.errors import fail
+from idia.cli.options import (
+    CacheDirOpt,
+    JsonOpt,
+)
 
-cache_app = typer.Typer(
+app = typer.Typer(
+    name="cache",
     help="The embedding cache: what it holds (prompts; photos only with --cache-images), "
     "and deleting it.",
     no_args_is_help=True,
 )
 
-CacheDirOpt = Annotated[
-    Path | None,
-    typer.Option(help="Cache folder (default: $IDIA_CACHE_DIR, else ~/.cache/idia)."),
-]
 
-
-@cache_app.command("info")
-def info_command(
-    cache_dir: CacheDirOpt = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help='Print {"path", "bytes", "texts", "images"}.')
-    ] = False,
-) -> None:
+@app.command("info")
+def info(cache_dir: CacheDirOpt = None, as_json: JsonOpt = False) -> None:
     """Where the cache is, its size, and how many prompt and photo embeddings it holds."""
-    try:
-        info = cache_info(cache_dir)
-    except (CacheError, OSError) as err:
-        fail(str(err))
+    summary = cache_info(cache_dir)
     if as_json:
-        typer.echo(json.dumps(info))
+        typer.echo(json.dumps(summary))
         return
     typer.echo(
-        f"{info['path']}: {info['bytes']:,} bytes, {info['texts']:,} prompt embeddings, "
-        f"{info['images']:,} photo embeddings"
+        f"{summary['path']}: {summary['bytes']:,} bytes, {summary['texts']:,} prompt embeddings, "
+        f"{summary['images']:,} photo embeddings"
     )
 
 
-@cache_app.command("purge")
-def purge_command(cache_dir: CacheDirOpt = None) -> None:
+@app.command("purge")
+def purge(cache_dir: CacheDirOpt = None) -> None:
     """Delete the cache (the database and its SQLite side files; nothing else)."""
     try:
         files, size = purge_cache(cache_dir)

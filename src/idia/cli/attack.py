@@ -1,0 +1,109 @@
+"""``idia check`` (one person) and ``idia audit`` (many people with known membership)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import typer
+
+from idia.audit import run_audit
+from idia.claims import DEFAULT_ALPHA
+from idia.cli.errors import fail
+from idia.cli.options import (
+    AlphaOpt,
+    AttackOptions,
+    CandidatesOpt,
+    CheckPhotosArg,
+    CheckReportOpt,
+    JsonOpt,
+    MembershipOpt,
+    ModelOpt,
+    NameOpt,
+    OverwriteOpt,
+    PeopleOpt,
+    PhotosPerPersonOpt,
+    ReferenceOpt,
+    RunOutOpt,
+    SexOpt,
+    expand_option_groups,
+)
+from idia.cli.render import render_audit, render_check, report_usage
+
+app = typer.Typer()
+
+
+def validate_person(photos: list[Path], reference: Path | None, sex: str | None) -> None:
+    """What check and certify can tell before loading a model."""
+    missing = [str(p) for p in photos if not p.exists()]
+    if missing:
+        fail(f"photo(s) not found: {', '.join(missing)}")
+    if sex is not None and sex not in ("f", "m"):
+        fail(f"--sex must be 'f' or 'm', not {sex!r}")
+    if reference is not None and not photos:
+        fail("--reference needs photos of the person (the face test compares them)")
+
+
+@app.command()
+@expand_option_groups
+def check(
+    name: NameOpt,
+    model: ModelOpt,
+    photos: CheckPhotosArg = None,
+    reference: ReferenceOpt = None,
+    sex: SexOpt = None,
+    alpha: AlphaOpt = DEFAULT_ALPHA,
+    attack: AttackOptions = AttackOptions(),
+    as_json: JsonOpt = False,
+    report: CheckReportOpt = None,
+    candidates: CandidatesOpt = None,
+) -> None:
+    """Does the model know this person? Which claim the evidence supports ("has seen this
+    name", "links this face to this name"), with the paper's rule template by template."""
+    photos = photos or []
+    validate_person(photos, reference, sex)
+    attacker = replace(attack, quiet=attack.quiet or as_json).build(model)
+    result = attacker.check(photos, name, candidates, reference=reference, sex=sex, alpha=alpha)
+    if result.extra.get("differs_from_audit"):
+        typer.echo(f"note: this check differs from the audit run in "
+                   f"{', '.join(result.extra['differs_from_audit'])}; its verdict may differ "
+                   "from the audit's", err=True)
+    report_usage(attacker, result)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+    else:
+        render_check(result)
+    if report is not None:
+        from idia.report import write_check_report  # matplotlib is loaded only when asked for
+
+        try:
+            written = write_check_report(
+                result, report,
+                {"crop": attacker.crop,
+                 "detector": attack.detector if attacker.crop == "face" else None},
+            )
+        except OSError as err:
+            fail(f"cannot write the report {report}: {err}")
+        typer.echo(f"report: {written}", err=True)
+
+
+@app.command()
+@expand_option_groups
+def audit(
+    people: PeopleOpt,
+    model: ModelOpt,
+    out: RunOutOpt,
+    membership: MembershipOpt = None,
+    photos_per_person: PhotosPerPersonOpt = None,
+    attack: AttackOptions = AttackOptions(),
+    overwrite: OverwriteOpt = False,
+    alpha: AlphaOpt = DEFAULT_ALPHA,
+) -> None:
+    """Attack many people with known membership: the paper's rule and the calibrated tests,
+    per person and as TP/FP/FN/TN, TPR, FPR with intervals."""
+    attacker = attack.build(model)
+    summary = run_audit(attacker, people, out, membership, photos_per_person, overwrite,
+                        log=lambda m: typer.echo(m, err=True), alpha=alpha)
+    report_usage(attacker)
+    render_audit(summary, out)

@@ -1,0 +1,134 @@
+"""``idia train`` (the controlled membership experiment on real or synthetic data) and
+``idia lab`` (the same on synthetic people, end to end)."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import typer
+
+from idia.cli.errors import fail
+from idia.cli.options import (
+    BaseCsvOptions,
+    BaseOpt,
+    CardCropOpt,
+    CompositionOptions,
+    FamiliarNonMembersOpt,
+    LabDefenceOpt,
+    LabOutOpt,
+    PeopleOpt,
+    PrepareOnlyOpt,
+    PresetOpt,
+    SeedOpt,
+    SeedsOpt,
+    TrainingOptions,
+    TrainOutOpt,
+    VerboseOpt,
+    expand_option_groups,
+)
+from idia.cli.render import log_line, render_defence, render_lab, render_seeds
+from idia.lab.train import (
+    TrainingCard,
+    build_train_command,
+    ensure_new_run,
+    prepare_training_set,
+    read_base,
+    read_people_folder,
+    resolve_model_config,
+    train_and_card,
+)
+
+app = typer.Typer()
+
+_PROGRESS_MARKERS = ("Start epoch", "Train Epoch", "Error", "error", "Traceback", "Exception")
+
+
+@app.command()
+@expand_option_groups
+def train(
+    base: BaseOpt,
+    people: PeopleOpt,
+    out: TrainOutOpt,
+    composing: CompositionOptions = CompositionOptions(),
+    base_csv: BaseCsvOptions = BaseCsvOptions(),
+    training: TrainingOptions = TrainingOptions(),
+    crop: CardCropOpt = "none",
+    prepare_only: PrepareOnlyOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Inject people into a caption dataset at known counts, hold out attack photos, train CLIP."""
+    if crop not in ("face", "none"):
+        fail(f"--crop must be 'face' or 'none', not {crop!r}")
+    composition = composing.composition()
+    settings = training.settings(composition.seed)
+    ensure_new_run(out / "logs", training.name)
+    people_list = read_people_folder(people)
+    pairs = read_base(base, out / "base_images", base_csv.csv_separator, base_csv.csv_img_key,
+                      base_csv.csv_caption_key)
+    training_set, files = prepare_training_set(pairs, people_list, out, composition)
+    plan = training_set.plan
+    typer.echo(
+        f"training set: {plan['training_pairs']} pairs ({plan['injected_pairs']} injected for "
+        f"{plan['members']} members; {plan['non_members']} non-members held out) -> "
+        f"{files.train_csv}"
+    )
+    typer.echo(f"membership: {files.membership_csv}; attack photos: {files.attack_people}")
+    if prepare_only:
+        command = build_train_command(files.train_csv, out / "logs", training.name, settings,
+                                      len(training_set.pairs), training.nproc)
+        typer.echo("train with (prefix with srun for SLURM):\n" + shlex.join(command))
+        return
+
+    def show(line: str) -> None:
+        if verbose or any(marker in line for marker in _PROGRESS_MARKERS):
+            typer.echo(line)
+
+    architecture = resolve_model_config(training.model).stem
+    card = TrainingCard(
+        name=f"{architecture} trained by idia train ({training.name[:30]})",
+        made_by="idia train", crop=crop, membership=files.membership_csv,
+        people=files.attack_people,
+    )
+    result = train_and_card(files, out / "logs", training.name, settings, card,
+                            nproc=training.nproc, on_line=show)
+    typer.echo(f"checkpoint: {result.checkpoint}")
+    typer.echo(f"model spec: {result.model_spec}")
+    typer.echo(f"model card: {result.card} (photos: {'face crops' if crop == 'face' else 'whole'})")
+
+
+@app.command()
+def lab(
+    out: LabOutOpt = Path("lab"),
+    preset: PresetOpt = "standard",
+    seed: SeedOpt = 0,
+    defence: LabDefenceOpt = None,
+    seeds: SeedsOpt = None,
+    familiar_non_members: FamiliarNonMembersOpt = False,
+) -> None:
+    """The paper's controlled experiment, offline: synthetic people injected at 1-75 pairs,
+    a small CLIP trained on CPU, every person attacked, evaluated and reported."""
+    from idia.lab.pipeline import run_lab
+    from idia.lab.seeds import run_seeds
+
+    if defence not in (None, "unlearn", "mask-names"):
+        fail(f"--defence must be 'unlearn' or 'mask-names', not {defence!r}")
+    chosen: list[int] | None = None
+    if seeds is not None:
+        try:
+            chosen = [int(part) for part in seeds.split(",") if part.strip()]
+        except ValueError:
+            fail(f"--seeds takes integers like 0,1,2, not {seeds!r}")
+        if defence is not None:
+            fail("--defence certifies one lab: give --seed, not --seeds (or run "
+                 "'idia defence OUT/seed-N' on each seed afterwards)")
+    if chosen is not None:
+        render_seeds(run_seeds(out, preset, chosen, log=log_line,
+                               familiar_non_members=familiar_non_members), out)
+        return
+    render_lab(run_lab(out, preset, seed, log=log_line,
+                       familiar_non_members=familiar_non_members), out)
+    if defence is not None:
+        from idia.lab.defence import run_defence
+
+        render_defence(run_defence(out, defence, seed, log=log_line))
