@@ -40,7 +40,7 @@ def test_check_in_the_audits_candidate_set_gives_the_audits_verdict(knowing_mode
             assert result.n_candidates == 60 and result.extra["differs_from_audit"] == []
     with pytest.raises(AttackInputError, match="not among the 60 candidates"):
         attack.check(photos, "Someone Else", candidates=tmp_path / "run")
-    with pytest.raises(AttackInputError, match="not an idia audit run"):
+    with pytest.raises(AttackInputError, match="not an idia run folder"):
         attack.check(photos, person, candidates=tmp_path / "people")
 
 

@@ -6,7 +6,6 @@ model) and leaves the decision rule to :mod:`idia.attack`.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -14,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from PIL import Image
 
 from idia import attack, claims
@@ -41,6 +39,7 @@ from idia.names import (
 from idia.people import PeopleFolderError, Person, find_people, name_key
 from idia.prompts import PAPER_TEMPLATES, render_prompts, validate_templates
 from idia.reference import ReferenceSet
+from idia.run_folder import RunFolder, RunFolderError
 from idia.zeroshot import EmbeddingZeroShot
 
 log = logging.getLogger(__name__)
@@ -122,22 +121,13 @@ class CheckResult:
 def read_run_candidates(path: str | Path) -> tuple[CandidateSet, dict[str, Any]]:
     """The candidate set of an ``idia audit`` run, and the run's settings (config.json).
 
-    ``path``: the run folder or its ``candidates.parquet``."""
+    ``path``: the run folder (finished or not) or its ``candidates.parquet``."""
     path = Path(path)
-    folder = path if path.is_dir() else path.parent
-    table, config_file = folder / "candidates.parquet", folder / "config.json"
-    if not table.is_file() or not config_file.is_file():
-        raise AttackInputError(
-            f"{path} is not an idia audit run: expected candidates.parquet and config.json in "
-            f"{folder}"
-        )
     try:
-        config = json.loads(config_file.read_text(encoding="utf-8"))
-        frame = pd.read_parquet(table)
-    except (ValueError, OSError) as err:
-        raise AttackInputError(f"cannot read the audit run {folder}: {err}") from err
-    source = f"audit run {folder} ({config.get('candidate_source', 'unknown source')})"
-    return CandidateSet.from_frame(frame, int(config.get("seed", 0)), source), config
+        run = RunFolder(path.parent if path.is_file() else path, finished=False)
+        return run.candidates, run.config
+    except RunFolderError as err:
+        raise AttackInputError(str(err)) from err
 
 
 def photo_record(photo: Photo) -> dict[str, Any]:

@@ -51,6 +51,7 @@ from idia.metrics import (
     roc_curve,
     to_json_number,
 )
+from idia.run_folder import EVALUATION
 
 DEFAULT_SIZES: tuple[int, ...] = (*range(1, 30, 2), 30)
 Population = Literal["fixed", "per-size"]
@@ -506,5 +507,5 @@ def evaluate_run(
         document["settings"]["protocol"] = {"name": protocol, **PAPER_PROTOCOL}
     for name, frame in frames.items():
         write_parquet(run.path / f"{name}.parquet", frame)
-    write_json(run.path / "evaluation.json", document)
+    write_json(run.path / EVALUATION, document)
     return document

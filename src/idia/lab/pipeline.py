@@ -31,6 +31,7 @@ import pandas as pd
 
 from idia.lab import synth, train
 from idia.models.card import write_training_card
+from idia.run_folder import RunFolder
 
 
 @dataclass(frozen=True)
@@ -274,8 +275,8 @@ def lab_summary(
     the paper's rule as before, and under ``rules`` every rule side by side (the paper's, the
     calibrated tests, the face-blind baseline) with people, intervals, AUC and TPR by count;
     ``null_calibration``: how uniform each test's p-values are on non-members."""
-    results = pd.read_parquet(run / "results.parquet")
-    audit = json.loads((run / "summary.json").read_text())
+    folder = RunFolder(run)
+    results, audit = folder.results, folder.summary
     members = results[results["truth"] == True]  # noqa: E712
     non_members = results[results["truth"] == False]  # noqa: E712
     by_count = members.groupby("count")["member"].mean()
