@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from idia import IdentityInferenceAttack
+from idia import create_attack
 from idia.zeroshot import EmbeddingZeroShot
 
 
 def make_attack(model, tmp_path, **kwargs):
-    return IdentityInferenceAttack(model, crop="none", num_names=200, seed=1,
-                                   cache_dir=tmp_path / "cache", progress=False, **kwargs)
+    return create_attack(model, crop="none", num_names=200, seed=1,
+                         cache_dir=tmp_path / "cache", progress=False, **kwargs)
 
 
 def test_known_people_are_found_and_unknown_are_not(knowing_model, tmp_path):

@@ -250,7 +250,7 @@ def test_end_to_end_audit_evaluate_report(knowing_model, tmp_path):
         }
     ).to_csv(membership, index=False)
     attacker = IdentityInferenceAttack(
-        knowing_model, crop="none", num_names=60, seed=1, cache_dir=False, progress=False
+        knowing_model, crop="none", num_names=60, seed=1, progress=False
     )
     run_audit(attacker, people, tmp_path / "run", membership, log=lambda m: None)
     document = evaluate_run(tmp_path / "run", sizes=[1, 3, 5, 7], draws=5,

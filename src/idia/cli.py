@@ -15,7 +15,7 @@ from idia.audit import run_audit
 from idia.audit_claims import RULE_LABELS
 from idia.claims import DEFAULT_ALPHA, SENTENCES
 from idia.cli_errors import USER_ERRORS, fail
-from idia.engine import CheckResult, IdentityInferenceAttack
+from idia.engine import CheckResult, IdentityInferenceAttack, create_attack
 from idia.models import SPEC_HELP, load_model, parse_spec
 from idia.names import (
     NamePool,
@@ -112,7 +112,7 @@ def build_attack(
         chosen = PAPER_TEMPLATES
     if parse_spec(model)[0] == "remote":
         model = load_model(model, api_key=api_key, precision=precision)
-    return IdentityInferenceAttack(
+    return create_attack(
         model,
         templates=chosen,
         num_names=num_names,
@@ -122,7 +122,8 @@ def build_attack(
         detector=detector,
         decoy_names=read_names_file(names_file) if names_file else None,
         name_pool=name_pool(first_names, surnames),
-        cache_dir=False if no_cache else cache_dir,
+        cache_dir=cache_dir,
+        use_cache=not no_cache,
         cache_images=cache_images,
         device=device,
         precision=precision if isinstance(model, str) else None,

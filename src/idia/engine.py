@@ -1,7 +1,8 @@
 """The attack on one person: photos + name + model -> verdict with its evidence.
 
 :class:`IdentityInferenceAttack` wires the pieces (candidate names, templates, face crops, a
-model) and leaves the decision rule to :mod:`idia.attack`.
+model) and leaves the decision rule to :mod:`idia.attack`; :func:`create_attack` loads what it
+needs (model, card, cache) and builds one.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from idia.faces import (
     prepare_photo,
     usable,
 )
-from idia.models import ClosedBoxModel, EmbeddingModel, load_model
-from idia.models.card import CROP_WORDS, ModelCard, find_card, photo_settings
+from idia.models import ClosedBoxModel, EmbeddingModel, load_model_and_card
+from idia.models.card import CROP_WORDS, ModelCard, photo_settings
 from idia.names import (
     DEFAULT_NUM_CANDIDATES,
     CandidateSet,
@@ -144,21 +145,27 @@ def photo_record(photo: Photo) -> dict[str, Any]:
 class IdentityInferenceAttack:
     """Does a CLIP-style model know a person? The paper's attack, reusable across people.
 
-    ``model``: a spec string (see :func:`idia.models.load_model`), an
-    :class:`~idia.models.EmbeddingModel` (e.g. ``OpenCLIPModel(my_model, preprocess,
-    tokenizer)``) or a :class:`~idia.models.ClosedBoxModel`.
-    ``cache_dir``: where prompt embeddings are cached; None for the default, False for no
-    cache. ``cache_images``: also cache the embeddings of the photos (faces: off by default).
-    ``device``, ``precision``: how a spec string is loaded (see :func:`~idia.models.load_model`).
-    ``crop``, ``face_margin``: how photos are prepared; None: as the model's card says (a spec
-    naming a checkpoint with a card beside it, see :mod:`idia.models.card`), else face crops
+    It holds what it is given; :func:`create_attack` builds one from a spec string (loading
+    the model, reading its card, opening the disk cache).
+    ``model``: an :class:`~idia.models.EmbeddingModel` (e.g. ``OpenCLIPModel(my_model,
+    preprocess, tokenizer)``), answered through :class:`~idia.zeroshot.EmbeddingZeroShot`, or a
+    :class:`~idia.models.ClosedBoxModel`, asked as it is.
+    ``card``: the model's card (:mod:`idia.models.card`), or None.
+    ``cache``: where prompt embeddings are kept on disk; None for none.
+    ``cache_images``: also cache the embeddings of the photos (faces: off by default).
+    ``crop``, ``face_margin``: how photos are prepared; None: as the card says, else face crops
     with a 0.3 margin. An explicit crop that differs from the card's is warned about.
+    ``warnings``: problems met while loading (e.g. a malformed card); logged with the attack's
+    own and kept in :attr:`warnings`.
     """
 
     def __init__(
         self,
-        model: str | EmbeddingModel | ClosedBoxModel,
+        model: EmbeddingModel | ClosedBoxModel,
         *,
+        card: ModelCard | None = None,
+        cache: EmbeddingCache | None = None,
+        cache_images: bool = False,
         templates: Sequence[str] = PAPER_TEMPLATES,
         num_names: int = DEFAULT_NUM_CANDIDATES,
         seed: int = 0,
@@ -168,25 +175,23 @@ class IdentityInferenceAttack:
         face_margin: float | None = None,
         decoy_names: Sequence[str] | None = None,
         name_pool: NamePool | None = None,
-        cache_dir: str | Path | None | bool = None,
-        cache_images: bool = False,
-        device: str | None = None,
-        precision: str | None = None,
         progress: bool = True,
+        warnings: Sequence[str] = (),
     ) -> None:
+        if isinstance(model, str):
+            raise TypeError(
+                "IdentityInferenceAttack takes a loaded model; for a spec string use "
+                f"idia.create_attack({model!r}, ...)"
+            )
         if threshold < 1:
             raise AttackInputError(f"threshold must be at least 1, got {threshold}")
         if num_names < 2:
             raise AttackInputError(f"num_names must be at least 2, got {num_names}")
         if crop not in ("face", "none", None):
             raise AttackInputError(f"crop must be 'face' or 'none', not {crop!r}")
-        self.card: ModelCard | None = None
-        self.warnings: list[str] = []
-        if isinstance(model, str):
-            self.card, problem = find_card(model)
-            if problem:
-                self.warnings.append(problem)
-        crop, face_margin, differs = photo_settings(self.card, crop, face_margin)
+        self.card = card
+        self.warnings = list(warnings)
+        crop, face_margin, differs = photo_settings(card, crop, face_margin)
         if differs:
             self.warnings.append(differs)
         for warning in self.warnings:
@@ -206,20 +211,9 @@ class IdentityInferenceAttack:
         self.progress = progress
         self._detector = detector
         self._last_groups: tuple[CandidateSet, list[list[str]]] | None = None
-        if isinstance(model, str):
-            model = load_model(model, device=device, precision=precision, progress=progress)
-        elif precision is not None:
-            raise AttackInputError(
-                "precision applies to a model given as a spec string; set it on the model "
-                "object instead (e.g. OpenCLIPModel(..., precision='fp32'))"
-            )
-        self.cache = (
-            None
-            if cache_dir is False
-            else EmbeddingCache(None if cache_dir in (None, True) else cache_dir)
-        )
+        self.cache = cache
         if isinstance(model, EmbeddingModel):
-            self.classifier: ClosedBoxModel = EmbeddingZeroShot(model, self.cache, cache_images)
+            self.classifier: ClosedBoxModel = EmbeddingZeroShot(model, cache, cache_images)
         elif isinstance(model, ClosedBoxModel):
             self.classifier = model
         else:
@@ -548,3 +542,45 @@ class IdentityInferenceAttack:
             else float(predictions.probability.mean()),
             extra={} if self.card is None else {"model_spec": self.model_name},
         )
+
+
+def create_attack(
+    model: str | EmbeddingModel | ClosedBoxModel,
+    *,
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
+    cache_images: bool = False,
+    device: str | None = None,
+    precision: str | None = None,
+    progress: bool = True,
+    **settings: Any,
+) -> IdentityInferenceAttack:
+    """The attack on a model named by a spec string (see :func:`idia.models.load_model`), or
+    on a model object: loads the model and its card (:func:`~idia.models.load_model_and_card`)
+    and opens the embedding cache.
+
+    ``cache_dir``: the disk cache's folder (None: ``~/.cache/idia``, see
+    :func:`idia.cache.default_cache_dir`); ``use_cache=False``: no disk cache at all.
+    ``device``, ``precision``: how a spec string is loaded. ``settings``: the attack's own
+    (``templates``, ``num_names``, ``seed``, ``threshold``, ``crop``, ``detector``,
+    ``face_margin``, ``decoy_names``, ``name_pool``; see :class:`IdentityInferenceAttack`).
+    """
+    card, warnings = None, []
+    if isinstance(model, str):
+        model, card, warnings = load_model_and_card(
+            model, device=device, precision=precision, progress=progress
+        )
+    elif precision is not None:
+        raise AttackInputError(
+            "precision applies to a model given as a spec string; set it on the model "
+            "object instead (e.g. OpenCLIPModel(..., precision='fp32'))"
+        )
+    return IdentityInferenceAttack(
+        model,
+        card=card,
+        cache=EmbeddingCache(cache_dir) if use_cache else None,
+        cache_images=cache_images,
+        progress=progress,
+        warnings=warnings,
+        **settings,
+    )

@@ -268,7 +268,7 @@ def run_defence(
     """Erase a seeded half of a finished lab's members, re-attack, and return (and write into
     DIR/summary.json under "defence") the before/after figures."""
     from idia.audit import run_audit
-    from idia.engine import IdentityInferenceAttack
+    from idia.engine import IdentityInferenceAttack, create_attack
     from idia.models import load_model
     from idia.unlearn.utility import compare_utility, heldout_benchmark, measure_utility
 
@@ -309,9 +309,9 @@ def run_defence(
     def attacker(model_spec: str) -> IdentityInferenceAttack:
         # the lab's people are synthetic: their photos may be cached, and are then encoded
         # once per model, not once per held-out spelling as well
-        return IdentityInferenceAttack(model_spec, num_names=lab.preset.num_names, seed=lab.seed,
-                                       crop="none", cache_dir=out / "cache", cache_images=True,
-                                       progress=False)
+        return create_attack(model_spec, num_names=lab.preset.num_names, seed=lab.seed,
+                             crop="none", cache_dir=out / "cache", cache_images=True,
+                             progress=False)
 
     quiet = lambda message: None  # noqa: E731
     start = time.perf_counter()

@@ -110,7 +110,7 @@ def run_lab(
     captions, with photos of unrelated people, so only the face-name link separates the groups.
     """
     from idia.audit import run_audit
-    from idia.engine import IdentityInferenceAttack
+    from idia.engine import create_attack
     from idia.evaluation import evaluate_run
     from idia.report import write_report
 
@@ -217,7 +217,7 @@ def run_lab(
         f"[4/5] attacking all {settings.named_people} people ({settings.num_names} candidate "
         "names, 21 templates)"
     )
-    attacker = IdentityInferenceAttack(
+    attacker = create_attack(
         spec,
         num_names=settings.num_names,
         seed=seed,

@@ -419,6 +419,7 @@ class WebDemo:
         crop: str,
     ) -> IdentityInferenceAttack:
         card = self.cards.get(label)
+        # no disk cache: nothing derived from a face is written
         return IdentityInferenceAttack(
             EmbeddingZeroShot(model, self.prompts) if isinstance(model, EmbeddingModel) else model,
             num_names=num_names,
@@ -426,7 +427,6 @@ class WebDemo:
             crop="none" if crop == "none" else "face",
             face_margin=card.face_margin if card is not None else None,
             detector=self.detector() if crop != "none" else "yunet",
-            cache_dir=False,  # no disk cache: nothing derived from a face is written
             progress=False,
         )
 

@@ -101,7 +101,7 @@ def certify_command(
 ) -> None:
     """An erasure certificate: 'idia check' on the original and the unlearned model, side by
     side on one page, with the settings that made the new model."""
-    from idia.engine import AttackInputError, IdentityInferenceAttack
+    from idia.engine import AttackInputError, create_attack
     from idia.report.compare import certificate_data, conclusion, write_certificate
 
     missing = [str(p) for p in photos if not p.exists()]
@@ -120,9 +120,8 @@ def certify_command(
     try:
         results, identities = [], []
         for spec in (model, new_spec):
-            attacker = IdentityInferenceAttack(spec, num_names=num_names, seed=seed,
-                                               threshold=threshold, crop=crop,  # type: ignore[arg-type]
-                                               device=device, progress=False, cache_dir=False)
+            attacker = create_attack(spec, num_names=num_names, seed=seed, threshold=threshold,
+                                     crop=crop, device=device, progress=False, use_cache=False)
             results.append(attacker.check(photos, name, reference=reference, sex=sex,
                                           alpha=alpha))
             identities.append(getattr(attacker.classifier, "identity", None))
