@@ -16,7 +16,7 @@ from idia.audit_claims import RULE_LABELS
 from idia.claims import DEFAULT_ALPHA, SENTENCES
 from idia.cli_errors import USER_ERRORS, fail
 from idia.engine import CheckResult, IdentityInferenceAttack, create_attack
-from idia.models import SPEC_HELP, load_model, parse_spec
+from idia.models import SPEC_HELP, MeteredModel, load_model, parse_spec
 from idia.names import (
     NamePool,
     default_pool,
@@ -118,7 +118,7 @@ def build_attack(
         num_names=num_names,
         seed=seed,
         threshold=threshold,
-        crop=crop,  # type: ignore[arg-type]
+        crop=crop,
         detector=detector,
         decoy_names=read_names_file(names_file) if names_file else None,
         name_pool=name_pool(first_names, surnames),
@@ -284,10 +284,9 @@ def audit(
 def report_usage(attacker: IdentityInferenceAttack, result: CheckResult | None = None) -> None:
     """A remote model's answers cost queries: say how many (on stderr; with --json, also
     under the result's extra)."""
-    usage = getattr(attacker.classifier, "usage", None)
-    if usage is None:
+    if not isinstance(attacker.classifier, MeteredModel):
         return
-    numbers = usage()
+    numbers = attacker.classifier.usage()
     if result is not None:
         result.extra["remote_usage"] = numbers
     duplicated = numbers.get("possibly_duplicated_queries", 0)

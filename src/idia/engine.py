@@ -28,7 +28,13 @@ from idia.faces import (
     prepare_photo,
     usable,
 )
-from idia.models import ClosedBoxModel, EmbeddingModel, load_model_and_card
+from idia.models import (
+    ClosedBoxModel,
+    EmbeddedClassifier,
+    EmbeddingModel,
+    ScoredModel,
+    load_model_and_card,
+)
 from idia.models.card import CROP_WORDS, ModelCard, photo_settings
 from idia.names import (
     DEFAULT_NUM_CANDIDATES,
@@ -284,14 +290,20 @@ class IdentityInferenceAttack:
         """The model's pick per photo and template, and where the real name ranked.
         ``embeddings``: the images' embeddings, already computed by this model."""
         groups = self.prompt_groups(candidates)
-        if embeddings is not None:
-            answer = self.classifier.zero_shot_embedded(embeddings, groups)  # type: ignore[attr-defined]
+        classifier = self.classifier
+        if embeddings is None:
+            answer = classifier.zero_shot(images, groups)
+        elif isinstance(classifier, EmbeddedClassifier):
+            answer = classifier.zero_shot_embedded(embeddings, groups)
         else:
-            answer = self.classifier.zero_shot(images, groups)
+            raise TypeError(f"{type(classifier).__name__} cannot answer from embeddings")
         if answer.scores is None or real_index is None:
             return Predictions(np.asarray(answer.best), None, None)
-        scale = getattr(self.classifier, "logit_scale", 100.0)
-        rank, probability = attack.real_name_stats(answer.scores, real_index, scale)
+        if isinstance(classifier, ScoredModel):
+            stats = attack.real_name_stats(answer.scores, real_index, classifier.logit_scale)
+        else:
+            stats = attack.real_name_stats(answer.scores, real_index)
+        rank, probability = stats
         per_photo = claims.responses(
             answer.scores, real_index, np.arange(candidates.n_real), candidates.decoy_indices
         )
@@ -313,10 +325,9 @@ class IdentityInferenceAttack:
         """The text-only statistics of the real names ``real`` (default: all) and of the
         decoys beside each (see :func:`idia.claims.text_only_statistics`); None for a model
         without a text tower in reach (closed box)."""
-        group_embeddings = getattr(self.classifier, "group_embeddings", None)
-        if group_embeddings is None:
+        if not isinstance(self.classifier, EmbeddedClassifier):
             return None
-        embeddings = group_embeddings(self.prompt_groups(candidates))
+        embeddings = self.classifier.group_embeddings(self.prompt_groups(candidates))
         chosen = np.arange(candidates.n_real) if real is None else np.asarray(real)
         return claims.text_only_statistics(embeddings, chosen, candidates.decoy_indices)
 
@@ -565,6 +576,8 @@ def create_attack(
     (``templates``, ``num_names``, ``seed``, ``threshold``, ``crop``, ``detector``,
     ``face_margin``, ``decoy_names``, ``name_pool``; see :class:`IdentityInferenceAttack`).
     """
+    if isinstance(cache_dir, bool):
+        raise TypeError("cache_dir is a folder or None (the default); use_cache=False: no cache")
     card, warnings = None, []
     if isinstance(model, str):
         model, card, warnings = load_model_and_card(

@@ -13,8 +13,11 @@ from typing import Any, NamedTuple
 from idia.models.base import (
     PRECISIONS,
     ClosedBoxModel,
+    EmbeddedClassifier,
     EmbeddingModel,
+    MeteredModel,
     ModelLoadError,
+    ScoredModel,
     ZeroShotResult,
 )
 from idia.models.card import ModelCard, find_card
@@ -102,11 +105,14 @@ def load_model_and_card(
 
 __all__ = [
     "ClosedBoxModel",
+    "EmbeddedClassifier",
     "EmbeddingModel",
     "LoadedModel",
+    "MeteredModel",
     "ModelLoadError",
     "PRECISIONS",
     "SPEC_HELP",
+    "ScoredModel",
     "ZeroShotResult",
     "load_model",
     "load_model_and_card",

@@ -46,7 +46,15 @@ from PIL import Image
 from idia.attack import chance_member_probability
 from idia.engine import AttackInputError, CheckResult, IdentityInferenceAttack
 from idia.faces import IMAGE_FORMATS, FaceDetector, get_detector, usable
-from idia.models import ClosedBoxModel, EmbeddingModel, ModelLoadError, load_model, parse_spec
+from idia.models import (
+    ClosedBoxModel,
+    EmbeddedClassifier,
+    EmbeddingModel,
+    MeteredModel,
+    ModelLoadError,
+    load_model,
+    parse_spec,
+)
 from idia.models.card import CROP_WORDS, ModelCard, find_card
 from idia.reference import ReferenceSet
 from idia.serve.catalog import offered_models
@@ -399,7 +407,9 @@ class WebDemo:
         start = time.perf_counter()
         log(f"{label}: encoding {sum(map(len, groups)):,} prompts ({len(groups)} templates x "
             f"{len(groups[0]):,} candidate names), once for all visitors ...")
-        attacker.classifier.group_embeddings(groups)  # type: ignore[attr-defined]
+        classifier = attacker.classifier
+        assert isinstance(classifier, EmbeddedClassifier)  # an EmbeddingModel, wrapped
+        classifier.group_embeddings(groups)
         chance_member_probability(len(groups), len(groups[0]))  # imports SciPy now (2 s)
         log(f"{label}: prompts encoded in {time.perf_counter() - start:.1f} s")
         if lab is not None:
@@ -572,8 +582,8 @@ class WebDemo:
                 f"{what} in the {len(prepared)} photo(s) ({'; '.join(skipped)}). Use photos "
                 "where the face is clearly visible, or choose 'whole photo' under Settings."
             )
-        usage = getattr(model, "usage", None)  # a model behind an API counts its queries
-        usage_before = usage() if callable(usage) else None
+        metered = model if isinstance(model, MeteredModel) else None  # a model behind an API
+        usage_before = metered.usage() if metered is not None else None
         result = attacker.assess(prepared, name, reference=reference)
         notes = [*notes, *(f"Skipped {s}" for s in skipped)]
         card = self.cards.get(label)
@@ -592,8 +602,8 @@ class WebDemo:
                 f"Only {len(good)} usable photo(s): the majority vote is more reliable with "
                 f"{RECOMMENDED_PHOTOS} or more."
             )
-        if usage_before is not None:
-            usage_after = usage()
+        if metered is not None and usage_before is not None:
+            usage_after = metered.usage()
             queries = usage_after["queries"] - usage_before["queries"]
             duplicated = usage_after.get("possibly_duplicated_queries", 0) - usage_before.get(
                 "possibly_duplicated_queries", 0

@@ -124,7 +124,7 @@ def certify_command(
                                      crop=crop, device=device, progress=False, use_cache=False)
             results.append(attacker.check(photos, name, reference=reference, sex=sex,
                                           alpha=alpha))
-            identities.append(getattr(attacker.classifier, "identity", None))
+            identities.append(attacker.classifier.identity)
     except (AttackInputError, ValueError, ModelLoadError) as err:
         fail(str(err))
     settings = {"crop": crop, "alpha": alpha, "reference people": results[0].n_reference_people}
