@@ -258,10 +258,10 @@ def test_check_without_reference_or_photos_says_what_was_not_tested(
 
 
 def test_evaluate_redraws_the_tests_and_checks_their_calibration(audited):
-    from idia.evaluation import evaluate_run
+    from idia.evaluation import EvaluationSettings, evaluate_run
 
     _, results, root = audited
-    document = evaluate_run(root / "run", sizes=[2, 4], draws=4, seed=1)
+    document = evaluate_run(root / "run", EvaluationSettings(sizes=[2, 4], draws=4, seed=1))
     at_all_photos = document["sizes"][-1]
     # all photos in every draw: the draws agree with the audit's own verdicts
     members = results[results["truth"] == True]  # noqa: E712

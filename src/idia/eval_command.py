@@ -18,6 +18,7 @@ from idia.evaluation import (
     POPULATIONS,
     PROTOCOLS,
     EvaluationError,
+    EvaluationSettings,
     evaluate_run,
     parse_sizes,
 )
@@ -74,9 +75,12 @@ def evaluate_command(
     if protocol is not None and protocol not in PROTOCOLS:
         fail(f"--protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}")
     try:
-        chosen = parse_sizes(sizes)
-        document = evaluate_run(run, chosen, draws, seed, threshold, ci, bins,  # type: ignore[arg-type]
-                                population, alpha, protocol)  # type: ignore[arg-type]
+        settings = EvaluationSettings(
+            sizes=parse_sizes(sizes), draws=draws, seed=seed, threshold=threshold,
+            ci_method=ci, bins=bins, population=population,  # type: ignore[arg-type]
+            alpha=alpha, protocol=protocol,  # type: ignore[arg-type]
+        )
+        document = evaluate_run(run, settings)
     except (EvaluationError, OSError) as err:
         fail(str(err))
     render_evaluation(document, run)

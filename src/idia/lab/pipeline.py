@@ -111,7 +111,7 @@ def run_lab(
     """
     from idia.audit import run_audit
     from idia.engine import create_attack
-    from idia.evaluation import evaluate_run
+    from idia.evaluation import EvaluationSettings, evaluate_run
     from idia.report import write_report
 
     settings = _resolve(preset, overrides)
@@ -231,7 +231,9 @@ def run_lab(
     start = time.perf_counter()
     log("[5/5] evaluating (repeated sampling) and writing the report")
     sizes = sorted({1, *range(3, settings.attack_photos + 1, 2), settings.attack_photos})
-    evaluation = evaluate_run(out / "run", sizes=sizes, draws=settings.draws, seed=seed)
+    evaluation = evaluate_run(
+        out / "run", EvaluationSettings(sizes=sizes, draws=settings.draws, seed=seed)
+    )
     write_report([out / "run"], out / "report.html")
     timings["evaluate_s"] = time.perf_counter() - start
 

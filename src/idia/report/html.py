@@ -27,6 +27,7 @@ from idia.engine import CheckResult
 from idia.evaluation import (
     DEFAULT_SIZES,
     EvaluationError,
+    EvaluationSettings,
     RunData,
     evaluate,
     load_run,
@@ -73,7 +74,8 @@ def load_report_run(path: Path) -> tuple[RunData, dict[str, Any], bool]:
     if stored is not None:
         return run, stored, False
     most = int(run.n_photos.max(initial=0))
-    document, _ = evaluate(run, sizes=[s for s in DEFAULT_SIZES if s <= most] or [1])
+    sizes = [s for s in DEFAULT_SIZES if s <= most] or [1]
+    document, _ = evaluate(run, EvaluationSettings(sizes=sizes))
     return run, document, True
 
 
