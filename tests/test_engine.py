@@ -202,6 +202,12 @@ def test_the_attack_takes_loaded_things_and_the_factory_one_meaning_per_cache_va
         create_attack(knowing_model, cache_dir=False)  # type: ignore[arg-type]
     with pytest.raises(AttackInputError, match="spec string"):
         create_attack(knowing_model, precision="fp32")
+    missing = f"open_clip:{tmp_path / 'missing.json'}:{tmp_path / 'missing.pt'}"
+    with pytest.raises(AttackInputError, match="threshold 22 exceeds"):  # before any load
+        create_attack(missing, threshold=22, cache_dir=tmp_path / "never")
+    with pytest.raises(TypeError, match="num_name"):
+        create_attack(missing, num_name=10)
+    assert not (tmp_path / "never").exists()
     monkeypatch.setenv("IDIA_CACHE_DIR", str(tmp_path / "default"))
     photo = knowing_model.photo("Jane Doe")
     held = IdentityInferenceAttack(knowing_model, crop="none", num_names=50, progress=False)

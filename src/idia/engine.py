@@ -7,6 +7,7 @@ needs (model, card, cache) and builds one.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -148,6 +149,25 @@ def photo_record(photo: Photo) -> dict[str, Any]:
     }
 
 
+def check_settings(
+    templates: Sequence[str], num_names: int, threshold: int, crop: str | None
+) -> tuple[str, ...]:
+    """The attack's settings checked (:class:`AttackInputError` says what to change); returns
+    the templates, validated."""
+    if threshold < 1:
+        raise AttackInputError(f"threshold must be at least 1, got {threshold}")
+    if num_names < 2:
+        raise AttackInputError(f"num_names must be at least 2, got {num_names}")
+    if crop not in ("face", "none", None):
+        raise AttackInputError(f"crop must be 'face' or 'none', not {crop!r}")
+    checked = validate_templates(list(templates))
+    if threshold > len(checked):
+        raise AttackInputError(
+            f"threshold {threshold} exceeds the number of templates ({len(checked)})"
+        )
+    return checked
+
+
 class IdentityInferenceAttack:
     """Does a CLIP-style model know a person? The paper's attack, reusable across people.
 
@@ -189,12 +209,7 @@ class IdentityInferenceAttack:
                 "IdentityInferenceAttack takes a loaded model; for a spec string use "
                 f"idia.create_attack({model!r}, ...)"
             )
-        if threshold < 1:
-            raise AttackInputError(f"threshold must be at least 1, got {threshold}")
-        if num_names < 2:
-            raise AttackInputError(f"num_names must be at least 2, got {num_names}")
-        if crop not in ("face", "none", None):
-            raise AttackInputError(f"crop must be 'face' or 'none', not {crop!r}")
+        self.templates = check_settings(templates, num_names, threshold, crop)
         self.card = card
         self.warnings = list(warnings)
         crop, face_margin, differs = photo_settings(card, crop, face_margin)
@@ -202,11 +217,6 @@ class IdentityInferenceAttack:
             self.warnings.append(differs)
         for warning in self.warnings:
             log.warning("warning: %s", warning)
-        self.templates = validate_templates(list(templates))
-        if threshold > len(self.templates):
-            raise AttackInputError(
-                f"threshold {threshold} exceeds the number of templates ({len(self.templates)})"
-            )
         self.num_names = num_names
         self.seed = seed
         self.threshold = threshold
@@ -299,11 +309,12 @@ class IdentityInferenceAttack:
             raise TypeError(f"{type(classifier).__name__} cannot answer from embeddings")
         if answer.scores is None or real_index is None:
             return Predictions(np.asarray(answer.best), None, None)
-        if isinstance(classifier, ScoredModel):
-            stats = attack.real_name_stats(answer.scores, real_index, classifier.logit_scale)
-        else:
-            stats = attack.real_name_stats(answer.scores, real_index)
-        rank, probability = stats
+        scale = (
+            classifier.logit_scale
+            if isinstance(classifier, ScoredModel)
+            else attack.CLIP_LOGIT_SCALE
+        )
+        rank, probability = attack.real_name_stats(answer.scores, real_index, scale)
         per_photo = claims.responses(
             answer.scores, real_index, np.arange(candidates.n_real), candidates.decoy_indices
         )
@@ -578,6 +589,10 @@ def create_attack(
     """
     if isinstance(cache_dir, bool):
         raise TypeError("cache_dir is a folder or None (the default); use_cache=False: no cache")
+    # the settings (with the attack's defaults) are checked before the slow load
+    given = inspect.signature(IdentityInferenceAttack).bind(None, **settings)
+    given.apply_defaults()
+    check_settings(*(given.arguments[k] for k in ("templates", "num_names", "threshold", "crop")))
     card, warnings = None, []
     if isinstance(model, str):
         model, card, warnings = load_model_and_card(
