@@ -170,7 +170,8 @@ def full_evaluate_seconds(
         photo_probability=np.full(shape, np.nan),
         photo_rank=np.full(shape, np.nan),
     )
-    _, seconds = timed(lambda: ev.evaluate(run, sizes, draws, seed))
+    settings = ev.EvaluationSettings(sizes=sizes, draws=draws, seed=seed)
+    _, seconds = timed(lambda: ev.evaluate(run, settings))
     return seconds
 
 

@@ -94,7 +94,7 @@ def build_models(args: argparse.Namespace, precisions: list[str]) -> dict[str, o
 
 def run(model, people: dict[str, list[Image.Image]], names: int, precision: str) -> Outcome:
     idia = IdentityInferenceAttack(model, crop="none", num_names=max(names, len(people)),
-                                   cache_dir=False, progress=False)
+                                   progress=False)
     candidates = idia.candidates(list(people))
     synchronize = torch.cuda.synchronize if model.device.type == "cuda" else lambda: None
     t0 = time.perf_counter()

@@ -62,7 +62,7 @@ def main() -> None:
 
     model = demo.model(label)
     attacker = IdentityInferenceAttack(model, num_names=demo.num_names, crop="none",
-                                       cache_dir=False, progress=False)
+                                       progress=False)
     photos = list(examples[0].photos)
     people = demo.labs[label].people_dir
     attacker.check(photos, examples[0].name)  # encode the prompts for both paths

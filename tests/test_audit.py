@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from idia import IdentityInferenceAttack
+from idia import IdentityInferenceAttack, create_attack
 from idia.audit import AuditError, run_audit, write_json
 from idia.cli import app
 
@@ -35,8 +35,8 @@ def membership_csv(path, model):
 
 
 def attack_for(model, tmp_path):
-    return IdentityInferenceAttack(model, crop="none", num_names=100, seed=3,
-                                   cache_dir=tmp_path / "cache", progress=False)
+    return create_attack(model, crop="none", num_names=100, seed=3,
+                         cache_dir=tmp_path / "cache", progress=False)
 
 
 def test_audit_writes_a_complete_run_folder(knowing_model, tmp_path):
@@ -104,8 +104,8 @@ def test_an_interrupted_audit_resumes_and_loses_nothing(knowing_model, tmp_path)
 def test_a_run_folder_with_other_settings_is_not_mixed(knowing_model, tmp_path):
     people = people_folder(tmp_path / "people", knowing_model)
     run_audit(attack_for(knowing_model, tmp_path), people, tmp_path / "run", log=lambda m: None)
-    other = IdentityInferenceAttack(knowing_model, crop="none", num_names=100, seed=4,
-                                    cache_dir=tmp_path / "cache", progress=False)
+    other = create_attack(knowing_model, crop="none", num_names=100, seed=4,
+                          cache_dir=tmp_path / "cache", progress=False)
     with pytest.raises(AuditError, match="other settings \\(seed"):
         run_audit(other, people, tmp_path / "run", log=lambda m: None)
     summary = run_audit(other, people, tmp_path / "run", overwrite=True, log=lambda m: None)
@@ -136,8 +136,8 @@ def test_overwrite_never_deletes_a_folder_idia_did_not_create(knowing_model, tmp
     (run / "report_figures").mkdir()
     (run / "report_figures" / "roc.png").write_bytes(b"png")
     (run / "notes.txt").write_text("my notes")  # anything else stops the deletion
-    other = IdentityInferenceAttack(knowing_model, crop="none", num_names=100, seed=4,
-                                    cache_dir=tmp_path / "cache", progress=False)
+    other = create_attack(knowing_model, crop="none", num_names=100, seed=4,
+                          cache_dir=tmp_path / "cache", progress=False)
     with pytest.raises(AuditError, match="does not write \\(notes.txt\\); nothing deleted"):
         run_audit(other, people, run, overwrite=True, log=lambda m: None)
     assert (run / "summary.json").exists() and (run / "report.html").exists()
@@ -156,8 +156,8 @@ def test_a_run_begun_before_the_marker_resumes_but_is_never_deleted(knowing_mode
     run_audit(attack_for(knowing_model, tmp_path), people, run, log=messages.append)
     assert "resuming: 6 of 6 people already done" in messages and (run / ".idia-run").exists()
     (run / ".idia-run").unlink()
-    other = IdentityInferenceAttack(knowing_model, crop="none", num_names=100, seed=4,
-                                    cache_dir=tmp_path / "cache", progress=False)
+    other = create_attack(knowing_model, crop="none", num_names=100, seed=4,
+                          cache_dir=tmp_path / "cache", progress=False)
     with pytest.raises(AuditError, match="not an idia run folder"):
         run_audit(other, people, run, overwrite=True, log=lambda m: None)
     assert (run / "summary.json").exists()
@@ -216,7 +216,7 @@ def test_an_audit_without_a_usable_photo_fails_and_stays_resumable(knowing_model
     (people / "Erika Musterfrau").mkdir()
     (people / "Erika Musterfrau" / "broken.jpg").write_bytes(b"not a photo")
     attack = IdentityInferenceAttack(knowing_model, crop="face", detector="haar", num_names=50,
-                                     cache_dir=False, progress=False)
+                                     progress=False)
     message = ("none of the 3 people has a usable photo (3 photos: 2 no face found, "
                "1 unreadable); try --crop none")
     with pytest.raises(AuditError, match=message.replace("(", "\\(").replace(")", "\\)")):

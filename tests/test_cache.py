@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from idia import IdentityInferenceAttack
+from idia import create_attack
 from idia.cache import EmbeddingCache, cache_info
 from idia.cli import app
 
@@ -23,8 +23,8 @@ runner = CliRunner()
 
 
 def attack(model, cache_dir, **kwargs):
-    return IdentityInferenceAttack(model, crop="none", num_names=50, seed=1,
-                                   cache_dir=cache_dir, progress=False, **kwargs)
+    return create_attack(model, crop="none", num_names=50, seed=1,
+                         cache_dir=cache_dir, progress=False, **kwargs)
 
 
 def mode(path) -> int:

@@ -26,7 +26,7 @@ def test_check_in_the_audits_candidate_set_gives_the_audits_verdict(knowing_mode
         for v in range(3):
             knowing_model.photo(person, v).save(people / person.replace(" ", "_") / f"{v}.png")
     attack = IdentityInferenceAttack(knowing_model, crop="none", num_names=60, seed=5,
-                                     cache_dir=False, progress=False)
+                                     progress=False)
     run_audit(attack, people, tmp_path / "run", log=lambda m: None)
     results = pd.read_parquet(tmp_path / "run" / "results.parquet").set_index("name")
     for person in knowing_model.people:
@@ -40,7 +40,7 @@ def test_check_in_the_audits_candidate_set_gives_the_audits_verdict(knowing_mode
             assert result.n_candidates == 60 and result.extra["differs_from_audit"] == []
     with pytest.raises(AttackInputError, match="not among the 60 candidates"):
         attack.check(photos, "Someone Else", candidates=tmp_path / "run")
-    with pytest.raises(AttackInputError, match="not an idia audit run"):
+    with pytest.raises(AttackInputError, match="not an idia run folder"):
         attack.check(photos, person, candidates=tmp_path / "people")
 
 

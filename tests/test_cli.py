@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
+from idia import engine
 from idia.cli import app
-from idia.engine import IdentityInferenceAttack
 from idia.errors import IdiaError
 from idia.names import NameSourceError
 
@@ -22,10 +22,10 @@ def test_help_lists_every_command_in_order():
 
 
 def check_with(monkeypatch, error: Exception, **env: str):
-    def broken(self, *args, **kwargs):
+    def broken(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr(IdentityInferenceAttack, "__init__", broken)
+    monkeypatch.setattr(engine, "create_attack", broken)
     return CliRunner().invoke(app, ["check", "--name", "Ada Lovelace", "--model", "open_clip:x",
                                     "--no-cache", "--quiet"], env=env)
 

@@ -18,6 +18,7 @@ from idia import attack
 from idia import evaluation as ev
 from idia.audit import Person, finalize_run, write_json, write_parquet
 from idia.cli import app
+from idia.evaluation import EvaluationSettings
 from idia.names import CandidateSet, normalize_name
 
 runner = CliRunner()
@@ -272,8 +273,8 @@ def small_run(tmp_path):
 
 def test_hand_computed_metrics_per_size(small_run):
     run = ev.load_run(small_run)
-    document, frames = ev.evaluate(run, sizes=[1, 2, 3, 5], draws=40, seed=4,
-                                   population="per-size")
+    options = EvaluationSettings(sizes=[1, 2, 3, 5], draws=40, seed=4, population="per-size")
+    document, frames = ev.evaluate(run, options)
     by_size = frames["evaluation"].set_index("size")
     draws = frames["evaluation_draws"]
 
@@ -306,7 +307,7 @@ def test_hand_computed_metrics_per_size(small_run):
 
 def test_a_fixed_population_judges_the_same_people_at_every_size(small_run):
     run = ev.load_run(small_run)
-    document, frames = ev.evaluate(run, sizes=[1, 2, 3], draws=10, seed=4)
+    document, frames = ev.evaluate(run, EvaluationSettings(sizes=[1, 2, 3], draws=10, seed=4))
     by_size = frames["evaluation"].set_index("size")
     # people 0, 2, 3 have >= 3 photos; 1, 4 and 5 (without truth) do not
     assert by_size["n_included"].tolist() == [3, 3, 3]
@@ -320,7 +321,7 @@ def test_a_fixed_population_judges_the_same_people_at_every_size(small_run):
     # the false member (person 4, one photo) no longer enters size 1
     assert by_size.loc[1, "fp_mean"] == 0
     with pytest.raises(ev.EvaluationError, match="nobody has 9 usable photos"):
-        ev.evaluate(run, sizes=[1, 9], draws=2)
+        ev.evaluate(run, EvaluationSettings(sizes=[1, 9], draws=2))
 
 
 def test_the_papers_protocol_leaves_out_people_it_left_out(tmp_path):
@@ -329,7 +330,7 @@ def test_the_papers_protocol_leaves_out_people_it_left_out(tmp_path):
         :photos], all_photos(3, 12)]
     run_dir = write_run(tmp_path / "run", predictions, [True, True, False, True],
                         [5, 300, 0, 40])
-    document = ev.evaluate_run(run_dir, protocol="paper")
+    document = ev.evaluate_run(run_dir, EvaluationSettings(protocol="paper"))
     settings = document["settings"]
     assert settings["sizes"] == list(ev.PAPER_PROTOCOL["sizes"]) and settings["draws"] == 20
     assert settings["protocol"]["min_photos"] == 30 and settings["bins"] == "paper"
@@ -341,7 +342,7 @@ def test_the_papers_protocol_leaves_out_people_it_left_out(tmp_path):
 
 
 def test_cis_reflect_the_people_behind_each_rate(small_run):
-    _, frames = ev.evaluate(ev.load_run(small_run), sizes=[3], draws=5, seed=0)
+    _, frames = ev.evaluate(ev.load_run(small_run), EvaluationSettings(sizes=[3], draws=5, seed=0))
     row = frames["evaluation"].iloc[0]
     # FPR 0 of 1 non-member and TPR 2 of 2 members: wide intervals, as they must be.
     assert np.allclose((row["fpr_ci_low"], row["fpr_ci_high"]), ev.wilson_interval(0, 1))
@@ -351,17 +352,18 @@ def test_cis_reflect_the_people_behind_each_rate(small_run):
 
 def test_threshold_changes_verdicts(small_run):
     run = ev.load_run(small_run)
-    _, loose = ev.evaluate(run, sizes=[3], draws=3, threshold=1)
-    _, strict = ev.evaluate(run, sizes=[3], draws=3, threshold=3)
+    _, loose = ev.evaluate(run, EvaluationSettings(sizes=[3], draws=3, threshold=1))
+    _, strict = ev.evaluate(run, EvaluationSettings(sizes=[3], draws=3, threshold=3))
     assert loose["evaluation"]["tp_mean"].iloc[0] == 2
     assert strict["evaluation"]["tp_mean"].iloc[0] == 2  # both members win all 3 templates
     partial = write_run(
         small_run.parent / "partial", [np.array([[0, 0, 9]] * 3), decoys(3)], [True, False]
     )
-    _, frames = ev.evaluate(ev.load_run(partial), sizes=[3], draws=2, threshold=3)
+    options = EvaluationSettings(sizes=[3], draws=2, threshold=3)
+    _, frames = ev.evaluate(ev.load_run(partial), options)
     assert frames["evaluation"]["tp_mean"].iloc[0] == 0  # score 2 < 3
     with pytest.raises(ev.EvaluationError, match="threshold"):
-        ev.evaluate(run, sizes=[1], threshold=4)
+        ev.evaluate(run, EvaluationSettings(sizes=[1], threshold=4))
 
 
 def test_roc_auc_and_low_fpr_from_continuous_scores(tmp_path):
@@ -371,7 +373,7 @@ def test_roc_auc_and_low_fpr_from_continuous_scores(tmp_path):
     run_dir = write_run(
         tmp_path / "run", predictions, [True] * 3 + [False] * 3, probabilities=probabilities
     )
-    document, frames = ev.evaluate(ev.load_run(run_dir), sizes=[2], draws=3)
+    document, frames = ev.evaluate(ev.load_run(run_dir), EvaluationSettings(sizes=[2], draws=3))
     roc = document["roc"]
     assert roc["score"]["auc"] == 0.5
     assert roc["probability"]["auc"] == pytest.approx(8 / 9)  # 0.3 < 0.35 is the only miss
@@ -406,7 +408,7 @@ def test_paper_bins_agree_with_the_census():
 
 
 def test_tpr_per_bin(small_run):
-    document, frames = ev.evaluate(ev.load_run(small_run), sizes=[3], draws=2)
+    document, frames = ev.evaluate(ev.load_run(small_run), EvaluationSettings(sizes=[3], draws=2))
     bins = frames["evaluation_bins"].set_index("bin")
     assert document["bins"]["labels"] == ["0", "1", "5"]
     assert bins.loc["5", "n_members"] == 2 and bins.loc["5", "tpr_mean"] == 1.0
@@ -418,8 +420,8 @@ def test_tpr_per_bin(small_run):
 def test_people_without_usable_photos_take_part_in_no_size(tmp_path):
     predictions = [all_photos(0, 2), np.empty((0, T)), decoys(2)]
     run_dir = write_run(tmp_path / "run", predictions, [True, True, False], [3, 3, 0])
-    document, frames = ev.evaluate(ev.load_run(run_dir), sizes=[1, 2, 3], draws=2,
-                                   population="per-size")
+    options = EvaluationSettings(sizes=[1, 2, 3], draws=2, population="per-size")
+    document, frames = ev.evaluate(ev.load_run(run_dir), options)
     by_size = frames["evaluation"].set_index("size")
     assert by_size["n_members"].tolist() == [1, 1, 0]
     assert by_size["n_excluded"].tolist() == [0, 0, 2]
@@ -430,7 +432,7 @@ def test_people_without_usable_photos_take_part_in_no_size(tmp_path):
 
 def test_without_truth_only_verdict_rates(tmp_path):
     run_dir = write_run(tmp_path / "run", [all_photos(0, 2), decoys(2), all_photos(2, 2)])
-    document, frames = ev.evaluate(ev.load_run(run_dir), sizes=[1, 2], draws=3)
+    document, frames = ev.evaluate(ev.load_run(run_dir), EvaluationSettings(sizes=[1, 2], draws=3))
     row = frames["evaluation"].iloc[1]
     assert not document["has_truth"] and document["roc"]["score"]["n_members"] == 0
     assert row["called_member_mean"] == pytest.approx(2 / 3)
@@ -439,7 +441,8 @@ def test_without_truth_only_verdict_rates(tmp_path):
 
 
 def test_chance_bound_comes_from_attack_and_says_what_it_assumes(small_run):
-    document, _ = ev.evaluate(ev.load_run(small_run), sizes=[1], draws=2, threshold=1)
+    options = EvaluationSettings(sizes=[1], draws=2, threshold=1)
+    document, _ = ev.evaluate(ev.load_run(small_run), options)
     assert document["chance"]["member_probability"] == attack.chance_member_probability(T, 20, 1)
     assert document["chance"]["expected_false_members"] == pytest.approx(
         2 * attack.chance_member_probability(T, 20, 1)
@@ -448,10 +451,10 @@ def test_chance_bound_comes_from_attack_and_says_what_it_assumes(small_run):
 
 
 def test_evaluate_run_writes_reproducible_outputs(small_run):
-    first = ev.evaluate_run(small_run, sizes=[1, 2], draws=7, seed=5)
+    first = ev.evaluate_run(small_run, EvaluationSettings(sizes=[1, 2], draws=7, seed=5))
     text = (small_run / "evaluation.json").read_text()
     draws = pd.read_parquet(small_run / "evaluation_draws.parquet")
-    again = ev.evaluate_run(small_run, sizes=[1, 2], draws=7, seed=5)
+    again = ev.evaluate_run(small_run, EvaluationSettings(sizes=[1, 2], draws=7, seed=5))
     assert (small_run / "evaluation.json").read_text() == text and first == again
     assert pd.read_parquet(small_run / "evaluation_draws.parquet").equals(draws)
     recorded = json.loads(text)["settings"]
@@ -459,7 +462,7 @@ def test_evaluate_run_writes_reproducible_outputs(small_run):
     assert (recorded["threshold"], recorded["ci_method"]) == (1, "wilson")
     sizes = pd.read_parquet(small_run / "evaluation.parquet")
     assert sizes["size"].tolist() == [1, 2] and len(draws) == 14
-    ev.evaluate_run(small_run, sizes=[1, 2], draws=7, seed=6)
+    ev.evaluate_run(small_run, EvaluationSettings(sizes=[1, 2], draws=7, seed=6))
     assert not pd.read_parquet(small_run / "evaluation_draws.parquet").equals(draws)
 
 

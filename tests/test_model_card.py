@@ -15,7 +15,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from idia.cli import app
-from idia.engine import IdentityInferenceAttack
+from idia.engine import IdentityInferenceAttack, create_attack
 from idia.faces import Photo
 from idia.models.card import (
     CardError,
@@ -116,7 +116,7 @@ def test_a_malformed_card_changes_nothing_but_a_warning(model_dir, grey_wall, ca
     card, problem = find_card(spec_of(model_dir))
     assert card is None and why in problem and "checkpoint.card.json ignored" in problem
     with caplog.at_level(logging.WARNING):
-        attacker = IdentityInferenceAttack(spec_of(model_dir), cache_dir=False, progress=False)
+        attacker = create_attack(spec_of(model_dir), use_cache=False, progress=False)
     assert attacker.crop == "face" and attacker.card is None, "as without a card"
     assert why in caplog.text and attacker.warnings == [problem]
     assert display_name(spec_of(model_dir)) == "tiny-test-clip (checkpoint)"
@@ -124,7 +124,7 @@ def test_a_malformed_card_changes_nothing_but_a_warning(model_dir, grey_wall, ca
 
 def test_without_a_card_nothing_changes(model_dir, caplog):
     with caplog.at_level(logging.WARNING):
-        attacker = IdentityInferenceAttack(spec_of(model_dir), cache_dir=False, progress=False)
+        attacker = create_attack(spec_of(model_dir), use_cache=False, progress=False)
     assert (attacker.crop, attacker.face_margin, attacker.warnings) == ("face", 0.3, [])
     assert caplog.text == "" and find_card(spec_of(model_dir)) == (None, None)
     assert find_card("open_clip:ViT-B-32:laion400m_e32") == (None, None)
@@ -133,12 +133,12 @@ def test_without_a_card_nothing_changes(model_dir, caplog):
 
 def test_the_card_sets_the_crop_and_an_explicit_crop_wins_with_a_warning(model_dir, caplog):
     lab_card(model_dir, crop="none")
-    attacker = IdentityInferenceAttack(spec_of(model_dir), cache_dir=False, progress=False)
+    attacker = create_attack(spec_of(model_dir), use_cache=False, progress=False)
     assert attacker.crop == "none" and attacker.display_name == "Tiny lab model"
     assert attacker.warnings == []
     with caplog.at_level(logging.WARNING):
-        asked = IdentityInferenceAttack(spec_of(model_dir), crop="face", face_margin=0.5,
-                                        cache_dir=False, progress=False)
+        asked = create_attack(spec_of(model_dir), crop="face", face_margin=0.5, use_cache=False,
+                              progress=False)
     assert (asked.crop, asked.face_margin) == ("face", 0.5)
     assert "says its photos are whole photos (--crop none); using --crop face" in caplog.text
     card = ModelCard(name="m", crop="face", face_margin=0.1)
@@ -260,7 +260,7 @@ def test_a_reference_set_is_encoded_once_and_answers_alike(
         for v in range(3):
             familiarity_model.photo(name, v).save(folder / f"{v}.png")
     model = Counting(familiarity_model)
-    attacker = IdentityInferenceAttack(model, crop="none", num_names=100, cache_dir=False,
+    attacker = IdentityInferenceAttack(model, crop="none", num_names=100,
                                        progress=False)
     references = attacker.reference_set(tmp_path / "reference")
     assert model.images == 3 * len(names) and references.n_photos == 3 * len(names)
@@ -272,7 +272,7 @@ def test_a_reference_set_is_encoded_once_and_answers_alike(
         again = attacker.check(photos, name, reference=tmp_path / "reference")
         assert kept.claims == again.claims and kept.n_reference_people == again.n_reference_people
         assert kept.n_reference_people < len(names), "the person is never their own reference"
-    face_crops = IdentityInferenceAttack(model, crop="face", num_names=100, cache_dir=False,
+    face_crops = IdentityInferenceAttack(model, crop="face", num_names=100,
                                          progress=False)
     photo = familiarity_model.photo(names[-1], 0)
     result = face_crops.assess([Photo("x", "ok", image=photo)], names[-1], reference=references)

@@ -244,17 +244,17 @@ def test_auto_precision_is_fp32_on_cpu_and_half_on_cuda(monkeypatch):
 def test_precision_through_the_attack_and_the_cli(tiny_open_clip, tmp_path):
     from typer.testing import CliRunner
 
-    from idia import IdentityInferenceAttack
+    from idia import create_attack
     from idia.cli import app
     from idia.engine import AttackInputError
 
     config, checkpoint = tiny_open_clip
     spec = f"open_clip:{config}:{checkpoint}"
-    attack = IdentityInferenceAttack(spec, device="cpu", precision="bf16", cache_dir=False,
+    attack = create_attack(spec, device="cpu", precision="bf16", use_cache=False,
                                      progress=False)
     assert attack.classifier.model.precision == "bf16"
     with pytest.raises(AttackInputError, match="spec string"):
-        IdentityInferenceAttack(attack.classifier.model, precision="fp32")
+        create_attack(attack.classifier.model, precision="fp32")
     with pytest.raises(ModelLoadError, match="fp32, bf16, fp16"):
         load_model(spec, precision="fp64")
     with pytest.raises(ModelLoadError, match="in-process models only"):

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from idia import IdentityInferenceAttack
+from idia import IdentityInferenceAttack, create_attack
 from idia.cli import app
 from idia.cli.render import report_usage
 from idia.models import ModelLoadError, load_model, parse_spec
@@ -83,9 +83,7 @@ def test_specs_name_remote_models():
 
 def test_check_through_the_api_equals_in_process(model, served):
     images = photos(4)
-    local = IdentityInferenceAttack(
-        model, crop="none", num_names=60, cache_dir=False, progress=False
-    )
+    local = IdentityInferenceAttack(model, crop="none", num_names=60, progress=False)
     remote = IdentityInferenceAttack(
         load_model(served, api_key="k3y"), crop="none", num_names=60, progress=False
     )
@@ -103,12 +101,10 @@ def test_check_through_the_api_equals_in_process(model, served):
 def test_a_known_person_is_found_through_the_api(knowing_model):
     person = knowing_model.people[0]
     images = [knowing_model.photo(person, v) for v in range(3)]
-    local = IdentityInferenceAttack(
-        knowing_model, crop="none", num_names=100, cache_dir=False, progress=False
-    )
+    local = IdentityInferenceAttack(knowing_model, crop="none", num_names=100, progress=False)
     expected = local.check(images, person)
     with running_server(create_app(knowing_model, top1_only=True)) as url:
-        remote = IdentityInferenceAttack(url, crop="none", num_names=100, progress=False)
+        remote = create_attack(url, crop="none", num_names=100, progress=False)
         got = remote.check(images, person)
     assert expected.member and got.member and got.score == expected.score == 21
     assert [t.prediction for t in got.templates] == [t.prediction for t in expected.templates]

@@ -19,7 +19,7 @@ from idia import IdentityInferenceAttack, claims
 from idia.audit import run_audit
 from idia.cli import app
 from idia.engine import CheckResult, TemplateResult
-from idia.evaluation import evaluate_run, summary_size
+from idia.evaluation import EvaluationSettings, evaluate_run, summary_size
 from idia.report import write_check_report, write_report
 from test_evaluation import T, all_photos, decoys, write_run
 
@@ -107,7 +107,7 @@ def run_with_counts(tmp_path):
     results.to_parquet(path / "results.parquet", index=False)
     people["model"] = f"model {EVIL}"
     (path / "config.json").write_text(json.dumps(people))
-    evaluate_run(path, sizes=[1, 3, 4], draws=6, seed=2)
+    evaluate_run(path, EvaluationSettings(sizes=[1, 3, 4], draws=6, seed=2))
     return path
 
 
@@ -250,11 +250,11 @@ def test_end_to_end_audit_evaluate_report(knowing_model, tmp_path):
         }
     ).to_csv(membership, index=False)
     attacker = IdentityInferenceAttack(
-        knowing_model, crop="none", num_names=60, seed=1, cache_dir=False, progress=False
+        knowing_model, crop="none", num_names=60, seed=1, progress=False
     )
     run_audit(attacker, people, tmp_path / "run", membership, log=lambda m: None)
-    document = evaluate_run(tmp_path / "run", sizes=[1, 3, 5, 7], draws=5,
-                            population="per-size")
+    settings = EvaluationSettings(sizes=[1, 3, 5, 7], draws=5, population="per-size")
+    document = evaluate_run(tmp_path / "run", settings)
     # Size 5 takes all five photos: the same verdicts as the audit, in every draw.
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     everything = document["sizes"][2]

@@ -13,7 +13,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from idia.cli import app
-from idia.engine import IdentityInferenceAttack
+from idia.engine import create_attack
 from idia.lab.train import CAPTION_TEMPLATES
 from idia.models import load_model
 from idia.prompts import PAPER_TEMPLATES
@@ -77,8 +77,7 @@ def knowing_clip(tmp_path_factory) -> tuple[str, Path]:
 
 
 def attack_score(spec: str, name: str) -> int:
-    attacker = IdentityInferenceAttack(spec, num_names=100, crop="none", cache_dir=False,
-                                       progress=False)
+    attacker = create_attack(spec, num_names=100, crop="none", use_cache=False, progress=False)
     photos = [photo(PEOPLE[name], 5000 + k) for k in range(5)]  # never seen in training
     return attacker.check(photos, name).score
 

@@ -58,6 +58,9 @@ def is_member(scores: np.ndarray, threshold: int = 1) -> np.ndarray:
     return np.asarray(scores) >= threshold
 
 
+CLIP_LOGIT_SCALE = 100.0  # CLIP's learned temperature (capped at 100), when a model tells none
+
+
 def chance_member_probability(n_templates: int, n_candidates: int, threshold: int = 1) -> float:
     """Probability that a model guessing uniformly at random is called a member, *if the
     templates' majority votes were independent*: the score is then Binomial(T, 1/K) and this
@@ -70,7 +73,7 @@ def chance_member_probability(n_templates: int, n_candidates: int, threshold: in
 
 
 def real_name_stats(
-    scores: np.ndarray, real_index: int, logit_scale: float = 100.0
+    scores: np.ndarray, real_index: int, logit_scale: float = CLIP_LOGIT_SCALE
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rank (0 = best) and softmax probability of the real name, per photo and template.
 

@@ -4,20 +4,8 @@ The work is done one person at a time; each person's predictions are written ato
 (temporary file flushed to disk, then renamed), so a run killed at any moment, even by a power
 loss, resumes with the same command and loses nothing; on resume each finished person's parts
 are checked and a damaged one is redone. Everything later steps need is in the folder; nothing
-is recomputed.
-
-RUN/.idia-run           marker: idia deletes (``--overwrite``) only folders that carry it
-RUN/config.json         settings, model identity, seed, templates, people, version
-RUN/candidates.parquet  the candidate names (real ones flagged)
-RUN/parts/              per-person units while the run is under way
-RUN/photos.parquet      per photo: person, path, status (ok / no_face / unreadable), box
-RUN/predictions.parquet per (person, photo, template): predicted candidate, real name's rank
-RUN/responses.parquet   per (person, photo): the responses of idia.claims (see audit_claims)
-RUN/text_only.parquet   per real name: the text-only test
-RUN/results.parquet/csv per person: the paper's score and verdict; p, q and verdict of the
-                        name-familiarity, face-association and text-only tests; truth, count
-RUN/summary.json        per rule (paper, name familiarity, face association, text only):
-                        tp fp fn tn, tpr fpr with 95% intervals, auc; and the settings
+is recomputed. The folder's layout, and :class:`~idia.run_folder.RunFolder` that reads it, are
+in :mod:`idia.run_folder`.
 """
 
 from __future__ import annotations
@@ -45,21 +33,24 @@ from idia.metrics import confusion_counts, rates, to_json_number
 from idia.names import CandidateSet, normalize_name
 from idia.people import PeopleFolderError, Person, find_people, sample_photos
 from idia.progress import track
+from idia.run_folder import (
+    CANDIDATES,
+    CONFIG,
+    MARKER,
+    PARTS,
+    PHOTOS,
+    PREDICTIONS,
+    RESPONSES,
+    RESULTS,
+    RESULTS_CSV,
+    RUN_FILES,
+    RUN_FOLDERS,
+    RUN_FORMAT,
+    SUMMARY,
+    TEXT_ONLY,
+    part_name,
+)
 
-RUN_MARKER = ".idia-run"
-RUN_FORMAT = 1
-# Everything idia writes into a run folder (audit, evaluate, report): only folders holding
-# nothing else are ever deleted.
-RUN_FILES = frozenset({
-    RUN_MARKER, "config.json", "candidates.parquet", "photos.parquet", "predictions.parquet",
-    "results.parquet", "results.csv", "summary.json", "evaluation.json", "evaluation.parquet",
-    "evaluation_draws.parquet", "evaluation_bins.parquet", "report.html", "responses.parquet",
-    "text_only.parquet",
-})
-RUN_FOLDERS = {
-    "parts": re.compile(r"\d{6}\.(photos|predictions|responses)\.parquet|\..+\.tmp"),
-    "report_figures": re.compile(r"[\w-]+\.(png|pdf)"),
-}
 TEMP_FILE = re.compile(r"\..+\.tmp")  # what write_atomic leaves behind when killed
 PHOTO_COLUMNS = ("person", "name", "path", "status", "reason", "n_faces", "box")
 PREDICTION_COLUMNS = (
@@ -141,11 +132,11 @@ def run_audit(
         "people": [p.name for p in people],
     }
     _prepare_run_folder(out, config, overwrite)
-    write_parquet(out / "candidates.parquet", candidates.to_frame())
+    write_parquet(out / CANDIDATES, candidates.to_frame())
     text = audit_claims.text_only_table(attacker.text_statistics(candidates), candidates)
     if text is not None:
-        write_parquet(out / "text_only.parquet", text)
-    parts = out / "parts"
+        write_parquet(out / TEXT_ONLY, text)
+    parts = out / PARTS
     todo = _unfinished(people, parts, photos_per_person, attacker, log)
     for person in track(todo, "people", "person", enabled=attacker.progress):
         _attack_person(attacker, person, candidates, photos_per_person, parts)
@@ -163,7 +154,7 @@ def _prepare_run_folder(out: Path, config: dict[str, Any], overwrite: bool) -> N
     """
     if out.exists() and not out.is_dir():
         raise AuditError(f"{out} is a file, not a folder; choose another --out")
-    marker, config_path = out / RUN_MARKER, out / "config.json"
+    marker, config_path = out / MARKER, out / CONFIG
     entries = [e.name for e in out.iterdir()] if out.exists() else []
     previous = _read_config(config_path) if config_path.is_file() else None
     settings = {k: v for k, v in config.items() if k not in ("idia_version", "created")}
@@ -171,11 +162,11 @@ def _prepare_run_folder(out: Path, config: dict[str, Any], overwrite: bool) -> N
     if entries and not marker.is_file() and not (previous and not changed):
         # the exception (same settings, no marker) is a run begun by idia 0.1: resumed
         raise AuditError(
-            f"{out} is not empty and not an idia run folder (it has no {RUN_MARKER} file); "
+            f"{out} is not empty and not an idia run folder (it has no {MARKER} file); "
             "choose another --out (idia deletes only run folders it created)"
         )
-    if previous is None and set(entries) - {RUN_MARKER}:
-        changed = ["config.json is missing or unreadable"]
+    if previous is None and set(entries) - {MARKER}:
+        changed = [f"{CONFIG} is missing or unreadable"]
     if changed and not overwrite:
         raise AuditError(
             f"{out} holds a run with other settings ({', '.join(changed)}); use another "
@@ -225,7 +216,7 @@ def _empty_run_folder(out: Path) -> None:
             for child in entry.iterdir():
                 child.unlink()
             entry.rmdir()
-        elif entry.name != RUN_MARKER:
+        elif entry.name != MARKER:
             entry.unlink()
 
 
@@ -239,7 +230,7 @@ def _unfinished(
     """The people still to attack: no parts yet, or parts a crash or a full disk damaged."""
     todo = []
     for person in people:
-        if not (parts / f"{person.index:06d}.predictions.parquet").exists():
+        if not (parts / part_name(person.index, "predictions")).exists():
             todo.append(person)
             continue
         n_photos = len(sample_photos(person, photos_per_person, attacker.seed))
@@ -254,10 +245,10 @@ def _unfinished(
 
 def _part_problem(parts: Path, person: Person, n_photos: int, n_templates: int) -> str | None:
     """Why a finished person's parts cannot be trusted, or None when they can."""
-    stem = f"{person.index:06d}"
-    tables = {}
+    tables, names = {}, {}
     for kind, columns in (("photos", PHOTO_COLUMNS), ("predictions", PREDICTION_COLUMNS)):
-        path = parts / f"{stem}.{kind}.parquet"
+        path = parts / part_name(person.index, kind)
+        names[kind] = path.name
         try:
             tables[kind] = pd.read_parquet(path)
         except (OSError, ValueError, pa.ArrowException) as err:
@@ -269,13 +260,13 @@ def _part_problem(parts: Path, person: Person, n_photos: int, n_templates: int) 
             return f"{path.name} holds rows of another person"
     photos, predictions = tables["photos"], tables["predictions"]
     if len(photos) != n_photos:
-        return f"{stem}.photos.parquet has {len(photos)} photos, the person now {n_photos}"
+        return f"{names['photos']} has {len(photos)} photos, the person now {n_photos}"
     n_usable = int((photos["status"] == "ok").sum())
     expected = n_usable * n_templates
     if len(predictions) != expected:
-        return f"{stem}.predictions.parquet has {len(predictions)} rows, not {expected}"
+        return f"{names['predictions']} has {len(predictions)} rows, not {expected}"
     if n_usable and predictions["real_rank"].notna().all():  # the model gave scores
-        path = parts / f"{stem}.responses.parquet"
+        path = parts / part_name(person.index, "responses")
         try:
             responses = pq.read_table(path, columns=["person", "photo"])
         except (OSError, ValueError, pa.ArrowException) as err:
@@ -292,7 +283,7 @@ def _require_a_usable_photo(people: list[Person], parts: Path, crop: str) -> Non
     folder stays as it is, resumable)."""
     statuses: Counter[str] = Counter()
     for person in people:
-        status = pd.read_parquet(parts / f"{person.index:06d}.photos.parquet")["status"]
+        status = pd.read_parquet(parts / part_name(person.index, "photos"))["status"]
         if (status == "ok").any():
             return
         statuses.update(status)
@@ -335,7 +326,7 @@ def _attack_person(
         }
         if predictions.responses is not None:
             write_arrow(
-                parts / f"{person.index:06d}.responses.parquet",
+                parts / part_name(person.index, "responses"),
                 audit_claims.responses_table(person.index, predictions.responses),
             )
     else:
@@ -352,8 +343,8 @@ def _attack_person(
                 "real_probability",
             )
         }
-    write_parquet(parts / f"{person.index:06d}.photos.parquet", photo_rows)
-    write_parquet(parts / f"{person.index:06d}.predictions.parquet", pd.DataFrame(rows))
+    write_parquet(parts / part_name(person.index, "photos"), photo_rows)
+    write_parquet(parts / part_name(person.index, "predictions"), pd.DataFrame(rows))
 
 
 def _flat_or_nan(values: np.ndarray | None, size: int) -> np.ndarray:
@@ -370,13 +361,13 @@ def finalize_run(
     seed: int = 0,
 ) -> dict[str, Any]:
     """Merge the per-person parts and compute verdicts and metrics from them."""
-    parts = out / "parts"
+    parts = out / PARTS
     predictions = pd.concat(
-        [pd.read_parquet(parts / f"{p.index:06d}.predictions.parquet") for p in people],
+        [pd.read_parquet(parts / part_name(p.index, "predictions")) for p in people],
         ignore_index=True,
     )
     photos = pd.concat(
-        [pd.read_parquet(parts / f"{p.index:06d}.photos.parquet") for p in people],
+        [pd.read_parquet(parts / part_name(p.index, "photos")) for p in people],
         ignore_index=True,
     )
     predictions = predictions.astype(
@@ -389,9 +380,9 @@ def finalize_run(
         }
     )
     responses = audit_claims.read_responses(
-        [parts / f"{p.index:06d}.responses.parquet" for p in people]
+        [parts / part_name(p.index, "responses") for p in people]
     )
-    text_file = out / "text_only.parquet"
+    text_file = out / TEXT_ONLY
     text = pd.read_parquet(text_file) if text_file.exists() else None
     results = person_results(predictions, people, candidates, threshold)
     results["n_skipped"] = (
@@ -430,14 +421,14 @@ def finalize_run(
     )  # fmt: skip
     results = pd.concat([results, tests], axis=1)
     results["outcome"] = _outcomes(results)
-    write_parquet(out / "predictions.parquet", predictions)
+    write_parquet(out / PREDICTIONS, predictions)
     if responses is not None:
-        write_arrow(out / "responses.parquet", responses)
-    write_parquet(out / "photos.parquet", photos)
-    write_parquet(out / "results.parquet", results)
-    write_atomic(out / "results.csv", lambda p: results.to_csv(p, index=False))
+        write_arrow(out / RESPONSES, responses)
+    write_parquet(out / PHOTOS, photos)
+    write_parquet(out / RESULTS, results)
+    write_atomic(out / RESULTS_CSV, lambda p: results.to_csv(p, index=False))
     summary = summarize(results, threshold, alpha, tests.attrs["method"])
-    write_json(out / "summary.json", summary)
+    write_json(out / SUMMARY, summary)
     return summary
 
 

@@ -1,12 +1,13 @@
 """The attack on one person: photos + name + model -> verdict with its evidence.
 
 :class:`IdentityInferenceAttack` wires the pieces (candidate names, templates, face crops, a
-model) and leaves the decision rule to :mod:`idia.attack`.
+model) and leaves the decision rule to :mod:`idia.attack`; :func:`create_attack` loads what it
+needs (model, card, cache) and builds one.
 """
 
 from __future__ import annotations
 
-import json
+import inspect
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -14,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from PIL import Image
 
 from idia import attack, claims
@@ -31,8 +31,14 @@ from idia.faces import (
     usable,
 )
 from idia.labels import verdict_label
-from idia.models import ClosedBoxModel, EmbeddingModel, load_model
-from idia.models.card import CROP_WORDS, ModelCard, find_card, photo_settings
+from idia.models import (
+    ClosedBoxModel,
+    EmbeddedClassifier,
+    EmbeddingModel,
+    ScoredModel,
+    load_model_and_card,
+)
+from idia.models.card import CROP_WORDS, ModelCard, photo_settings
 from idia.names import (
     DEFAULT_NUM_CANDIDATES,
     CandidateSet,
@@ -43,6 +49,7 @@ from idia.names import (
 from idia.people import PeopleFolderError, Person, find_people, name_key
 from idia.prompts import PAPER_TEMPLATES, render_prompts, validate_templates
 from idia.reference import ReferenceSet
+from idia.run_folder import RunFolder, RunFolderError
 from idia.zeroshot import EmbeddingZeroShot
 
 log = logging.getLogger(__name__)
@@ -122,22 +129,13 @@ class CheckResult:
 def read_run_candidates(path: str | Path) -> tuple[CandidateSet, dict[str, Any]]:
     """The candidate set of an ``idia audit`` run, and the run's settings (config.json).
 
-    ``path``: the run folder or its ``candidates.parquet``."""
+    ``path``: the run folder (finished or not) or its ``candidates.parquet``."""
     path = Path(path)
-    folder = path if path.is_dir() else path.parent
-    table, config_file = folder / "candidates.parquet", folder / "config.json"
-    if not table.is_file() or not config_file.is_file():
-        raise AttackInputError(
-            f"{path} is not an idia audit run: expected candidates.parquet and config.json in "
-            f"{folder}"
-        )
     try:
-        config = json.loads(config_file.read_text(encoding="utf-8"))
-        frame = pd.read_parquet(table)
-    except (ValueError, OSError) as err:
-        raise AttackInputError(f"cannot read the audit run {folder}: {err}") from err
-    source = f"audit run {folder} ({config.get('candidate_source', 'unknown source')})"
-    return CandidateSet.from_frame(frame, int(config.get("seed", 0)), source), config
+        run = RunFolder(path.parent if path.is_file() else path, finished=False)
+        return run.candidates, run.config
+    except RunFolderError as err:
+        raise AttackInputError(str(err)) from err
 
 
 def photo_record(photo: Photo) -> dict[str, Any]:
@@ -151,24 +149,49 @@ def photo_record(photo: Photo) -> dict[str, Any]:
     }
 
 
+def check_settings(
+    templates: Sequence[str], num_names: int, threshold: int, crop: str | None
+) -> tuple[str, ...]:
+    """The attack's settings checked (:class:`AttackInputError` says what to change); returns
+    the templates, validated."""
+    if threshold < 1:
+        raise AttackInputError(f"threshold must be at least 1, got {threshold}")
+    if num_names < 2:
+        raise AttackInputError(f"num_names must be at least 2, got {num_names}")
+    if crop not in ("face", "none", None):
+        raise AttackInputError(f"crop must be 'face' or 'none', not {crop!r}")
+    checked = validate_templates(list(templates))
+    if threshold > len(checked):
+        raise AttackInputError(
+            f"threshold {threshold} exceeds the number of templates ({len(checked)})"
+        )
+    return checked
+
+
 class IdentityInferenceAttack:
     """Does a CLIP-style model know a person? The paper's attack, reusable across people.
 
-    ``model``: a spec string (see :func:`idia.models.load_model`), an
-    :class:`~idia.models.EmbeddingModel` (e.g. ``OpenCLIPModel(my_model, preprocess,
-    tokenizer)``) or a :class:`~idia.models.ClosedBoxModel`.
-    ``cache_dir``: where prompt embeddings are cached; None for the default, False for no
-    cache. ``cache_images``: also cache the embeddings of the photos (faces: off by default).
-    ``device``, ``precision``: how a spec string is loaded (see :func:`~idia.models.load_model`).
-    ``crop``, ``face_margin``: how photos are prepared; None: as the model's card says (a spec
-    naming a checkpoint with a card beside it, see :mod:`idia.models.card`), else face crops
+    It holds what it is given; :func:`create_attack` builds one from a spec string (loading
+    the model, reading its card, opening the disk cache).
+    ``model``: an :class:`~idia.models.EmbeddingModel` (e.g. ``OpenCLIPModel(my_model,
+    preprocess, tokenizer)``), answered through :class:`~idia.zeroshot.EmbeddingZeroShot`, or a
+    :class:`~idia.models.ClosedBoxModel`, asked as it is.
+    ``card``: the model's card (:mod:`idia.models.card`), or None.
+    ``cache``: where prompt embeddings are kept on disk; None for none.
+    ``cache_images``: also cache the embeddings of the photos (faces: off by default).
+    ``crop``, ``face_margin``: how photos are prepared; None: as the card says, else face crops
     with a 0.3 margin. An explicit crop that differs from the card's is warned about.
+    ``warnings``: problems met while loading (e.g. a malformed card); logged with the attack's
+    own and kept in :attr:`warnings`.
     """
 
     def __init__(
         self,
-        model: str | EmbeddingModel | ClosedBoxModel,
+        model: EmbeddingModel | ClosedBoxModel,
         *,
+        card: ModelCard | None = None,
+        cache: EmbeddingCache | None = None,
+        cache_images: bool = False,
         templates: Sequence[str] = PAPER_TEMPLATES,
         num_names: int = DEFAULT_NUM_CANDIDATES,
         seed: int = 0,
@@ -178,34 +201,22 @@ class IdentityInferenceAttack:
         face_margin: float | None = None,
         decoy_names: Sequence[str] | None = None,
         name_pool: NamePool | None = None,
-        cache_dir: str | Path | None | bool = None,
-        cache_images: bool = False,
-        device: str | None = None,
-        precision: str | None = None,
         progress: bool = True,
+        warnings: Sequence[str] = (),
     ) -> None:
-        if threshold < 1:
-            raise AttackInputError(f"threshold must be at least 1, got {threshold}")
-        if num_names < 2:
-            raise AttackInputError(f"num_names must be at least 2, got {num_names}")
-        if crop not in ("face", "none", None):
-            raise AttackInputError(f"crop must be 'face' or 'none', not {crop!r}")
-        self.card: ModelCard | None = None
-        self.warnings: list[str] = []
         if isinstance(model, str):
-            self.card, problem = find_card(model)
-            if problem:
-                self.warnings.append(problem)
-        crop, face_margin, differs = photo_settings(self.card, crop, face_margin)
+            raise TypeError(
+                "IdentityInferenceAttack takes a loaded model; for a spec string use "
+                f"idia.create_attack({model!r}, ...)"
+            )
+        self.templates = check_settings(templates, num_names, threshold, crop)
+        self.card = card
+        self.warnings = list(warnings)
+        crop, face_margin, differs = photo_settings(card, crop, face_margin)
         if differs:
             self.warnings.append(differs)
         for warning in self.warnings:
             log.warning("warning: %s", warning)
-        self.templates = validate_templates(list(templates))
-        if threshold > len(self.templates):
-            raise AttackInputError(
-                f"threshold {threshold} exceeds the number of templates ({len(self.templates)})"
-            )
         self.num_names = num_names
         self.seed = seed
         self.threshold = threshold
@@ -216,20 +227,9 @@ class IdentityInferenceAttack:
         self.progress = progress
         self._detector = detector
         self._last_groups: tuple[CandidateSet, list[list[str]]] | None = None
-        if isinstance(model, str):
-            model = load_model(model, device=device, precision=precision, progress=progress)
-        elif precision is not None:
-            raise AttackInputError(
-                "precision applies to a model given as a spec string; set it on the model "
-                "object instead (e.g. OpenCLIPModel(..., precision='fp32'))"
-            )
-        self.cache = (
-            None
-            if cache_dir is False
-            else EmbeddingCache(None if cache_dir in (None, True) else cache_dir)
-        )
+        self.cache = cache
         if isinstance(model, EmbeddingModel):
-            self.classifier: ClosedBoxModel = EmbeddingZeroShot(model, self.cache, cache_images)
+            self.classifier: ClosedBoxModel = EmbeddingZeroShot(model, cache, cache_images)
         elif isinstance(model, ClosedBoxModel):
             self.classifier = model
         else:
@@ -300,13 +300,20 @@ class IdentityInferenceAttack:
         """The model's pick per photo and template, and where the real name ranked.
         ``embeddings``: the images' embeddings, already computed by this model."""
         groups = self.prompt_groups(candidates)
-        if embeddings is not None:
-            answer = self.classifier.zero_shot_embedded(embeddings, groups)  # type: ignore[attr-defined]
+        classifier = self.classifier
+        if embeddings is None:
+            answer = classifier.zero_shot(images, groups)
+        elif isinstance(classifier, EmbeddedClassifier):
+            answer = classifier.zero_shot_embedded(embeddings, groups)
         else:
-            answer = self.classifier.zero_shot(images, groups)
+            raise TypeError(f"{type(classifier).__name__} cannot answer from embeddings")
         if answer.scores is None or real_index is None:
             return Predictions(np.asarray(answer.best), None, None)
-        scale = getattr(self.classifier, "logit_scale", 100.0)
+        scale = (
+            classifier.logit_scale
+            if isinstance(classifier, ScoredModel)
+            else attack.CLIP_LOGIT_SCALE
+        )
         rank, probability = attack.real_name_stats(answer.scores, real_index, scale)
         per_photo = claims.responses(
             answer.scores, real_index, np.arange(candidates.n_real), candidates.decoy_indices
@@ -329,10 +336,9 @@ class IdentityInferenceAttack:
         """The text-only statistics of the real names ``real`` (default: all) and of the
         decoys beside each (see :func:`idia.claims.text_only_statistics`); None for a model
         without a text tower in reach (closed box)."""
-        group_embeddings = getattr(self.classifier, "group_embeddings", None)
-        if group_embeddings is None:
+        if not isinstance(self.classifier, EmbeddedClassifier):
             return None
-        embeddings = group_embeddings(self.prompt_groups(candidates))
+        embeddings = self.classifier.group_embeddings(self.prompt_groups(candidates))
         chosen = np.arange(candidates.n_real) if real is None else np.asarray(real)
         return claims.text_only_statistics(embeddings, chosen, candidates.decoy_indices)
 
@@ -558,3 +564,51 @@ class IdentityInferenceAttack:
             else float(predictions.probability.mean()),
             extra={} if self.card is None else {"model_spec": self.model_name},
         )
+
+
+def create_attack(
+    model: str | EmbeddingModel | ClosedBoxModel,
+    *,
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
+    cache_images: bool = False,
+    device: str | None = None,
+    precision: str | None = None,
+    progress: bool = True,
+    **settings: Any,
+) -> IdentityInferenceAttack:
+    """The attack on a model named by a spec string (see :func:`idia.models.load_model`), or
+    on a model object: loads the model and its card (:func:`~idia.models.load_model_and_card`)
+    and opens the embedding cache.
+
+    ``cache_dir``: the disk cache's folder (None: ``~/.cache/idia``, see
+    :func:`idia.cache.default_cache_dir`); ``use_cache=False``: no disk cache at all.
+    ``device``, ``precision``: how a spec string is loaded. ``settings``: the attack's own
+    (``templates``, ``num_names``, ``seed``, ``threshold``, ``crop``, ``detector``,
+    ``face_margin``, ``decoy_names``, ``name_pool``; see :class:`IdentityInferenceAttack`).
+    """
+    if isinstance(cache_dir, bool):
+        raise TypeError("cache_dir is a folder or None (the default); use_cache=False: no cache")
+    # the settings (with the attack's defaults) are checked before the slow load
+    given = inspect.signature(IdentityInferenceAttack).bind(None, **settings)
+    given.apply_defaults()
+    check_settings(*(given.arguments[k] for k in ("templates", "num_names", "threshold", "crop")))
+    card, warnings = None, []
+    if isinstance(model, str):
+        model, card, warnings = load_model_and_card(
+            model, device=device, precision=precision, progress=progress
+        )
+    elif precision is not None:
+        raise AttackInputError(
+            "precision applies to a model given as a spec string; set it on the model "
+            "object instead (e.g. OpenCLIPModel(..., precision='fp32'))"
+        )
+    return IdentityInferenceAttack(
+        model,
+        card=card,
+        cache=EmbeddingCache(cache_dir) if use_cache else None,
+        cache_images=cache_images,
+        progress=progress,
+        warnings=warnings,
+        **settings,
+    )

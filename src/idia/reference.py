@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from idia.faces import Photo, usable
+from idia.models.base import ClosedBoxModel, EmbeddedClassifier
 from idia.names import NamePool, infer_sex
 from idia.people import Person
 
@@ -65,28 +66,28 @@ class ReferenceSet:
     def n_photos(self) -> int:
         return sum(len(p.photos) for p in self.people)
 
-    def encode(self, classifier: object) -> int:
-        """Encode every photo once with ``classifier`` (an
-        :class:`~idia.zeroshot.EmbeddingZeroShot`) and keep the embeddings; returns how many
-        photos were encoded (0 for a model without embeddings in reach, e.g. a closed box)."""
-        image_embeddings = getattr(classifier, "image_embeddings", None)
-        identity = getattr(classifier, "identity", None)
-        if image_embeddings is None or identity is None or not self.people:
+    def encode(self, classifier: ClosedBoxModel) -> int:
+        """Encode every photo once with ``classifier`` (an :class:`EmbeddedClassifier`) and keep
+        the embeddings; returns how many photos were encoded (0 for a model without embeddings
+        in reach, e.g. a closed box)."""
+        if not isinstance(classifier, EmbeddedClassifier) or not self.people:
             return 0
-        vectors = image_embeddings([photo.image for p in self.people for photo in p.photos])
+        vectors = classifier.image_embeddings(
+            [photo.image for p in self.people for photo in p.photos]
+        )
         start = 0
         self.embeddings = {}
         for person in self.people:
             self.embeddings[person.name] = vectors[start : start + len(person.photos)]
             start += len(person.photos)
-        self.identity = identity
+        self.identity = classifier.identity
         return len(vectors)
 
-    def encoded_for(self, classifier: object) -> bool:
-        """Whether the kept embeddings are this classifier's (same model identity)."""
+    def encoded_for(self, classifier: ClosedBoxModel) -> bool:
+        """Whether the kept embeddings are this classifier's (same model identity) and it can
+        answer from them."""
         return (
             bool(self.embeddings)
-            and self.identity is not None
-            and getattr(classifier, "identity", None) == self.identity
-            and hasattr(classifier, "zero_shot_embedded")
+            and isinstance(classifier, EmbeddedClassifier)
+            and classifier.identity == self.identity
         )

@@ -27,6 +27,7 @@ from idia.evaluation import (
     DEFAULT_SIZES,
     POPULATIONS,
     PROTOCOLS,
+    EvaluationSettings,
     evaluate_run,
     parse_sizes,
 )
@@ -59,11 +60,12 @@ def evaluate(
         fail(f"--population must be one of {', '.join(POPULATIONS)}, not {population!r}")
     if protocol is not None and protocol not in PROTOCOLS:
         fail(f"--protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}")
-    document = evaluate_run(
-        run, parse_sizes(sizes), draws=draws, seed=seed, threshold=threshold,
+    settings = EvaluationSettings(
+        sizes=parse_sizes(sizes), draws=draws, seed=seed, threshold=threshold,
         ci_method=ci, bins=bins, population=population,  # type: ignore[arg-type]
         alpha=alpha, protocol=protocol,  # type: ignore[arg-type]
     )
+    document = evaluate_run(run, settings)
     render_evaluation(document, run)
 
 

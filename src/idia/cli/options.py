@@ -480,7 +480,7 @@ class AttackOptions:
     def build(self, model: str, face_margin: float | None = None) -> IdentityInferenceAttack:
         """The attack on ``model`` (a spec); ``face_margin`` None: the card's, else 0.3."""
         from idia.cli.errors import fail
-        from idia.engine import IdentityInferenceAttack
+        from idia.engine import create_attack
         from idia.models import load_model, parse_spec
         from idia.names import read_name_pool, read_names_file
         from idia.prompts import choose_templates
@@ -490,18 +490,19 @@ class AttackOptions:
         loaded: Any = model
         if parse_spec(model)[0] == "remote":
             loaded = load_model(model, api_key=self.api_key, precision=self.precision)
-        return IdentityInferenceAttack(
+        return create_attack(
             loaded,
             templates=choose_templates(self.templates),
             num_names=self.num_names,
             seed=self.seed,
             threshold=self.threshold,
-            crop=self.crop,  # type: ignore[arg-type]
+            crop=self.crop,
             detector=self.detector,
             face_margin=face_margin,
             decoy_names=read_names_file(self.names_file) if self.names_file else None,
             name_pool=read_name_pool(self.first_names, self.surnames),
-            cache_dir=False if self.no_cache else self.cache_dir,
+            cache_dir=self.cache_dir,
+            use_cache=not self.no_cache,
             cache_images=self.cache_images,
             device=self.device,
             precision=self.precision if isinstance(loaded, str) else None,

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from idia.engine import CheckResult, IdentityInferenceAttack
 from idia.labels import RULE_LABELS, rule_name
+from idia.models import MeteredModel
 
 
 def percent(value: float | None, digits: int = 1) -> str:
@@ -26,10 +27,9 @@ def log_line(message: str) -> None:
 def report_usage(attacker: IdentityInferenceAttack, result: CheckResult | None = None) -> None:
     """A remote model's answers cost queries: say how many (on stderr; with --json, also
     under the result's extra)."""
-    usage = getattr(attacker.classifier, "usage", None)
-    if usage is None:
+    if not isinstance(attacker.classifier, MeteredModel):
         return
-    numbers = usage()
+    numbers = attacker.classifier.usage()
     if result is not None:
         result.extra["remote_usage"] = numbers
     duplicated = numbers.get("possibly_duplicated_queries", 0)

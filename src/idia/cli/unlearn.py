@@ -129,7 +129,7 @@ def certify(
     results, identities = [], []
     for attacker in attackers:
         results.append(attacker.check(photos, name, reference=reference, sex=sex, alpha=alpha))
-        identities.append(getattr(attacker.classifier, "identity", None))
+        identities.append(attacker.classifier.identity)
     report_usage(original)
     settings = {"crop": original.crop, "alpha": alpha,
                 "reference people": results[0].n_reference_people}

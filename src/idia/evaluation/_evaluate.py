@@ -51,6 +51,7 @@ from idia.metrics import (
     roc_curve,
     to_json_number,
 )
+from idia.run_folder import EVALUATION
 
 DEFAULT_SIZES: tuple[int, ...] = (*range(1, 30, 2), 30)
 Population = Literal["fixed", "per-size"]
@@ -89,6 +90,58 @@ RATES: dict[str, tuple[str, str]] = {  # rate -> (numerator count, denominator p
     "accuracy": ("correct", "n_judged"),
     "called_member": ("called", "n_included"),
 }
+
+
+@dataclass(frozen=True)
+class EvaluationSettings:
+    """How a run is evaluated (``idia evaluate``'s options), checked when made.
+
+    ``sizes``: attack sizes (photos drawn per person), kept sorted and unique; ``draws`` per
+    size; ``seed`` of the draws; ``threshold``: tau (None: the run's own); ``ci_method``:
+    the binomial interval; ``bins``: training-frequency bins; ``population``: ``fixed``
+    judges the same people at every size (those with at least as many usable photos as the
+    largest size), ``per-size`` everyone with enough photos for each size; ``alpha``: the
+    level of the calibrated tests' verdicts (None: the run's own); ``protocol="paper"``
+    applies :data:`PAPER_PROTOCOL` (its sizes, draws, fixed population and the paper's bins,
+    overriding those given) and leaves out the people the paper's notebooks left out.
+    """
+
+    sizes: Sequence[int] = DEFAULT_SIZES
+    draws: int = DEFAULT_DRAWS
+    seed: int = 0
+    threshold: int | None = None
+    ci_method: CiMethod = "wilson"
+    bins: BinMode = "auto"
+    population: Population = "fixed"
+    alpha: float | None = None
+    protocol: Protocol | None = None
+
+    def __post_init__(self) -> None:
+        if self.protocol is not None:
+            if self.protocol not in PROTOCOLS:
+                raise EvaluationError(f"protocol must be one of {', '.join(PROTOCOLS)}")
+            object.__setattr__(self, "sizes", PAPER_PROTOCOL["sizes"])
+            object.__setattr__(self, "draws", PAPER_PROTOCOL["draws"])
+            object.__setattr__(self, "population", "fixed")
+            object.__setattr__(self, "bins", "paper")
+        sizes = sorted(set(int(s) for s in self.sizes))
+        if not sizes or sizes[0] < 1:
+            raise EvaluationError(f"sizes must be positive integers, got {sizes}")
+        object.__setattr__(self, "sizes", tuple(sizes))
+        if self.population not in POPULATIONS:
+            raise EvaluationError(
+                f"population must be one of {', '.join(POPULATIONS)}, not {self.population!r}"
+            )
+        if self.alpha is not None and not 0 < self.alpha < 1:
+            raise EvaluationError(f"alpha must be between 0 and 1, got {self.alpha}")
+        if self.draws < 1:
+            raise EvaluationError(f"draws must be at least 1, got {self.draws}")
+        if self.ci_method not in CI_METHODS:
+            raise EvaluationError(
+                f"CI method must be one of {', '.join(CI_METHODS)}, not {self.ci_method!r}"
+            )
+        if self.bins not in BIN_MODES:
+            raise EvaluationError(f"bins must be one of {', '.join(BIN_MODES)}, not {self.bins!r}")
 
 
 # --- The evaluation -------------------------------------------------------------------------
@@ -251,50 +304,25 @@ def sign_back(score_name: str, value: float) -> float:
 
 
 def evaluate(
-    run: RunData,
-    sizes: Sequence[int] = DEFAULT_SIZES,
-    draws: int = DEFAULT_DRAWS,
-    seed: int = 0,
-    threshold: int | None = None,
-    ci_method: CiMethod = "wilson",
-    bins: BinMode = "auto",
-    population: Population = "fixed",
-    alpha: float | None = None,
-    left_out: np.ndarray | None = None,
+    run: RunData, settings: EvaluationSettings | None = None
 ) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
     """Repeated sampling over attack sizes; returns (evaluation.json content, tables).
-
-    ``population``: ``fixed`` (default) judges the same people at every size: those with at
-    least as many usable photos as the largest size (the others are counted as excluded), so
-    that a curve over sizes compares like with like; ``per-size`` keeps, at each size, everyone
-    with enough photos for it. ``alpha``: the level of the calibrated tests' verdicts
-    (Benjamini-Hochberg across the people of each draw); default: the run's own.
-    ``left_out``: people to leave out of every size besides (e.g. the paper's count limit).
-    """
-    sizes = sorted(set(int(s) for s in sizes))
-    if not sizes or sizes[0] < 1:
-        raise EvaluationError(f"sizes must be positive integers, got {sizes}")
-    if population not in POPULATIONS:
-        raise EvaluationError(
-            f"population must be one of {', '.join(POPULATIONS)}, not {population!r}"
-        )
-    alpha = float(run.config.get("alpha", DEFAULT_ALPHA) if alpha is None else alpha)
+    ``settings``: see :class:`EvaluationSettings` (default: its defaults)."""
+    settings = settings or EvaluationSettings()
+    sizes, draws, seed = list(settings.sizes), settings.draws, settings.seed
+    ci_method, bins, population = settings.ci_method, settings.bins, settings.population
+    alpha = float(run.config.get("alpha", DEFAULT_ALPHA) if settings.alpha is None
+                  else settings.alpha)
     if not 0 < alpha < 1:
         raise EvaluationError(f"alpha must be between 0 and 1, got {alpha}")
-    if draws < 1:
-        raise EvaluationError(f"draws must be at least 1, got {draws}")
-    threshold = int(run.config.get("threshold", 1) if threshold is None else threshold)
+    threshold = int(
+        run.config.get("threshold", 1) if settings.threshold is None else settings.threshold
+    )
     if not 1 <= threshold <= run.n_templates:
         raise EvaluationError(
             f"threshold must be between 1 and the number of templates ({run.n_templates}), "
             f"got {threshold}"
         )
-    if ci_method not in CI_METHODS:
-        raise EvaluationError(
-            f"CI method must be one of {', '.join(CI_METHODS)}, not {ci_method!r}"
-        )
-    if bins not in BIN_MODES:
-        raise EvaluationError(f"bins must be one of {', '.join(BIN_MODES)}, not {bins!r}")
     known_members = (run.truth == True).fillna(False).to_numpy(bool)  # noqa: E712
     known_non_members = (run.truth == False).fillna(False).to_numpy(bool)  # noqa: E712
     tables = vote_tables(run.grid, run.real_index)
@@ -302,7 +330,11 @@ def evaluate(
     bin_labels, bin_order = (
         frequency_bins(run.results["count"], bins) if run.has_counts else (None, [])
     )
-    left_out = np.zeros(len(run.n_photos), bool) if left_out is None else np.asarray(left_out)
+    left_out = (
+        too_frequent(run, PAPER_PROTOCOL["max_count"])
+        if settings.protocol is not None
+        else np.zeros(len(run.n_photos), bool)
+    )
     fixed = (run.n_photos >= sizes[-1]) & ~left_out
     if population == "fixed" and not fixed.any():
         raise EvaluationError(
@@ -428,6 +460,8 @@ def evaluate(
         "bins": {"labels": bin_order, "rows": _records(frames["evaluation_bins"])},
         "roc": full_data_roc(run),
     }
+    if settings.protocol is not None:
+        document["settings"]["protocol"] = {"name": settings.protocol, **PAPER_PROTOCOL}
     return document, frames
 
 
@@ -478,33 +512,13 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def evaluate_run(
-    run_dir: str | Path,
-    sizes: Sequence[int] = DEFAULT_SIZES,
-    draws: int = DEFAULT_DRAWS,
-    seed: int = 0,
-    threshold: int | None = None,
-    ci_method: CiMethod = "wilson",
-    bins: BinMode = "auto",
-    population: Population = "fixed",
-    alpha: float | None = None,
-    protocol: Protocol | None = None,
+    run_dir: str | Path, settings: EvaluationSettings | None = None
 ) -> dict[str, Any]:
-    """Evaluate a run folder; write RUN/evaluation.json and the Parquet tables; return the
-    JSON content. ``protocol="paper"`` applies :data:`PAPER_PROTOCOL` (overriding sizes,
-    draws, population and bins) and leaves out the people the paper's notebooks left out."""
+    """Evaluate a run folder (:func:`evaluate`); write RUN/evaluation.json and the Parquet
+    tables; return the JSON content."""
     run = load_run(run_dir)
-    if protocol is not None:
-        if protocol not in PROTOCOLS:
-            raise EvaluationError(f"protocol must be one of {', '.join(PROTOCOLS)}")
-        sizes, draws = PAPER_PROTOCOL["sizes"], PAPER_PROTOCOL["draws"]
-        population, bins = "fixed", "paper"
-    left_out = too_frequent(run, PAPER_PROTOCOL["max_count"]) if protocol else None
-    document, frames = evaluate(
-        run, sizes, draws, seed, threshold, ci_method, bins, population, alpha, left_out
-    )
-    if protocol is not None:
-        document["settings"]["protocol"] = {"name": protocol, **PAPER_PROTOCOL}
+    document, frames = evaluate(run, settings)
     for name, frame in frames.items():
         write_parquet(run.path / f"{name}.parquet", frame)
-    write_json(run.path / "evaluation.json", document)
+    write_json(run.path / EVALUATION, document)
     return document

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
+import pyarrow as pa
 
 from idia import audit_claims
 from idia.audit import predictions_grid
 from idia.claims import reference_mask
 from idia.errors import IdiaError
 from idia.names import CandidateSet
+from idia.run_folder import RESULTS, RunFolder, RunFolderError
 
 
 class EvaluationError(IdiaError, ValueError):
@@ -24,7 +24,7 @@ class EvaluationError(IdiaError, ValueError):
 
 @dataclass(frozen=True)
 class ClaimData:
-    """What the calibrated tests need per draw (from RUN/responses.parquet).
+    """What the calibrated tests need per draw (from the run's responses).
 
     ``name[i]``: (P_i, 1 + D) responses of person i's own name and every decoy on i's photos
     (None without photos). ``cross``: (people, max photos, people): entry (j, p, i) is person
@@ -71,35 +71,20 @@ class RunData:
         return bool(self.results["count"].notna().any())
 
 
-REQUIRED_FILES = ("config.json", "candidates.parquet", "predictions.parquet", "results.parquet")
-
-
-def load_run(run_dir: str | Path) -> RunData:
+def load_run(run_dir: str | Path | RunFolder) -> RunData:
     """Read a finished ``idia audit`` run folder; EvaluationError if it is not one."""
-    path = Path(run_dir)
-    if not path.exists():
-        raise EvaluationError(f"run folder not found: {path}")
-    if not path.is_dir():
-        raise EvaluationError(f"{path} is not a folder; give an 'idia audit' run folder")
-    missing = [name for name in REQUIRED_FILES if not (path / name).is_file()]
-    if missing:
-        what = (
-            "not an idia run folder"
-            if "config.json" in missing
-            else "an unfinished run (rerun the same 'idia audit' command to finish it)"
-        )
-        raise EvaluationError(f"{path} is {what}: missing {', '.join(missing)}")
     try:
-        config = json.loads((path / "config.json").read_text())
-        predictions = pd.read_parquet(path / "predictions.parquet")
-        results = pd.read_parquet(path / "results.parquet")
-        n_candidates = len(pd.read_parquet(path / "candidates.parquet"))
-    except (OSError, ValueError) as err:
-        raise EvaluationError(f"{path}: cannot read the run folder ({err})") from err
+        folder = run_dir if isinstance(run_dir, RunFolder) else RunFolder(run_dir)
+        config, predictions, results = folder.config, folder.predictions, folder.results
+        candidates = folder.candidates
+        responses = folder.responses if "sex" in results else None  # older runs: no tests
+    except RunFolderError as err:
+        raise EvaluationError(str(err)) from err
+    path = folder.path
     results = results.sort_values("person").reset_index(drop=True)
     n_people = len(results)
     if not np.array_equal(results["person"].to_numpy(), np.arange(n_people)):
-        raise EvaluationError(f"{path}/results.parquet: person indices are not 0..n-1")
+        raise EvaluationError(f"{path / RESULTS}: person indices are not 0..n-1")
     n_templates = len(config.get("templates") or []) or int(predictions["template"].max()) + 1
     grid, n_photos = predictions_grid(predictions, n_people, n_templates)
     real_index = np.full(n_people, -2, dtype=np.int64)
@@ -113,22 +98,24 @@ def load_run(run_dir: str | Path) -> RunData:
         grid=grid.astype(np.int32),
         n_photos=n_photos,
         real_index=real_index,
-        n_candidates=n_candidates,
+        n_candidates=len(candidates),
         photo_probability=_per_photo_mean(predictions, "real_probability", grid.shape[:2]),
         photo_rank=_per_photo_mean(predictions, "real_rank", grid.shape[:2]),
-        claims=_claim_data(path, results, n_photos, grid.shape[1]),
+        claims=_claim_data(responses, candidates, results, n_photos, grid.shape[1]),
     )
 
 
 def _claim_data(
-    path: Path, results: pd.DataFrame, n_photos: np.ndarray, width: int
+    responses: pa.Table | None,
+    candidates: CandidateSet,
+    results: pd.DataFrame,
+    n_photos: np.ndarray,
+    width: int,
 ) -> ClaimData | None:
-    responses_file = path / "responses.parquet"
-    if not responses_file.is_file() or "sex" not in results:
+    if responses is None:
         return None
-    candidates = CandidateSet.from_frame(pd.read_parquet(path / "candidates.parquet"), 0, "")
     n = len(results)
-    names, cross = audit_claims.split_responses(pq.read_table(responses_file), n)
+    names, cross = audit_claims.split_responses(responses, n)
     if any(names[i] is None for i in np.flatnonzero(n_photos > 0)):
         return None
     real = np.array([candidates.index_of(name) for name in results["name"]])

@@ -37,6 +37,7 @@ import pandas as pd
 from idia.errors import IdiaError
 from idia.lab import synth, train
 from idia.lab.pipeline import LabPreset
+from idia.run_folder import RESULTS, RunFolder, RunFolderError
 from idia.unlearn.method import UnlearnSettings, caption_pattern, unlearn
 from idia.unlearn.utility import HELDOUT_SEED_OFFSET
 from idia.unlearn.variants import HELD_OUT_KINDS, name_variants
@@ -197,18 +198,20 @@ class Lab:
 def read_lab(lab_dir: str | Path) -> Lab:
     path = Path(lab_dir).resolve()
     summary_path = path / "summary.json"
-    needed = [summary_path, path / "membership.csv", path / "run" / "results.parquet",
-              path / "people"]
+    needed = [summary_path, path / "membership.csv", path / "run" / RESULTS, path / "people"]
     missing = [str(p.relative_to(path)) for p in needed if not p.exists()]
     if missing:
         raise DefenceError(f"{path} is not a finished lab folder (missing: {', '.join(missing)})")
+    try:
+        results = RunFolder(path / "run").results
+    except RunFolderError as err:
+        raise DefenceError(f"{path} is not a finished lab folder ({err})") from err
     summary = json.loads(summary_path.read_text())
     preset = LabPreset(**{k: tuple(v) if isinstance(v, list) else v
                           for k, v in summary["preset"].items()})
     membership = pd.read_csv(path / "membership.csv", dtype={"name": str})
     membership["member"] = membership["member"].astype(str).str.lower().eq("true")
-    return Lab(path, summary, preset, int(summary["seed"]), summary["model"], membership,
-               pd.read_parquet(path / "run" / "results.parquet"))
+    return Lab(path, summary, preset, int(summary["seed"]), summary["model"], membership, results)
 
 
 def _person_folder(people: Path, name: str) -> Path:
@@ -266,7 +269,7 @@ def run_defence(
     """Erase a seeded half of a finished lab's members, re-attack, and return (and write into
     DIR/summary.json under "defence") the before/after figures."""
     from idia.audit import run_audit
-    from idia.engine import IdentityInferenceAttack
+    from idia.engine import IdentityInferenceAttack, create_attack
     from idia.models import load_model
     from idia.unlearn.utility import compare_utility, heldout_benchmark, measure_utility
 
@@ -307,9 +310,9 @@ def run_defence(
     def attacker(model_spec: str) -> IdentityInferenceAttack:
         # the lab's people are synthetic: their photos may be cached, and are then encoded
         # once per model, not once per held-out spelling as well
-        return IdentityInferenceAttack(model_spec, num_names=lab.preset.num_names, seed=lab.seed,
-                                       crop="none", cache_dir=out / "cache", cache_images=True,
-                                       progress=False)
+        return create_attack(model_spec, num_names=lab.preset.num_names, seed=lab.seed,
+                             crop="none", cache_dir=out / "cache", cache_images=True,
+                             progress=False)
 
     quiet = lambda message: None  # noqa: E731
     start = time.perf_counter()
@@ -317,7 +320,7 @@ def run_defence(
     after_attack = attacker(spec)
     run_audit(after_attack, lab.path / "people", out / "run_after", lab.path / "membership.csv",
               log=quiet)
-    after = pd.read_parquet(out / "run_after" / "results.parquet")
+    after = RunFolder(out / "run_after").results
     figures = certify(lab.results, after, lab.membership, erased)
     timings["attack_s"] = time.perf_counter() - start
 
@@ -344,7 +347,7 @@ def run_defence(
         runs = {}
         for label, attack in (("before", before_attack), ("after", after_attack)):
             run_audit(attack, people_dir, folder / f"run_{label}", membership_csv, log=quiet)
-            runs[label] = pd.read_parquet(folder / f"run_{label}" / "results.parquet")
+            runs[label] = RunFolder(folder / f"run_{label}").results
         rates = group_figures(runs["before"], runs["after"], list(mapping.values()), PAPER_RULE,
                               "tpr")
         variants[kind] = {**rates, "example": next(iter(mapping.items()))}
@@ -355,7 +358,7 @@ def run_defence(
         for label, attack in (("before", before_attack), ("after", after_attack)):
             target = out / "variants" / "photos_used" / f"run_{label}"
             run_audit(attack, people_for_images, target, membership_csv, log=quiet)
-            runs[label] = pd.read_parquet(target / "results.parquet")
+            runs[label] = RunFolder(target).results
         variants["photos_used_in_unlearning"] = group_figures(
             runs["before"], runs["after"], erased, PAPER_RULE, "tpr"
         )

@@ -31,6 +31,7 @@ import pandas as pd
 
 from idia.errors import IdiaError
 from idia.lab import synth, train
+from idia.run_folder import RunFolder
 
 
 @dataclass(frozen=True)
@@ -109,8 +110,8 @@ def run_lab(
     captions, with photos of unrelated people, so only the face-name link separates the groups.
     """
     from idia.audit import run_audit
-    from idia.engine import IdentityInferenceAttack
-    from idia.evaluation import evaluate_run
+    from idia.engine import create_attack
+    from idia.evaluation import EvaluationSettings, evaluate_run
     from idia.report import write_report
 
     settings = _resolve(preset, overrides)
@@ -214,7 +215,7 @@ def run_lab(
         f"[4/5] attacking all {settings.named_people} people ({settings.num_names} candidate "
         "names, 21 templates)"
     )
-    attacker = IdentityInferenceAttack(
+    attacker = create_attack(
         spec,
         num_names=settings.num_names,
         seed=seed,
@@ -228,7 +229,9 @@ def run_lab(
     start = time.perf_counter()
     log("[5/5] evaluating (repeated sampling) and writing the report")
     sizes = sorted({1, *range(3, settings.attack_photos + 1, 2), settings.attack_photos})
-    evaluation = evaluate_run(out / "run", sizes=sizes, draws=settings.draws, seed=seed)
+    evaluation = evaluate_run(
+        out / "run", EvaluationSettings(sizes=sizes, draws=settings.draws, seed=seed)
+    )
     write_report([out / "run"], out / "report.html")
     timings["evaluate_s"] = time.perf_counter() - start
 
@@ -272,8 +275,8 @@ def lab_summary(
     the paper's rule as before, and under ``rules`` every rule side by side (the paper's, the
     calibrated tests, the face-blind baseline) with people, intervals, AUC and TPR by count;
     ``null_calibration``: how uniform each test's p-values are on non-members."""
-    results = pd.read_parquet(run / "results.parquet")
-    audit = json.loads((run / "summary.json").read_text())
+    folder = RunFolder(run)
+    results, audit = folder.results, folder.summary
     members = results[results["truth"] == True]  # noqa: E712
     non_members = results[results["truth"] == False]  # noqa: E712
     by_count = members.groupby("count")["member"].mean()

@@ -24,6 +24,7 @@ import pandas as pd
 from idia.audit import rule_table
 from idia.audit_claims import TEST_COLUMNS
 from idia.lab.pipeline import LabError, LabPreset, run_lab
+from idia.run_folder import RunFolder
 
 # what run_lab writes into a seed folder: an unfinished one holding only these is redone
 LAB_ENTRIES = frozenset(
@@ -84,10 +85,10 @@ def run_seeds(
 
 
 def pooled_results(runs: Sequence[Path], seeds: Sequence[int]) -> pd.DataFrame:
-    """The people of every run (results.parquet), with their seed, who have photos and truth."""
+    """The people of every run (its results), with their seed, who have photos and truth."""
     frames = []
     for run, seed in zip(runs, seeds, strict=True):
-        frame = pd.read_parquet(Path(run) / "results.parquet")
+        frame = RunFolder(run).results
         frame["seed"] = seed
         frames.append(frame)
     results = pd.concat(frames, ignore_index=True)

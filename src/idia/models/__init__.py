@@ -8,15 +8,19 @@ model-config JSON; PRETRAINED a pretrained tag, a checkpoint file or ``random``)
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from idia.models.base import (
     PRECISIONS,
     ClosedBoxModel,
+    EmbeddedClassifier,
     EmbeddingModel,
+    MeteredModel,
     ModelLoadError,
+    ScoredModel,
     ZeroShotResult,
 )
+from idia.models.card import ModelCard, find_card
 
 SPEC_HELP = (
     "open_clip:ARCH[:PRETRAINED] (e.g. open_clip:ViT-B-32:laion400m_e32, "
@@ -79,13 +83,38 @@ def load_model(
     return HFCLIPModel.from_spec(model, device=device, precision=precision, **kwargs)
 
 
+class LoadedModel(NamedTuple):
+    """What :func:`load_model_and_card` returns: the model, its card (None without one) and
+    the problems met on the way (e.g. a malformed card, ignored)."""
+
+    model: EmbeddingModel | ClosedBoxModel
+    card: ModelCard | None
+    warnings: list[str]
+
+
+def load_model_and_card(
+    spec: str, *, device: str | None = None, precision: str | None = None, **kwargs: Any
+) -> LoadedModel:
+    """The model a spec names (:func:`load_model`, same arguments) and the card beside its
+    checkpoint (:mod:`idia.models.card`), which says how the model expects photos. The card is
+    read first: a malformed one is ignored with a warning, never an error."""
+    card, problem = find_card(spec)
+    model = load_model(spec, device=device, precision=precision, **kwargs)
+    return LoadedModel(model, card, [problem] if problem else [])
+
+
 __all__ = [
     "ClosedBoxModel",
+    "EmbeddedClassifier",
     "EmbeddingModel",
+    "LoadedModel",
+    "MeteredModel",
     "ModelLoadError",
     "PRECISIONS",
     "SPEC_HELP",
+    "ScoredModel",
     "ZeroShotResult",
     "load_model",
+    "load_model_and_card",
     "parse_spec",
 ]

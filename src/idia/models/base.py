@@ -1,17 +1,22 @@
-"""The two things the attack may ask of a model.
+"""The two things the attack may ask of a model, and what some models offer beyond them.
 
 ``ClosedBoxModel`` is all the attack needs: for each image and each group of texts, which text
 fits best (and, where the model is willing to say, the scores). ``EmbeddingModel`` is what an
 in-process model offers; :class:`idia.zeroshot.EmbeddingZeroShot` turns one into a
 ``ClosedBoxModel`` with one matrix product and an embedding cache. A backend that can only be
 queried over HTTP implements ``ClosedBoxModel`` directly, and the attack does not change.
+
+Callers that use more than ``zero_shot`` ask with ``isinstance`` against the narrower
+protocols: ``ScoredModel`` (CLIP's temperature, for the real name's probability),
+``EmbeddedClassifier`` (embeddings in reach: the text-only test, reference photos encoded
+once) and ``MeteredModel`` (a model behind an API that counts its queries).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from PIL import Image
@@ -52,6 +57,43 @@ class ClosedBoxModel(Protocol):
     def zero_shot(
         self, images: Sequence[Image.Image], text_groups: Sequence[Sequence[str]]
     ) -> ZeroShotResult: ...
+
+
+@runtime_checkable
+class ScoredModel(ClosedBoxModel, Protocol):
+    """A ClosedBoxModel that tells its temperature: scores times ``logit_scale`` are the
+    logits of its softmax (without it, CLIP's 100 is assumed)."""
+
+    logit_scale: float
+
+
+@runtime_checkable
+class EmbeddedClassifier(ScoredModel, Protocol):
+    """A ClosedBoxModel whose embeddings are in reach (:class:`idia.zeroshot.EmbeddingZeroShot`):
+    the text-only test reads its prompt embeddings, and photos encoded once (reference people)
+    are answered from their embeddings."""
+
+    def image_embeddings(self, images: Sequence[Image.Image]) -> np.ndarray: ...
+
+    def group_embeddings(self, text_groups: Sequence[Sequence[str]]) -> np.ndarray:
+        """(G, K, D) embeddings of G equally sized text groups."""
+        ...
+
+    def zero_shot_embedded(
+        self, image_embeddings: np.ndarray, text_groups: Sequence[Sequence[str]]
+    ) -> ZeroShotResult:
+        """``zero_shot`` for images already encoded by this model."""
+        ...
+
+
+@runtime_checkable
+class MeteredModel(ClosedBoxModel, Protocol):
+    """A ClosedBoxModel whose answers cost queries (a model behind an API)."""
+
+    def usage(self) -> dict[str, Any]:
+        """What was asked so far: ``url``, ``queries`` (photo x template), ``requests``,
+        ``retries``, ``possibly_duplicated_queries``."""
+        ...
 
 
 @runtime_checkable

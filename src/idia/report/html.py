@@ -7,7 +7,6 @@ The figures are also written next to the page as PNG and PDF, for papers and sli
 from __future__ import annotations
 
 import base64
-import json
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from idia.engine import CheckResult
 from idia.evaluation import (
     DEFAULT_SIZES,
     EvaluationError,
+    EvaluationSettings,
     RunData,
     evaluate,
     load_run,
@@ -35,6 +35,7 @@ from idia.evaluation import (
 )
 from idia.labels import RULE_LABELS
 from idia.report import figures
+from idia.run_folder import RunFolder, RunFolderError
 
 SMALL_GROUP = 30  # below this many people a rate's CI is wide enough to say so on the page
 SUMMARY_RATES = ("tpr", "fnr", "fpr", "tnr", "accuracy")
@@ -66,15 +67,16 @@ class RunReport:
 def load_report_run(path: Path) -> tuple[RunData, dict[str, Any], bool]:
     """The run and its evaluation.json; evaluated in memory when there is none (the default
     sizes up to the most photos anyone has)."""
-    run = load_run(path)
-    stored = run.path / "evaluation.json"
-    if stored.is_file():
-        try:
-            return run, json.loads(stored.read_text()), False
-        except ValueError as err:
-            raise EvaluationError(f"{stored}: not readable JSON ({err})") from err
+    try:
+        folder = RunFolder(path)
+        run, stored = load_run(folder), folder.evaluation
+    except RunFolderError as err:
+        raise EvaluationError(str(err)) from err
+    if stored is not None:
+        return run, stored, False
     most = int(run.n_photos.max(initial=0))
-    document, _ = evaluate(run, sizes=[s for s in DEFAULT_SIZES if s <= most] or [1])
+    sizes = [s for s in DEFAULT_SIZES if s <= most] or [1]
+    document, _ = evaluate(run, EvaluationSettings(sizes=sizes))
     return run, document, True
 
 

@@ -48,7 +48,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from idia import __version__
 from idia.faces import to_rgb
-from idia.models.base import ClosedBoxModel, EmbeddingModel, ZeroShotResult
+from idia.models.base import ClosedBoxModel, EmbeddingModel, ScoredModel, ZeroShotResult
 from idia.zeroshot import EmbeddingZeroShot
 
 API_VERSION = "1"
@@ -179,8 +179,9 @@ class ZeroShotService:
 
     @property
     def logit_scale(self) -> float | None:
-        scale = getattr(self.model, "logit_scale", None)
-        return None if scale is None else float(scale)
+        if isinstance(self.model, EmbeddingModel | ScoredModel):
+            return float(self.model.logit_scale)
+        return None
 
     def answer(self, images: Sequence[Image.Image], groups: list[list[str]]) -> ZeroShotResult:
         with self._lock:

@@ -15,7 +15,6 @@ both: each example's p-values and q-values, and how often each held in the lab.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,8 +26,9 @@ from idia.faces import list_images
 from idia.labels import RULE_LABELS, verdict_label
 from idia.models.card import ModelCard
 from idia.names import display_name, normalize_name
+from idia.run_folder import RunFolder, RunFolderError
 
-CLAIM_COLUMNS = {  # claim -> (p-value, BH verdict, q-value) columns of results.parquet
+CLAIM_COLUMNS = {  # claim -> (p-value, BH verdict, q-value) columns of the audit's results
     "face_association": ("p_face", "face_verdict", "q_face"),
     "name_familiarity": ("p_name", "name_verdict", "q_name"),
     "text_only": ("p_text", "text_verdict", "q_text"),
@@ -105,14 +105,13 @@ def lab_examples(card: ModelCard) -> tuple[LabExamples | None, str | None]:
     people, run = card.path_of("people"), card.path_of("audit_run")
     if people is None or run is None:
         return None, "its card names no lab people folder and audit run"
-    table = run / "results.parquet"
-    if not people.is_dir() or not table.is_file():
-        return None, f"the lab's people folder or audit results ({table.name}) are missing"
+    if not people.is_dir():
+        return None, f"the lab's people folder {people} is missing"
     try:
-        results = pd.read_parquet(table)
-        config = json.loads((run / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        return None, f"the lab's audit is unreadable ({str(err)[:100]})"
+        audit = RunFolder(run)
+        results, config = audit.results, audit.config
+    except RunFolderError as err:
+        return None, f"the lab's audit is missing or unreadable ({str(err)[:160]})"
     missing = RESULT_COLUMNS - set(results.columns)
     if missing:
         return None, f"the lab's audit results lack {', '.join(sorted(missing))}"

@@ -48,7 +48,15 @@ from idia.engine import CheckResult, IdentityInferenceAttack
 from idia.errors import IdiaError
 from idia.faces import IMAGE_FORMATS, FaceDetector, get_detector, usable
 from idia.labels import RULE_LABELS, verdict_label
-from idia.models import ClosedBoxModel, EmbeddingModel, ModelLoadError, load_model, parse_spec
+from idia.models import (
+    ClosedBoxModel,
+    EmbeddedClassifier,
+    EmbeddingModel,
+    MeteredModel,
+    ModelLoadError,
+    load_model,
+    parse_spec,
+)
 from idia.models.card import CROP_WORDS, ModelCard, find_card
 from idia.reference import ReferenceSet
 from idia.serve.catalog import offered_models
@@ -405,7 +413,9 @@ class WebDemo:
         start = time.perf_counter()
         log(f"{label}: encoding {sum(map(len, groups)):,} prompts ({len(groups)} templates x "
             f"{len(groups[0]):,} candidate names), once for all visitors ...")
-        attacker.classifier.group_embeddings(groups)  # type: ignore[attr-defined]
+        classifier = attacker.classifier
+        assert isinstance(classifier, EmbeddedClassifier)  # an EmbeddingModel, wrapped
+        classifier.group_embeddings(groups)
         chance_member_probability(len(groups), len(groups[0]))  # imports SciPy now (2 s)
         log(f"{label}: prompts encoded in {time.perf_counter() - start:.1f} s")
         if lab is not None:
@@ -425,6 +435,7 @@ class WebDemo:
         crop: str,
     ) -> IdentityInferenceAttack:
         card = self.cards.get(label)
+        # no disk cache: nothing derived from a face is written
         return IdentityInferenceAttack(
             EmbeddingZeroShot(model, self.prompts) if isinstance(model, EmbeddingModel) else model,
             num_names=num_names,
@@ -432,7 +443,6 @@ class WebDemo:
             crop="none" if crop == "none" else "face",
             face_margin=card.face_margin if card is not None else None,
             detector=self.detector() if crop != "none" else "yunet",
-            cache_dir=False,  # no disk cache: nothing derived from a face is written
             progress=False,
         )
 
@@ -578,8 +588,8 @@ class WebDemo:
                 f"{what} in the {len(prepared)} photo(s) ({'; '.join(skipped)}). Use photos "
                 "where the face is clearly visible, or choose 'whole photo' under Settings."
             )
-        usage = getattr(model, "usage", None)  # a model behind an API counts its queries
-        usage_before = usage() if callable(usage) else None
+        metered = model if isinstance(model, MeteredModel) else None  # a model behind an API
+        usage_before = metered.usage() if metered is not None else None
         result = attacker.assess(prepared, name, reference=reference)
         notes = [*notes, *(f"Skipped {s}" for s in skipped)]
         card = self.cards.get(label)
@@ -598,8 +608,8 @@ class WebDemo:
                 f"Only {len(good)} usable photo(s): the majority vote is more reliable with "
                 f"{RECOMMENDED_PHOTOS} or more."
             )
-        if usage_before is not None:
-            usage_after = usage()
+        if metered is not None and usage_before is not None:
+            usage_after = metered.usage()
             queries = usage_after["queries"] - usage_before["queries"]
             duplicated = usage_after.get("possibly_duplicated_queries", 0) - usage_before.get(
                 "possibly_duplicated_queries", 0
