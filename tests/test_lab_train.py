@@ -14,8 +14,8 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from idia import synthetic
 from idia.cli import app
-from idia.lab import synth
 from idia.lab.train import (
     CAPTION_TEMPLATES,
     Pair,
@@ -47,10 +47,10 @@ ATTACK_PHOTOS = 3
 def lab(tmp_path_factory) -> Path:
     """A people folder (8 people x 9 photos) and a 40-pair base corpus, tiny images."""
     root = tmp_path_factory.mktemp("lab")
-    people = synth.make_identities(NAMES, seed=1)
-    synth.write_people_folder(people, PHOTOS_PER_PERSON, root / "people", size=32, workers=1)
-    corpus = synth.background_corpus(15, 2, 10, seed=2)
-    synth.write_corpus(corpus, root / "corpus", size=32, workers=1)
+    people = synthetic.make_identities(NAMES, seed=1)
+    synthetic.write_people_folder(people, PHOTOS_PER_PERSON, root / "people", size=32, workers=1)
+    corpus = synthetic.background_corpus(15, 2, 10, seed=2)
+    synthetic.write_corpus(corpus, root / "corpus", size=32, workers=1)
     return root
 
 
@@ -205,7 +205,7 @@ def write_shard(path: Path, samples: dict[str, bytes]) -> None:
 
 def png_bytes(seed: int) -> bytes:
     buffer = io.BytesIO()
-    synth.render_object(synth.make_object_scene(seed), size=16).save(buffer, format="PNG")
+    synthetic.render_object(synthetic.make_object_scene(seed), size=16).save(buffer, format="PNG")
     return buffer.getvalue()
 
 

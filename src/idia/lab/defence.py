@@ -34,7 +34,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from idia.lab import synth, train
+from idia import synthetic
+from idia.lab import train
 from idia.lab.pipeline import LabPreset
 from idia.unlearn.method import UnlearnSettings, caption_pattern, unlearn
 from idia.unlearn.utility import HELDOUT_SEED_OFFSET
@@ -211,7 +212,7 @@ def read_lab(lab_dir: str | Path) -> Lab:
 
 
 def _person_folder(people: Path, name: str) -> Path:
-    return people / synth.person_folder_name(name)
+    return people / synthetic.person_folder_name(name)
 
 
 def variant_people(

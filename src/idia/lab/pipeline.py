@@ -29,7 +29,8 @@ from typing import Any
 
 import pandas as pd
 
-from idia.lab import synth, train
+from idia import synthetic
+from idia.lab import train
 from idia.models.card import write_training_card
 
 
@@ -124,12 +125,12 @@ def run_lab(
         f"[1/5] rendering {settings.named_people} synthetic people and a corpus of "
         f"{settings.background_people * settings.background_photos + settings.objects} images"
     )
-    identities = synth.named_people(settings.named_people, name_seed=seed + 100, face_seed=seed)
+    identities = synthetic.named_people(settings.named_people, name_seed=seed + 100, face_seed=seed)
     photos_each = settings.attack_photos + max(settings.inject)
-    synth.write_people_folder(
+    synthetic.write_people_folder(
         identities, photos_each, out / "data" / "people", settings.image_size, workers=workers
     )
-    records = synth.background_corpus(
+    records = synthetic.background_corpus(
         settings.background_people,
         settings.background_photos,
         settings.objects,
@@ -137,7 +138,7 @@ def run_lab(
         lookalike_of=identities if settings.lookalikes else (),
         lookalikes_per_person=settings.lookalikes,
     )
-    corpus_csv = synth.write_corpus(
+    corpus_csv = synthetic.write_corpus(
         records, out / "data" / "corpus", settings.image_size, workers=workers
     )
     timings["render_s"] = time.perf_counter() - start
@@ -165,9 +166,9 @@ def run_lab(
     )
     files = train.write_training_set(training_set, out / "trainset")
     shutil.copytree(files.attack_people, out / "people")
-    synth.write_people_table(identities, out / "people.csv")
+    synthetic.write_people_table(identities, out / "people.csv")
     membership = pd.read_csv(files.membership_csv).merge(
-        pd.DataFrame(synth.people_rows(identities), columns=["name", "sex"]),
+        pd.DataFrame(synthetic.people_rows(identities), columns=["name", "sex"]),
         on="name", how="left", validate="one_to_one",
     )
     membership.to_csv(out / "membership.csv", index=False)
