@@ -35,7 +35,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from idia import __version__, attack, audit_claims, claims
+from idia import attack, audit_claims, claims
 from idia.engine import IdentityInferenceAttack, photo_record
 from idia.faces import usable
 from idia.files import write_atomic
@@ -44,6 +44,7 @@ from idia.metrics import confusion_counts, rates, to_json_number
 from idia.names import CandidateSet, normalize_name
 from idia.people import PeopleFolderError, Person, find_people, sample_photos
 from idia.progress import track
+from idia.version import __version__
 
 RUN_MARKER = ".idia-run"
 RUN_FORMAT = 1

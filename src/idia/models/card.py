@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from idia.files import write_atomic
+from idia.version import __version__
 
 CARD_FORMAT = 1
 CARD_SUFFIX = ".card.json"
@@ -209,8 +210,6 @@ def _number(value: Any) -> bool:
 def write_card(card: ModelCard, checkpoint: str | Path) -> Path:
     """Write ``card`` beside ``checkpoint`` (atomically), filling in the checkpoint's file name
     and size, the idia version and the time; returns the card's path."""
-    from idia import __version__
-
     checkpoint = Path(checkpoint)
     if not valid_name(card.name):
         raise CardError(f"invalid model name {card.name!r}")

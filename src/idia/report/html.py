@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from idia import __version__, attack
+from idia import attack
 from idia.claims import NULLS, SENTENCES
 from idia.engine import CheckResult
 from idia.evaluation import (
@@ -34,6 +34,7 @@ from idia.evaluation import (
     summary_size,
 )
 from idia.report import figures
+from idia.version import __version__
 
 SMALL_GROUP = 30  # below this many people a rate's CI is wide enough to say so on the page
 SUMMARY_RATES = ("tpr", "fnr", "fpr", "tnr", "accuracy")

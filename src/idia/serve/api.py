@@ -46,9 +46,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from idia import __version__
 from idia.faces import to_rgb
 from idia.models.base import ClosedBoxModel, EmbeddingModel, ZeroShotResult
+from idia.version import __version__
 from idia.zeroshot import EmbeddingZeroShot
 
 API_VERSION = "1"
