@@ -34,6 +34,7 @@ import torch
 
 from idia import synthetic
 from idia.lab import train
+from idia.people import find_people
 
 BF16 = "the same step under bf16 autocast"
 LINE = re.compile(
@@ -83,7 +84,7 @@ def build_plan(root: Path, args: argparse.Namespace) -> Path:
     corpus_csv = synthetic.write_corpus(corpus, root / "corpus", args.image_size)
     training_set = train.compose_training_set(
         train.read_caption_csv(corpus_csv),
-        train.read_people_folder(root / "people"),
+        find_people(root / "people")[0],
         inject=inject,
         members=args.people // 2,
         attack_photos=10,

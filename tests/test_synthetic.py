@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from idia import synthetic
-from idia.lab.train import read_people_folder
+from idia.people import find_people
 
 NAMES = ["Ada Moreno", "Ben Carter", "Cleo Nakamura", "Dev Patel"]
 
@@ -115,7 +115,7 @@ def test_objects_render_and_are_described() -> None:
 def test_written_people_folder_and_corpus(tmp_path) -> None:
     people = synthetic.make_identities(NAMES, seed=8)
     folder = synthetic.write_people_folder(people, 3, tmp_path / "people", size=32, workers=1)
-    read = read_people_folder(folder)
+    read = find_people(folder)[0]
     assert [p.name for p in read] == sorted(NAMES)
     assert all(len(p.photos) == 3 for p in read)
     assert Image.open(read[0].photos[0]).size == (32, 32)

@@ -24,12 +24,12 @@ from idia.lab.train import (
     ensure_new_run,
     parse_inject,
     read_caption_csv,
-    read_people_folder,
     read_webdataset,
     train_clip,
     write_training_set,
 )
 from idia.models.card import write_training_card
+from idia.people import PeopleFolderError, find_people
 
 _PROGRESS_MARKERS = ("Start epoch", "Train Epoch", "Error", "error", "Traceback", "Exception")
 
@@ -137,7 +137,9 @@ def train_command(
             raise TrainDataError(f"--crop must be 'face' or 'none', not {crop!r}")
         counts = parse_inject(inject)
         ensure_new_run(out / "logs", name)
-        people_list = read_people_folder(people)
+        people_list, skipped = find_people(people)
+        for warning in skipped:
+            typer.echo(f"warning: {warning}", err=True)
         shards = _webdataset_shards(base)
         if shards is not None:
             pairs = read_webdataset(shards, out / "base_images")
@@ -180,7 +182,7 @@ def train_command(
             made_by="idia train", crop=crop, membership=files.membership_csv,
             people=files.attack_people, epochs=epochs,
         )
-    except TrainDataError as err:
+    except (TrainDataError, PeopleFolderError) as err:
         fail(str(err))
     except TrainingFailed as err:  # its message keeps the training log's last lines
         typer.echo(f"error: {err}", err=True)

@@ -34,9 +34,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from idia import synthetic
 from idia.lab import train
 from idia.lab.pipeline import LabPreset
+from idia.people import person_folder_name
 from idia.unlearn.method import UnlearnSettings, caption_pattern, unlearn
 from idia.unlearn.utility import HELDOUT_SEED_OFFSET
 from idia.unlearn.variants import HELD_OUT_KINDS, name_variants
@@ -212,7 +212,7 @@ def read_lab(lab_dir: str | Path) -> Lab:
 
 
 def _person_folder(people: Path, name: str) -> Path:
-    return people / synthetic.person_folder_name(name)
+    return people / person_folder_name(name)
 
 
 def variant_people(

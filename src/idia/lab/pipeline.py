@@ -32,6 +32,7 @@ import pandas as pd
 from idia import synthetic
 from idia.lab import train
 from idia.models.card import write_training_card
+from idia.people import find_people
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,7 @@ def run_lab(
     base = train.read_caption_csv(corpus_csv)
     training_set = train.compose_training_set(
         base,
-        train.read_people_folder(out / "data" / "people"),
+        find_people(out / "data" / "people")[0],
         inject=settings.inject,
         members=settings.members,
         attack_photos=settings.attack_photos,

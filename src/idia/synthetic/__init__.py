@@ -27,7 +27,7 @@ from idia.synthetic.corpus import (
 )
 from idia.synthetic.drawing import DEFAULT_SIZE, NAMED_COLOURS
 from idia.synthetic.faces import render_face
-from idia.synthetic.folders import person_folder_name, write_people_folder, write_people_table
+from idia.synthetic.folders import write_people_folder, write_people_table
 from idia.synthetic.identities import (
     Identity,
     hypernym,
@@ -85,7 +85,6 @@ __all__ = [
     "make_object_scene",
     "named_people",
     "people_rows",
-    "person_folder_name",
     "photo_conditions",
     "render_face",
     "render_object",

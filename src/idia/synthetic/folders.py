@@ -1,5 +1,5 @@
-"""People folders of synthetic people, as idia reads people (``<First_Last>/<k>.png``), and the
-table of their names and sexes."""
+"""People folders of synthetic people, as :func:`idia.people.find_people` reads them
+(``<First_Last>/<k>.png``), and the table of their names and sexes."""
 
 from __future__ import annotations
 
@@ -7,14 +7,10 @@ import csv
 from collections.abc import Iterable
 from pathlib import Path
 
+from idia.people import person_folder_name
 from idia.synthetic.corpus import CorpusRecord, default_workers, render_jobs
 from idia.synthetic.drawing import DEFAULT_SIZE
 from idia.synthetic.identities import Identity, people_rows
-
-
-def person_folder_name(name: str) -> str:
-    """Folder name for a person: the name with underscores for spaces (shell friendly)."""
-    return "_".join(name.split())
 
 
 def write_people_folder(
