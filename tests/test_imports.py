@@ -103,3 +103,25 @@ def test_no_private_name_is_imported_from_another_package(imports) -> None:
             if home is not None and not (name == home or name.startswith(home + ".")):
                 crossing.append(f"{name} imports {what or module} from {module}")
     assert crossing == []
+
+
+def test_gradio_loads_only_when_the_web_page_is_built_or_served() -> None:
+    """``idia serve`` and the library never pay for Gradio: it is imported inside the
+    functions of idia.serve.page, nowhere else."""
+    found = []
+    for name, path in module_files().items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        in_functions = {
+            id(node)
+            for function in ast.walk(tree)
+            if isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef)
+            for node in ast.walk(function)
+        }
+        for node in ast.walk(tree):
+            modules = (
+                [alias.name for alias in node.names] if isinstance(node, ast.Import)
+                else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            )
+            if any(m.split(".")[0] == "gradio" for m in modules):
+                found.append((name, id(node) in in_functions))
+    assert found and all(name == "idia.serve.page" and inside for name, inside in found), found
