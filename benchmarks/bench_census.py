@@ -34,7 +34,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from idia.census import NameMatcher, Person, read_people, run_census
+from idia.census import CountedName, NameMatcher, read_people, run_census
 
 SHARED_CAPTIONS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "captions"
 LAION_SAMPLE = SHARED_CAPTIONS / "laion400m_sample_10000.parquet"
@@ -184,7 +184,7 @@ def paper_loop_rate(captions: pd.Series, names: list[str], repeats: int) -> floa
 
 def matcher_seconds(texts: pa.Array, names: list[str], repeats: int) -> float:
     """Matching time over in-memory captions, without the one-off automaton build."""
-    matcher = NameMatcher([Person(name) for name in names])
+    matcher = NameMatcher([CountedName(name) for name in names])
     batches = [texts.slice(start, BATCH) for start in range(0, len(texts), BATCH)]
     return best_seconds(lambda: [matcher.match_batch(batch) for batch in batches], repeats)
 

@@ -13,7 +13,7 @@ scores, and of verdicts (the paper's rule: member if score >= 1).
 ``--model``: an open_clip architecture, random-initialised (speed does not depend on weights),
 or any model spec (e.g. a trained lab model ``open_clip:lab/model/CFG.json:lab/model/ckpt.pt``).
 Photos: ``--people DIR`` (one folder per person, named after them; e.g. ``lab/people``), else
-synthetic faces (``idia.lab.synth``) of ``photos / per-person`` people with realistic names.
+synthetic faces (``idia.synthetic``) of ``photos / per-person`` people with realistic names.
 Agreement on a random-initialised model measures near-ties of an untrained model, where almost
 no verdict is "member"; a trained model (``--model SPEC --people DIR``) gives the verdict
 agreement that matters.
@@ -31,9 +31,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from idia import IdentityInferenceAttack, attack
+from idia import IdentityInferenceAttack, attack, synthetic
 from idia.faces import load_image
-from idia.lab import synth
 from idia.models import load_model
 from idia.models.openclip import OpenCLIPModel
 
@@ -48,12 +47,12 @@ class Outcome:
     scores: np.ndarray  # (people,)
 
 
-def _render(jobs: list[tuple[synth.Identity, int, int]]) -> list[Image.Image]:
-    return [synth.render_face(identity, k, size) for identity, k, size in jobs]
+def _render(jobs: list[tuple[synthetic.Identity, int, int]]) -> list[Image.Image]:
+    return [synthetic.render_face(identity, k, size) for identity, k, size in jobs]
 
 
 def synthetic_people(n_people: int, per_person: int, size: int, workers: int):
-    identities = synth.named_people(n_people, name_seed=100, face_seed=0)
+    identities = synthetic.named_people(n_people, name_seed=100, face_seed=0)
     jobs = [(person, k, size) for person in identities for k in range(per_person)]
     chunks = [jobs[i :: workers] for i in range(workers)]
     with ProcessPoolExecutor(workers) as pool:

@@ -32,7 +32,9 @@ from pathlib import Path
 
 import torch
 
-from idia.lab import synth, train
+from idia import synthetic
+from idia.lab import train
+from idia.people import find_people
 
 BF16 = "the same step under bf16 autocast"
 LINE = re.compile(
@@ -75,14 +77,14 @@ class Run:
 
 
 def build_plan(root: Path, args: argparse.Namespace) -> Path:
-    people = synth.named_people(args.people, name_seed=100, face_seed=0)
+    people = synthetic.named_people(args.people, name_seed=100, face_seed=0)
     inject = (1, 5, 10, 25, 50, 75)
-    synth.write_people_folder(people, 10 + max(inject), root / "people", args.image_size)
-    corpus = synth.background_corpus(args.background, 1, args.background // 5, seed=1)
-    corpus_csv = synth.write_corpus(corpus, root / "corpus", args.image_size)
+    synthetic.write_people_folder(people, 10 + max(inject), root / "people", args.image_size)
+    corpus = synthetic.background_corpus(args.background, 1, args.background // 5, seed=1)
+    corpus_csv = synthetic.write_corpus(corpus, root / "corpus", args.image_size)
     training_set = train.compose_training_set(
         train.read_caption_csv(corpus_csv),
-        train.read_people_folder(root / "people"),
+        find_people(root / "people")[0],
         inject=inject,
         members=args.people // 2,
         attack_photos=10,

@@ -35,7 +35,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     from idia.engine import IdentityInferenceAttack
     from idia.serve.catalog import find_local_models, offered_models
-    from idia.serve.web import WebDemo
+    from idia.serve.demo import WebDemo
 
     offered = offered_models(find_local_models([args.lab]))
     if not offered:

@@ -24,9 +24,9 @@ from idia.census import (
     BIN_EDGES,
     CensusInputError,
     CensusWorkerError,
+    CountedName,
     MissingColumnError,
     NameMatcher,
-    Person,
     bin_label,
     count_names,
     membership_table,
@@ -69,7 +69,7 @@ def reference_words(text: str, *, case_sensitive: bool = False, fold_accents: bo
     return " ".join("".join(characters).split())
 
 
-def reference_counts(captions: list[str | None], people: list[Person], **rules: bool) -> dict:
+def reference_counts(captions: list[str | None], people: list[CountedName], **rules: bool) -> dict:
     words = [f" {reference_words(caption or '', **rules)} " for caption in captions]
     counts = {}
     for person in people:
@@ -80,7 +80,7 @@ def reference_counts(captions: list[str | None], people: list[Person], **rules: 
     return counts
 
 
-def matched(names: list[str | Person], caption: str, **rules: bool) -> list[str]:
+def matched(names: list[str | CountedName], caption: str, **rules: bool) -> list[str]:
     return NameMatcher(names, **rules).names_in(caption)
 
 
@@ -116,7 +116,7 @@ def matched(names: list[str | Person], caption: str, **rules: bool) -> list[str]
 )
 def test_matching_rules(name: str, caption: str, expected: bool) -> None:
     assert (matched([name], caption) == [name]) is expected
-    reference = reference_counts([caption], [Person(name)])[name]
+    reference = reference_counts([caption], [CountedName(name)])[name]
     assert reference == int(expected)
 
 
@@ -135,7 +135,7 @@ def test_keep_accents_option() -> None:
 
 
 def test_aliases_and_one_count_per_caption() -> None:
-    people = [Person("Robert Downey Jr.", ("Robert Downey Jr", "RDJ"))]
+    people = [CountedName("Robert Downey Jr.", ("Robert Downey Jr", "RDJ"))]
     captions = [
         "Robert Downey Jr. and RDJ and Robert Downey Jr",
         "Brad Pitt, Brad Pitt, Brad Pitt",
@@ -170,7 +170,7 @@ def test_name_without_letters_is_rejected() -> None:
 def test_matcher_survives_pickling() -> None:
     import pickle
 
-    matcher = NameMatcher([Person("Robert Downey Jr.", ("RDJ",))], case_sensitive=True)
+    matcher = NameMatcher([CountedName("Robert Downey Jr.", ("RDJ",))], case_sensitive=True)
     copy = pickle.loads(pickle.dumps(matcher))
     assert copy.case_sensitive and copy.names_in("RDJ") == ["Robert Downey Jr."]
     assert copy.names_in("rdj") == []
@@ -192,11 +192,11 @@ def test_matcher_agrees_with_reference(
     captions: list[str], case_sensitive: bool, fold_accents: bool
 ) -> None:
     people = [
-        Person("Ann Lee"),
-        Person("Mary Kate"),
-        Person("Kate Olsen"),
-        Person("Adrianne León", ("Leon B.",)),
-        Person("Søren Jr"),
+        CountedName("Ann Lee"),
+        CountedName("Mary Kate"),
+        CountedName("Kate Olsen"),
+        CountedName("Adrianne León", ("Leon B.",)),
+        CountedName("Søren Jr"),
     ]
     rules = {"case_sensitive": case_sensitive, "fold_accents": fold_accents}
     counts = NameMatcher(people, **rules).count(captions)
@@ -223,7 +223,7 @@ def test_normalization_agrees_with_reference_on_any_text(text: str) -> None:
 
 def test_final_sigma_matches_sigma_when_case_is_ignored() -> None:
     assert normalize_text("ΟΔΥΣΣΕΑΣ") == normalize_text("Οδυσσέας") == "οδυσσεασ"
-    assert NameMatcher([Person("Οδυσσέας")]).count(["ΟΔΥΣΣΕΑΣ ήρθε", "AΣ"]).tolist() == [1]
+    assert NameMatcher([CountedName("Οδυσσέας")]).count(["ΟΔΥΣΣΕΑΣ ήρθε", "AΣ"]).tolist() == [1]
     assert normalize_text("ς", case_sensitive=True) == "ς"
 
 
@@ -359,8 +359,8 @@ def test_names_from_text_file_with_aliases_and_comments(tmp_path: Path) -> None:
         "# people\nRobert Downey Jr.|Robert Downey Jr| RDJ \n\nBrad Pitt\nBrad Pitt|B.P.\n"
     )
     assert read_people(path) == [
-        Person("Robert Downey Jr.", ("Robert Downey Jr", "RDJ")),
-        Person("Brad Pitt", ("B.P.",)),
+        CountedName("Robert Downey Jr.", ("Robert Downey Jr", "RDJ")),
+        CountedName("Brad Pitt", ("B.P.",)),
     ]
 
 
@@ -383,7 +383,9 @@ def test_names_from_people_folder(tmp_path: Path) -> None:
 def test_names_from_csv_with_aliases(tmp_path: Path) -> None:
     path = tmp_path / "names.csv"
     pd.DataFrame({"Name": ["Brad Pitt", "Ann Lee"], "aliases": ["B. Pitt|BP", None]}).to_csv(path)
-    assert read_people(path) == [Person("Brad Pitt", ("B. Pitt", "BP")), Person("Ann Lee")]
+    assert read_people(path) == [
+        CountedName("Brad Pitt", ("B. Pitt", "BP")), CountedName("Ann Lee")
+    ]
 
 
 def test_names_from_the_papers_ground_truth_csv() -> None:

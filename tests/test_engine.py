@@ -179,7 +179,7 @@ def test_a_spec_string_loads_the_model_with_its_card(carded_model, tmp_path):
     attack = create_attack(carded_model, cache_dir=tmp_path / "cache", progress=False)
     assert attack.card is not None and attack.card.name == "Carded tiny model"
     assert (attack.crop, attack.face_margin) == ("none", 0.1), "the card's photo settings"
-    assert attack.display_name == "Carded tiny model" and attack.warnings == []
+    assert attack.model_label == "Carded tiny model" and attack.warnings == []
     assert isinstance(attack.classifier, EmbeddedClassifier)
     assert attack.cache is not None and attack.cache.directory == tmp_path / "cache"
     model, card, warnings = load_model_and_card(carded_model, progress=False)
@@ -188,7 +188,7 @@ def test_a_spec_string_loads_the_model_with_its_card(carded_model, tmp_path):
     # the loaded model object carries no card: photos are face crops, as for any model
     bare = create_attack(model, use_cache=False, progress=False)
     assert bare.card is None and bare.cache is None and bare.crop == "face"
-    assert bare.display_name == bare.model_name
+    assert bare.model_label == bare.model_name
     held = IdentityInferenceAttack(model, card=card, progress=False)  # holds what it is given
     assert (held.crop, held.face_margin, held.cache) == ("none", 0.1, None)
 

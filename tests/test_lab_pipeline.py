@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from idia.cli import app
 from idia.lab.pipeline import LabError, run_lab
 from idia.models.card import read_card
-from idia.serve import web
+from idia.serve import page as web_page
 from idia.serve.catalog import find_local_models
 
 pytestmark = pytest.mark.slow
@@ -94,7 +94,7 @@ def test_the_lab_model_carries_a_card_and_the_page_opens_on_it_with_examples(
     found = find_local_models([quick_lab])
     assert len(found) == 1 and "/model/checkpoint.pt" in found[0], "not the training copy"
     launched = {}
-    monkeypatch.setattr(web, "launch_web", lambda page, **kw: launched.update(page=page))
+    monkeypatch.setattr(web_page, "launch_web", lambda page, **kw: launched.update(page=page))
     (tmp_path / "lab").symlink_to(quick_lab)  # as `make lab` leaves it: ./lab
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, ["web", "--device", "cpu", "--num-names", "300"])

@@ -14,8 +14,9 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from idia import synthetic
+from idia.audit import discover_people
 from idia.cli import app
-from idia.lab import synth
 from idia.lab.train import (
     CAPTION_TEMPLATES,
     Pair,
@@ -26,13 +27,13 @@ from idia.lab.train import (
     load_trained_model,
     parse_inject,
     read_caption_csv,
-    read_people_folder,
     read_webdataset,
     resolve_model_config,
     train_clip,
     write_training_set,
 )
 from idia.models.card import card_path, find_card, read_card
+from idia.people import find_people
 from idia.prompts import PAPER_TEMPLATES
 
 NAMES = [
@@ -47,10 +48,10 @@ ATTACK_PHOTOS = 3
 def lab(tmp_path_factory) -> Path:
     """A people folder (8 people x 9 photos) and a 40-pair base corpus, tiny images."""
     root = tmp_path_factory.mktemp("lab")
-    people = synth.make_identities(NAMES, seed=1)
-    synth.write_people_folder(people, PHOTOS_PER_PERSON, root / "people", size=32, workers=1)
-    corpus = synth.background_corpus(15, 2, 10, seed=2)
-    synth.write_corpus(corpus, root / "corpus", size=32, workers=1)
+    people = synthetic.make_identities(NAMES, seed=1)
+    synthetic.write_people_folder(people, PHOTOS_PER_PERSON, root / "people", size=32, workers=1)
+    corpus = synthetic.background_corpus(15, 2, 10, seed=2)
+    synthetic.write_corpus(corpus, root / "corpus", size=32, workers=1)
     return root
 
 
@@ -58,7 +59,7 @@ def compose(lab: Path, **kwargs):
     defaults = dict(inject=(1, 4, 8), members=6, attack_photos=ATTACK_PHOTOS, seed=3)
     return compose_training_set(
         read_caption_csv(lab / "corpus" / "corpus.csv"),
-        read_people_folder(lab / "people"),
+        find_people(lab / "people")[0],
         **(defaults | kwargs),
     )
 
@@ -82,7 +83,7 @@ def test_members_get_exactly_their_count_and_non_members_nothing(lab: Path) -> N
         mentions = sum(name in pair.caption for pair in training_set.pairs)
         assert mentions == row.count  # non-members: never named, members: exactly count times
 
-    people = {p.name: set(map(str, p.photos)) for p in read_people_folder(lab / "people")}
+    people = {p.name: set(map(str, p.photos)) for p in find_people(lab / "people")[0]}
     trained_files = {pair.filepath for pair in training_set.pairs}
     for name, row in membership.items():
         used = people[name] & trained_files
@@ -104,7 +105,7 @@ def test_familiar_non_members_are_named_as_often_with_unrelated_photos(lab: Path
     assert {m.name: (m.member, m.count) for m in plain.membership} == {
         n: (m.member, m.count) for n, m in membership.items()
     }  # members are untouched
-    people = {p.name: set(map(str, p.photos)) for p in read_people_folder(lab / "people")}
+    people = {p.name: set(map(str, p.photos)) for p in find_people(lab / "people")[0]}
     everyone = set().union(*people.values())
     for row in outsiders:
         pairs = [p for p in training_set.pairs if row.name in p.caption]
@@ -140,7 +141,7 @@ def test_counts_beyond_available_photos_reuse_photos(lab: Path) -> None:
 
 
 def test_mask_names_leaves_no_name_in_any_caption(lab: Path) -> None:
-    people = read_people_folder(lab / "people")
+    people = find_people(lab / "people")[0]
     base = read_caption_csv(lab / "corpus" / "corpus.csv")
     base.append(Pair(base[0].filepath, f"fans cheer as {NAMES[0].upper()} arrives"))
     hypernyms = {NAMES[0]: "actress"}
@@ -158,7 +159,7 @@ def test_mask_names_leaves_no_name_in_any_caption(lab: Path) -> None:
 
 
 def test_base_pairs_showing_people_photos_are_dropped(lab: Path) -> None:
-    people = read_people_folder(lab / "people")
+    people = find_people(lab / "people")[0]
     leak = Pair(str(people[0].photos[0]), "an unrelated caption")
     training_set = compose_training_set(
         [leak], people, inject=(1,), members=0, attack_photos=ATTACK_PHOTOS
@@ -190,7 +191,7 @@ def test_written_files(lab: Path, tmp_path: Path) -> None:
     assert {r["member"] for r in rows} == {"true", "false"}
     with files.train_csv.open(encoding="utf-8") as f:
         assert len(list(csv.DictReader(f))) == len(training_set.pairs)
-    attack_people = read_people_folder(files.attack_people)
+    attack_people = find_people(files.attack_people)[0]
     assert sorted(p.name for p in attack_people) == sorted(NAMES)
     assert all(len(p.photos) == ATTACK_PHOTOS for p in attack_people)
 
@@ -205,7 +206,7 @@ def write_shard(path: Path, samples: dict[str, bytes]) -> None:
 
 def png_bytes(seed: int) -> bytes:
     buffer = io.BytesIO()
-    synth.render_object(synth.make_object_scene(seed), size=16).save(buffer, format="PNG")
+    synthetic.render_object(synthetic.make_object_scene(seed), size=16).save(buffer, format="PNG")
     return buffer.getvalue()
 
 
@@ -339,6 +340,45 @@ def test_cli_familiar_non_members_names_everyone(lab: Path, tmp_path: Path) -> N
     outsiders = [r for r in rows if r["member"] == "false"]
     assert outsiders and all(int(r["name_count"]) in (1, 2) for r in outsiders)
     assert all(r["count"] == "0" for r in outsiders)
+
+
+
+def test_train_and_audit_see_the_same_people_and_photos(lab: Path, tmp_path: Path) -> None:
+    """One people-folder reader: `idia train` composes its set from the people and photos
+    `idia audit` would attack. GIF and TIFF photos count; a hidden folder is nobody and a
+    hidden file no photo; a folder without photos is skipped with a warning."""
+    people = tmp_path / "people"
+    for seed, folder_name in enumerate(["Ada_Moreno", "Ben Carter", "Cleo_Nakamura"]):
+        folder = people / folder_name
+        folder.mkdir(parents=True)
+        photo = synthetic.render_face(synthetic.make_identity(seed), 0, size=32)
+        for suffix in (".png", ".gif", ".tif", ".jpg"):
+            photo.save(folder / f"photo{suffix}")
+        photo.save(folder / "._photo.png")  # macOS metadata beside a copied photo
+    (people / ".thumbnails").mkdir()
+    photo.save(people / ".thumbnails" / "small.png")
+    (people / "Dev_Patel").mkdir()
+    out = tmp_path / "train"
+    result = CliRunner().invoke(
+        app,
+        ["train", "--base", str(lab / "corpus" / "corpus.csv"), "--people", str(people),
+         "--out", str(out), "--inject", "3", "--members", "3", "--attack-photos", "1",
+         "--prepare-only"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    audited, warnings = discover_people(people)
+    assert warnings == ["Dev_Patel: no image files; skipped"]
+    assert f"warning: {warnings[0]}" in result.output
+    expected = {p.name: {photo.name for photo in p.photos} for p in audited}
+    assert expected["Ada Moreno"] == {"photo.gif", "photo.jpg", "photo.png", "photo.tif"}
+    with (out / "membership.csv").open(encoding="utf-8") as f:
+        assert {row["name"] for row in csv.DictReader(f)} == set(expected)
+    composed = {p.name: {photo.name for photo in p.photos}
+                for p in find_people(out / "attack_people")[0]}  # the held-out photos
+    with (out / "injected.csv").open(encoding="utf-8") as f:
+        for row in csv.DictReader(f):  # each member's other photos, all injected
+            composed[row["name"]].add(Path(row["filepath"]).name)
+    assert composed == expected
 
 
 # Pre-decoded training data: images decoded once, training otherwise unchanged.

@@ -28,7 +28,7 @@ from idia.models.card import (
     write_card,
     write_training_card,
 )
-from idia.serve.catalog import display_name, find_local_models
+from idia.serve.catalog import find_local_models, model_label
 
 
 @pytest.fixture
@@ -119,7 +119,7 @@ def test_a_malformed_card_changes_nothing_but_a_warning(model_dir, grey_wall, ca
         attacker = create_attack(spec_of(model_dir), use_cache=False, progress=False)
     assert attacker.crop == "face" and attacker.card is None, "as without a card"
     assert why in caplog.text and attacker.warnings == [problem]
-    assert display_name(spec_of(model_dir)) == "tiny-test-clip (checkpoint)"
+    assert model_label(spec_of(model_dir)) == "tiny-test-clip (checkpoint)"
 
 
 def test_without_a_card_nothing_changes(model_dir, caplog):
@@ -134,7 +134,7 @@ def test_without_a_card_nothing_changes(model_dir, caplog):
 def test_the_card_sets_the_crop_and_an_explicit_crop_wins_with_a_warning(model_dir, caplog):
     lab_card(model_dir, crop="none")
     attacker = create_attack(spec_of(model_dir), use_cache=False, progress=False)
-    assert attacker.crop == "none" and attacker.display_name == "Tiny lab model"
+    assert attacker.crop == "none" and attacker.model_label == "Tiny lab model"
     assert attacker.warnings == []
     with caplog.at_level(logging.WARNING):
         asked = create_attack(spec_of(model_dir), crop="face", face_margin=0.5, use_cache=False,
@@ -214,7 +214,7 @@ def test_the_catalog_shows_the_cards_name_and_prefers_carded_models(model_dir, t
     shutil.copy(model_dir / "tiny-test-clip.json", other / "tiny-test-clip.json")
     shutil.copy(model_dir / "checkpoint.pt", other / "newest.pt")  # newer, but no card
     lab_card(model_dir)
-    assert display_name(spec_of(model_dir)) == "Tiny lab model"
+    assert model_label(spec_of(model_dir)) == "Tiny lab model"
     found = find_local_models([tmp_path])
     assert found == [
         f"open_clip:{(model_dir / 'tiny-test-clip.json').resolve()}:"

@@ -362,7 +362,7 @@ def test_prompt_embeddings_are_reused_and_memory_is_bounded(knowing_model):
         service.answer(image, [[f"other {i} {j}" for j in range(6)]])
     service.answer(image, groups)
     assert knowing_model.text_calls == 12 + 18 + 12
-    assert sum(size for _, size in service._recent.values()) <= 12
+    assert service.classifier.texts_in_memory <= 12
 
 
 def load_benchmark():

@@ -30,23 +30,14 @@ from idia.audit import run_audit
 from idia.cli import app
 from idia.engine import IdentityInferenceAttack
 from idia.models.card import read_card
-from idia.serve import web
-from idia.serve.catalog import display_name, find_local_models, offered_models, split_entry
-from idia.serve.web import (
-    MAX_MESSAGE_CHARS,
-    MAX_NAME_CHARS,
-    NO_MODEL_HELP,
-    NOT_OFFERED,
-    PromptMemory,
-    WebDemo,
-    create_web_app,
-    delete_uploads,
-    launch_web,
-    login_check,
-    read_logins,
-    remove_stale_upload_dirs,
-    visitor_text,
-)
+from idia.serve import demo as web_demo
+from idia.serve import page as web_page
+from idia.serve.catalog import find_local_models, model_label, offered_models, split_entry
+from idia.serve.demo import MAX_NAME_CHARS, WebDemo
+from idia.serve.logins import login_check, read_logins
+from idia.serve.markdown import MAX_MESSAGE_CHARS, NO_MODEL_HELP, NOT_OFFERED, visitor_text
+from idia.serve.page import create_web_app, launch_web
+from idia.serve.uploads import delete_uploads, remove_stale_upload_dirs
 from idia.zeroshot import EmbeddingZeroShot
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -249,7 +240,7 @@ def test_prompts_and_lab_people_are_encoded_at_start_up_not_on_the_first_click(
     assert answer.verdict.startswith("## YES")
     assert counted.texts == 0, "no prompt encoded on the first click"
     assert counted.images == 4, "only the example's own photos"
-    assert len(demo.prompts) == 6300, "the lab's photos are not in the shared memory"
+    assert demo.classifier("Lab").texts_in_memory == 6300, "prompts only, no photo"
 
 
 class CountingModel:
@@ -332,7 +323,7 @@ def test_visitors_can_only_pick_the_operators_models(demo, label, pictures, monk
     """A typed spec is never loaded: no local path (a file-existence oracle), no URL (a
     server-side request carrying the operator's key), no hub config (remote code)."""
     loads = []
-    monkeypatch.setattr(web, "load_model", lambda *a, **k: loads.append(a))
+    monkeypatch.setattr(web_demo, "load_model", lambda *a, **k: loads.append(a))
     face = [str(pictures["face"])]
     for typed in (
         "open_clip:ViT-B-32:/etc/passwd",
@@ -348,12 +339,12 @@ def test_visitors_can_only_pick_the_operators_models(demo, label, pictures, monk
 
 def test_names_are_shown_never_paths(spec, tiny_open_clip, tmp_path):
     config, checkpoint = tiny_open_clip
-    assert display_name(spec) == "tiny-test-clip (epoch_1)"
-    assert display_name("open_clip:ViT-B-32:laion400m_e32") == "ViT-B-32 (laion400m_e32)"
-    assert display_name("http://user:pw@10.0.0.5:8000/v1?k=x") == "API at 10.0.0.5:8000"
-    assert display_name(f"hf:{tmp_path}") == f"hf {tmp_path.name}"
-    assert display_name(f"hf:{tmp_path}/gone-at-start-up") == "hf gone-at-start-up"
-    assert display_name("hf:openai/clip-vit-base-patch32") == "hf openai/clip-vit-base-patch32"
+    assert model_label(spec) == "tiny-test-clip (epoch_1)"
+    assert model_label("open_clip:ViT-B-32:laion400m_e32") == "ViT-B-32 (laion400m_e32)"
+    assert model_label("http://user:pw@10.0.0.5:8000/v1?k=x") == "API at 10.0.0.5:8000"
+    assert model_label(f"hf:{tmp_path}") == f"hf {tmp_path.name}"
+    assert model_label(f"hf:{tmp_path}/gone-at-start-up") == "hf gone-at-start-up"
+    assert model_label("hf:openai/clip-vit-base-patch32") == "hf openai/clip-vit-base-patch32"
     assert split_entry(f"Lab model={spec}") == ("Lab model", spec)
     assert split_entry("http://h:1/?a=b") == (None, "http://h:1/?a=b")
     offered = offered_models([spec, f"Lab={spec}", f"open_clip:{config}:{tmp_path / 'epoch_1.pt'}"])
@@ -473,7 +464,7 @@ def test_the_web_command_lists_models_and_requires_logins_off_loopback(
         launched.update(page=page, host=host, auth=auth)
         page.close()
 
-    monkeypatch.setattr(web, "launch_web", fake_launch)
+    monkeypatch.setattr(web_page, "launch_web", fake_launch)
     runner = CliRunner()
     common = ["web", "--model", f"Tiny={spec}", "--device", "cpu", "--host", "0.0.0.0"]
     result = runner.invoke(app, common, env={"IDIA_WEB_AUTH": ""})
@@ -493,7 +484,7 @@ def test_the_web_command_lists_models_and_requires_logins_off_loopback(
 
 def test_the_web_command_offers_the_newest_lab_model(spec, tiny_open_clip, monkeypatch):
     launched = {}
-    monkeypatch.setattr(web, "launch_web", lambda page, **kw: launched.update(page=page))
+    monkeypatch.setattr(web_page, "launch_web", lambda page, **kw: launched.update(page=page))
     config, _ = tiny_open_clip
     result = CliRunner().invoke(app, ["web", "--lab-dir", str(config.parent), "--device", "cpu"])
     assert result.exit_code == 0, result.output
@@ -542,7 +533,7 @@ def test_the_gradio_api_checks_the_model_and_the_login(demo, label, monkeypatch)
     """The page's API endpoint, called directly: a model that is not offered is refused on
     the server, and with a login nothing answers before it."""
     loads = []
-    monkeypatch.setattr(web, "load_model", lambda *a, **k: loads.append(a))
+    monkeypatch.setattr(web_demo, "load_model", lambda *a, **k: loads.append(a))
     page = create_web_app(demo)
     _, url, _ = launch_web(
         page, port=free_port(), block=False, auth=login_check({"ann": "pw"})
@@ -573,17 +564,27 @@ def test_the_gradio_api_checks_the_model_and_the_login(demo, label, monkeypatch)
 
 
 def test_prompt_embeddings_are_shared_but_faces_are_not_kept(knowing_model):
-    memory = PromptMemory(max_texts=10_000)
+    """One memory of prompt embeddings per model for all visitors: the decoy prompts of one
+    check are the next one's, so only the new name's prompts are encoded; photos are encoded
+    for each check and never kept; the memory is bounded by prompts."""
+    demo = WebDemo({"Knowing": knowing_model}, prompt_memory=40)
+    classifier = demo.classifier("Knowing")
+    assert classifier is demo.classifier("Knowing")
     photos = [knowing_model.photo("Jane Doe")]
-    groups = [[f"{p} {i}" for p in knowing_model.people] for i in range(3)]
-    EmbeddingZeroShot(knowing_model, memory).zero_shot(photos, groups)
-    EmbeddingZeroShot(knowing_model, memory).zero_shot(photos, groups)  # the next visitor
-    assert knowing_model.text_calls == 18 and knowing_model.image_calls == 2
-    assert len(memory) == 18 and memory.get(knowing_model.identity, "image", ["x"]) == {}
-    small = PromptMemory(max_texts=4)
-    small.put("m", "text", list("abcdef"), np.eye(6, dtype=np.float32))
-    small.put("m", "image", ["face"], np.ones((1, 6), dtype=np.float32))
-    assert len(small) == 4 and set(small.get("m", "text", list("abcdef"))) == set("cdef")
+    decoys = knowing_model.people[:3]
+
+    def groups(name: str) -> list[list[str]]:  # 3 templates x (the name and 3 decoys)
+        return [[f"{t} {n}" for n in (name, *decoys)] for t in range(3)]
+
+    classifier.zero_shot(photos, groups("Jane Doe"))
+    second = classifier.zero_shot(photos, groups("Ada Lovelace"))  # the next visitor
+    assert knowing_model.text_calls == 12 + 3 and knowing_model.image_calls == 2
+    assert classifier.texts_in_memory == 24
+    fresh = EmbeddingZeroShot(knowing_model).zero_shot(photos, groups("Ada Lovelace"))
+    assert np.array_equal(second.scores, fresh.scores)
+    for name in ("Max Mustermann", "Erika Musterfrau"):
+        classifier.zero_shot(photos, groups(name))
+    assert classifier.texts_in_memory == 36, "the oldest check's set was dropped"
 
 
 def free_port() -> int:

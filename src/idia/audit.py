@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from idia import __version__, attack, audit_claims, claims
+from idia import attack, audit_claims, claims
 from idia.engine import IdentityInferenceAttack, photo_record
 from idia.errors import IdiaError
 from idia.faces import usable
@@ -50,6 +50,7 @@ from idia.run_folder import (
     TEXT_ONLY,
     part_name,
 )
+from idia.version import __version__
 
 TEMP_FILE = re.compile(r"\..+\.tmp")  # what write_atomic leaves behind when killed
 PHOTO_COLUMNS = ("person", "name", "path", "status", "reason", "n_faces", "box")

@@ -242,7 +242,7 @@ class IdentityInferenceAttack:
         return self.classifier.name
 
     @property
-    def display_name(self) -> str:
+    def model_label(self) -> str:
         """The model's name for people: its card's, else its spec."""
         return self.card.name if self.card is not None else self.classifier.name
 
@@ -536,7 +536,7 @@ class IdentityInferenceAttack:
         ordered = {claim: results[claim] for claim in claims.CLAIMS}
         return CheckResult(
             name=name,
-            model=self.display_name,
+            model=self.model_label,
             n_photos=0 if predictions is None else int(predictions.best.shape[0]),
             n_candidates=len(candidates),
             score=person_score,

@@ -1,6 +1,7 @@
 """Folders of people: one subfolder per person, named after them (``Jane_Doe/`` or
-``Jane Doe/``), holding that person's photos. Used for the people under audit and for the
-reference people of the face-association test."""
+``Jane Doe/``), holding that person's photos. The one reader of them, for the people under
+audit, the reference people of the face-association test, and the people a training set is
+composed of (``idia train``, ``idia lab``), so that all see the same people and photos."""
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ class PeopleFolderError(IdiaError, ValueError):
 
 @dataclass(frozen=True)
 class Person:
+    """A person of a people folder: their position in it, their name (from the folder's
+    name), the folder, and their photos (sorted by file name)."""
+
     index: int
     name: str
     folder: Path
@@ -27,8 +31,10 @@ class Person:
 
 
 def find_people(people_dir: str | Path, what: str = "people") -> tuple[list[Person], list[str]]:
-    """One person per subfolder (folder name = the name). Returns people with at least one
-    image file, and warnings for folders that were skipped."""
+    """One person per subfolder (folder name = the name; hidden folders are not people).
+    Returns people with at least one image file (:func:`idia.faces.list_images`: every
+    format idia decodes, hidden files left out), and warnings for folders that were
+    skipped."""
     root = Path(people_dir)
     if not root.exists():
         raise PeopleFolderError(f"{what} folder not found: {root}")
@@ -55,6 +61,12 @@ def find_people(people_dir: str | Path, what: str = "people") -> tuple[list[Pers
     if not people:
         raise PeopleFolderError(f"no person folder under {root} holds image files")
     return people, warnings
+
+
+def person_folder_name(name: str) -> str:
+    """The folder a person's photos go in: the name with underscores for spaces (shell
+    friendly); :func:`find_people` reads the name back from it."""
+    return "_".join(name.split())
 
 
 def name_key(name: str) -> int:

@@ -9,8 +9,10 @@ their embeddings reach the on-disk cache only when ``cache_images`` is set.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
@@ -19,12 +21,25 @@ from idia.cache import EmbeddingCache, image_key, text_key
 from idia.models.base import EmbeddingModel, ZeroShotResult
 
 
+@dataclass(frozen=True)
+class _HeldSet:
+    """A candidate set's prompt embeddings kept in memory, (G, K, D), and each prompt's row
+    in them flattened to (G * K, D)."""
+
+    embeddings: np.ndarray
+    rows: dict[str, int]
+
+
 class EmbeddingZeroShot:
     """Answers zero-shot questions from embeddings, caching them by model identity.
 
     ``cache_images``: also store photo embeddings in ``cache`` (prompt embeddings always are).
-    ``max_groups``: how many candidate sets' prompt embeddings stay in memory (least recently
-    used dropped first); 1,000 names x 21 templates is about 43 MB at 512 dimensions.
+    Prompt embeddings of recent candidate sets stay in memory (photo embeddings never do):
+    ``max_groups`` sets at most (None: no limit by count), holding ``max_texts`` prompts at
+    most (None: no limit; the latest set always stays), least recently used dropped first;
+    1,000 names x 21 templates is about 43 MB at 512 dimensions. A new set takes the prompts
+    it shares with the sets in memory from them (one person's decoys are the next one's), so
+    only its new prompts are encoded. One instance can serve several threads.
     """
 
     def __init__(
@@ -32,20 +47,28 @@ class EmbeddingZeroShot:
         model: EmbeddingModel,
         cache: EmbeddingCache | None = None,
         cache_images: bool = False,
-        max_groups: int = 4,
+        max_groups: int | None = 4,
+        max_texts: int | None = None,
     ) -> None:
-        if max_groups < 1:
+        if max_groups is not None and max_groups < 1:
             raise ValueError(f"max_groups must be at least 1, got {max_groups}")
         self.model = model
         self.cache = cache
         self.cache_images = cache_images
         self.max_groups = max_groups
+        self.max_texts = max_texts
         self.name = model.name
         self.identity = model.identity
         self.logit_scale = model.logit_scale
-        self._groups: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._groups: OrderedDict[str, _HeldSet] = OrderedDict()
+        self._lock = threading.Lock()
         self.encoded_texts = 0  # how many prompts actually went through the text tower
         self.encoded_images = 0
+
+    @property
+    def texts_in_memory(self) -> int:
+        """How many prompt embeddings the candidate sets in memory hold."""
+        return sum(held.embeddings[..., 0].size for held in self._groups.values())
 
     def text_embeddings(self, texts: Sequence[str]) -> np.ndarray:
         return self._embed(
@@ -59,8 +82,7 @@ class EmbeddingZeroShot:
         )
 
     def group_embeddings(self, text_groups: Sequence[Sequence[str]]) -> np.ndarray:
-        """(G, K, D) embeddings of equally sized text groups; the last ``max_groups`` sets are
-        kept in memory."""
+        """(G, K, D) embeddings of equally sized text groups, kept in memory (see the class)."""
         sizes = {len(group) for group in text_groups}
         if len(sizes) != 1:
             raise ValueError(f"text groups must have equal sizes, got {sorted(sizes)}")
@@ -68,15 +90,38 @@ class EmbeddingZeroShot:
         for group in text_groups:
             digest.update("\x1f".join(group).encode() + b"\x1e")
         key = digest.hexdigest()
-        if key in self._groups:
-            self._groups.move_to_end(key)
-            return self._groups[key]
-        flat = [text for group in text_groups for text in group]
-        embeddings = self.text_embeddings(flat).reshape(len(text_groups), sizes.pop(), -1)
-        self._groups[key] = embeddings
-        while len(self._groups) > self.max_groups:
-            self._groups.popitem(last=False)
-        return embeddings
+        with self._lock:
+            if key in self._groups:
+                self._groups.move_to_end(key)
+                return self._groups[key].embeddings
+            flat = [text for group in text_groups for text in group]
+            embeddings = self._remembered_or_encoded(flat)
+            embeddings = embeddings.reshape(len(text_groups), sizes.pop(), -1)
+            self._groups[key] = _HeldSet(embeddings, {text: i for i, text in enumerate(flat)})
+            while len(self._groups) > 1 and (
+                (self.max_groups is not None and len(self._groups) > self.max_groups)
+                or (self.max_texts is not None and self.texts_in_memory > self.max_texts)
+            ):
+                self._groups.popitem(last=False)
+            return embeddings
+
+    def _remembered_or_encoded(self, texts: list[str]) -> np.ndarray:
+        """(N, D) embeddings of ``texts``: those a set in memory holds from it, the others
+        encoded (or read from the cache), each unique text once."""
+        unique = list(dict.fromkeys(texts))
+        found: dict[str, np.ndarray] = {}
+        for held in reversed(self._groups.values()):
+            rows = held.embeddings.reshape(-1, held.embeddings.shape[-1])
+            for text in unique:
+                row = held.rows.get(text)
+                if row is not None and text not in found:
+                    found[text] = rows[row]
+        missing = [text for text in unique if text not in found]
+        if missing:
+            found.update(zip(missing, self.text_embeddings(missing), strict=True))
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        return np.stack([found[text] for text in texts])
 
     def zero_shot(
         self, images: Sequence[Image.Image], text_groups: Sequence[Sequence[str]]

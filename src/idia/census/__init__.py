@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from idia.census.local import CensusWorkerError, ScanOptions, Tally, run_local
-from idia.census.matcher import NameMatcher, Person, normalize_text
+from idia.census.matcher import CountedName, NameMatcher, normalize_text
 from idia.census.readers import (
     DEFAULT_BATCH_SIZE,
     CensusInputError,
@@ -40,7 +40,7 @@ __all__ = [
     "MissingColumnError",
     "NameMatcher",
     "PartialCensusError",
-    "Person",
+    "CountedName",
     "bin_label",
     "count_names",
     "membership_table",
@@ -110,10 +110,10 @@ def _mark_partial(table: pd.DataFrame, partial: bool) -> pd.DataFrame:
     return table.assign(partial=True) if partial else table
 
 
-def _people(names: str | Path | Sequence[str | Person]) -> list[Person]:
+def _people(names: str | Path | Sequence[str | CountedName]) -> list[CountedName]:
     if isinstance(names, str | Path):
         return read_people(names)
-    return [name if isinstance(name, Person) else Person(name) for name in names]
+    return [name if isinstance(name, CountedName) else CountedName(name) for name in names]
 
 
 def _check_first_readable_shard(
@@ -133,7 +133,7 @@ def _check_first_readable_shard(
 
 def run_census(
     captions: str | Path | Sequence[str | Path],
-    names: str | Path | Sequence[str | Person],
+    names: str | Path | Sequence[str | CountedName],
     *,
     column: str | None = None,
     url_column: str | None = None,
@@ -207,7 +207,7 @@ def _result(
 
 def count_names(
     captions: str | Path | Sequence[str | Path],
-    names: str | Path | Sequence[str | Person],
+    names: str | Path | Sequence[str | CountedName],
     **options: object,
 ) -> pd.DataFrame:
     """``name, count`` per person, sorted by name; options as for ``run_census``."""

@@ -78,8 +78,9 @@ _ASCII_TABLES = {flag: _ascii_table(flag) for flag in (False, True)}
 
 
 @dataclass(frozen=True)
-class Person:
-    """A person to look for: the display name plus alternative spellings that count as them."""
+class CountedName:
+    """A name to count: the name the results show, plus alternative spellings that count as
+    it (a person's aliases)."""
 
     name: str
     aliases: tuple[str, ...] = ()
@@ -178,13 +179,13 @@ class NameMatcher:
 
     def __init__(
         self,
-        people: Sequence[Person | str],
+        people: Sequence[CountedName | str],
         *,
         case_sensitive: bool = False,
         fold_accents: bool = True,
     ) -> None:
-        self.people: tuple[Person, ...] = tuple(
-            person if isinstance(person, Person) else Person(person) for person in people
+        self.people: tuple[CountedName, ...] = tuple(
+            person if isinstance(person, CountedName) else CountedName(person) for person in people
         )
         if not self.people:
             raise CensusInputError("no names to look for")

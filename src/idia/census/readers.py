@@ -22,7 +22,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from idia.census.matcher import CensusInputError, Person
+from idia.census.matcher import CensusInputError, CountedName
+from idia.names import display_name
 
 FORMATS = {
     ".parquet": "parquet",
@@ -437,15 +438,15 @@ def iter_caption_batches(
     raise CensusInputError(f"{path}: unsupported caption format")
 
 
-def _person_from_line(line: str) -> Person | None:
+def _person_from_line(line: str) -> CountedName | None:
     spellings = [part.strip() for part in line.split("|")]
     spellings = [spelling for spelling in spellings if spelling]
     if not spellings:
         return None
-    return Person(spellings[0], tuple(spellings[1:]))
+    return CountedName(spellings[0], tuple(spellings[1:]))
 
 
-def _people_from_table(path: Path) -> list[Person]:
+def _people_from_table(path: Path) -> list[CountedName]:
     separator = "\t" if path.suffix.lower() == ".tsv" else ","
     try:
         table = pd.read_csv(path, sep=separator, dtype=str, encoding="utf-8-sig")
@@ -466,16 +467,16 @@ def _people_from_table(path: Path) -> list[Person]:
     return people
 
 
-def _merge_duplicates(people: list[Person]) -> list[Person]:
+def _merge_duplicates(people: list[CountedName]) -> list[CountedName]:
     """One entry per display name; aliases given on several lines are all kept."""
     aliases: dict[str, list[str]] = {}
     for person in people:
         known = aliases.setdefault(person.name, [])
         known.extend(alias for alias in person.aliases if alias not in known)
-    return [Person(name, tuple(extra)) for name, extra in aliases.items()]
+    return [CountedName(name, tuple(extra)) for name, extra in aliases.items()]
 
 
-def read_people(path: Path | str) -> list[Person]:
+def read_people(path: Path | str) -> list[CountedName]:
     """People to count, from a text file (``Name|Alias|...`` per line, ``#`` comments), a CSV/TSV
     with a ``name`` column (and optional ``aliases`` column, ``|``-separated), or a people folder
     (one subfolder per person, underscores read as spaces)."""
@@ -484,9 +485,9 @@ def read_people(path: Path | str) -> list[Person]:
         raise CensusInputError(f"names: no such file or folder: {path}")
     if path.is_dir():
         people = [
-            Person(sub.name.replace("_", " ").strip())
+            CountedName(display_name(sub.name))
             for sub in sorted(path.iterdir())
-            if sub.is_dir() and not _is_hidden(sub) and sub.name.replace("_", " ").strip()
+            if sub.is_dir() and not _is_hidden(sub) and display_name(sub.name)
         ]
     elif path.suffix.lower() in (".csv", ".tsv"):
         try:

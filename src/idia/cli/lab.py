@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from idia.cli.errors import fail
+from idia.cli.errors import fail, warn
 from idia.cli.options import (
     BaseCsvOptions,
     BaseOpt,
@@ -34,10 +34,10 @@ from idia.lab.train import (
     ensure_new_run,
     prepare_training_set,
     read_base,
-    read_people_folder,
     resolve_model_config,
     train_and_card,
 )
+from idia.people import find_people
 
 app = typer.Typer()
 
@@ -63,7 +63,9 @@ def train(
     composition = composing.composition()
     settings = training.settings(composition.seed)
     ensure_new_run(out / "logs", training.name)
-    people_list = read_people_folder(people)
+    people_list, skipped = find_people(people)
+    for warning in skipped:
+        warn(warning)
     pairs = read_base(base, out / "base_images", base_csv.csv_separator, base_csv.csv_img_key,
                       base_csv.csv_caption_key)
     training_set, files = prepare_training_set(pairs, people_list, out, composition)

@@ -69,7 +69,7 @@ def serve(
 
     from idia.models import load_model
     from idia.serve.api import Limits, create_app
-    from idia.serve.catalog import display_name
+    from idia.serve.catalog import model_label
 
     limits = Limits(
         max_images=max_images,
@@ -81,7 +81,7 @@ def serve(
         max_body_bytes=0 if max_body_mb is None else int(max_body_mb * 2**20),
         body_timeout_s=body_timeout,
     )
-    shown = name or display_name(model)
+    shown = name or model_label(model)
     loaded = load_model(model, device=device, progress=False)
     service = create_app(loaded, top1_only=top1_only, api_key=api_key, limits=limits, name=shown)
     if host not in LOOPBACK and not api_key:
@@ -98,7 +98,7 @@ def serve(
 def read_auth(auth_file: Path | None) -> dict[str, str]:
     """Logins for the web page: ``user:password`` lines of ``auth_file``, and ``$IDIA_WEB_AUTH``
     (one ``user:password``). Never from the command line, where other users see it."""
-    from idia.serve.web import read_logins
+    from idia.serve.logins import read_logins
 
     lines = []
     if auth_file is not None:
@@ -132,7 +132,9 @@ def web(
         read_models_file,
         split_entry,
     )
-    from idia.serve.web import WebDemo, create_web_app, launch_web, login_check
+    from idia.serve.demo import WebDemo
+    from idia.serve.logins import login_check
+    from idia.serve.page import create_web_app, launch_web
 
     if lab_dir is not None and not lab_dir.is_dir():
         fail(f"--lab-dir {lab_dir} is not a folder")

@@ -26,7 +26,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from idia import __version__, attack
+from idia import attack
 from idia.audit import rule_table, write_json, write_parquet
 from idia.audit_claims import TEST_COLUMNS
 from idia.claims import DEFAULT_ALPHA, NULLS
@@ -52,6 +52,7 @@ from idia.metrics import (
     to_json_number,
 )
 from idia.run_folder import EVALUATION
+from idia.version import __version__
 
 DEFAULT_SIZES: tuple[int, ...] = (*range(1, 30, 2), 30)
 Population = Literal["fixed", "per-size"]

@@ -35,8 +35,9 @@ import numpy as np
 import pandas as pd
 
 from idia.errors import IdiaError
-from idia.lab import synth, train
+from idia.lab import train
 from idia.lab.pipeline import LabPreset
+from idia.people import person_folder_name
 from idia.run_folder import RESULTS, RunFolder, RunFolderError
 from idia.unlearn.method import UnlearnSettings, caption_pattern, unlearn
 from idia.unlearn.utility import HELDOUT_SEED_OFFSET
@@ -215,7 +216,7 @@ def read_lab(lab_dir: str | Path) -> Lab:
 
 
 def _person_folder(people: Path, name: str) -> Path:
-    return people / synth.person_folder_name(name)
+    return people / person_folder_name(name)
 
 
 def variant_people(

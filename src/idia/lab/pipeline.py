@@ -29,8 +29,10 @@ from typing import Any
 
 import pandas as pd
 
+from idia import synthetic
 from idia.errors import IdiaError
-from idia.lab import synth, train
+from idia.lab import train
+from idia.people import find_people
 from idia.run_folder import RunFolder
 
 
@@ -125,12 +127,12 @@ def run_lab(
         f"[1/5] rendering {settings.named_people} synthetic people and a corpus of "
         f"{settings.background_people * settings.background_photos + settings.objects} images"
     )
-    identities = synth.named_people(settings.named_people, name_seed=seed + 100, face_seed=seed)
+    identities = synthetic.named_people(settings.named_people, name_seed=seed + 100, face_seed=seed)
     photos_each = settings.attack_photos + max(settings.inject)
-    synth.write_people_folder(
+    synthetic.write_people_folder(
         identities, photos_each, out / "data" / "people", settings.image_size, workers=workers
     )
-    records = synth.background_corpus(
+    records = synthetic.background_corpus(
         settings.background_people,
         settings.background_photos,
         settings.objects,
@@ -138,7 +140,7 @@ def run_lab(
         lookalike_of=identities if settings.lookalikes else (),
         lookalikes_per_person=settings.lookalikes,
     )
-    corpus_csv = synth.write_corpus(
+    corpus_csv = synthetic.write_corpus(
         records, out / "data" / "corpus", settings.image_size, workers=workers
     )
     timings["render_s"] = time.perf_counter() - start
@@ -152,7 +154,7 @@ def run_lab(
     base = train.read_caption_csv(corpus_csv)
     training_set, files = train.prepare_training_set(
         base,
-        train.read_people_folder(out / "data" / "people"),
+        find_people(out / "data" / "people")[0],
         out / "trainset",
         train.Composition(
             inject=settings.inject,
@@ -168,9 +170,9 @@ def run_lab(
         ],
     )
     shutil.copytree(files.attack_people, out / "people")
-    synth.write_people_table(identities, out / "people.csv")
+    synthetic.write_people_table(identities, out / "people.csv")
     membership = pd.read_csv(files.membership_csv).merge(
-        pd.DataFrame(synth.people_rows(identities), columns=["name", "sex"]),
+        pd.DataFrame(synthetic.people_rows(identities), columns=["name", "sex"]),
         on="name", how="left", validate="one_to_one",
     )
     membership.to_csv(out / "membership.csv", index=False)

@@ -37,10 +37,10 @@ import pandas as pd
 
 from idia.errors import IdiaError
 from idia.models.card import write_training_card
-from idia.names import display_name, normalize_name
+from idia.names import normalize_name
+from idia.people import Person, person_folder_name
 
 CONFIG_DIR = Path(__file__).parent / "configs"
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 DEFAULT_INJECT = (1, 5, 10, 25, 50, 75)
 
 # How a person's name appears in injected captions: news- and stock-photo style, deliberately
@@ -71,14 +71,6 @@ class TrainDataError(IdiaError, ValueError):
 
 class TrainingFailed(IdiaError, RuntimeError):
     """open_clip_train exited with an error or wrote no checkpoint."""
-
-
-@dataclass(frozen=True)
-class Person:
-    """A person of the experiment: display name and photo files (sorted, for determinism)."""
-
-    name: str
-    photos: tuple[Path, ...]
 
 
 @dataclass(frozen=True)
@@ -129,25 +121,6 @@ class TrainingSetFiles:
 
 # ---------------------------------------------------------------------------------------------
 # Inputs
-
-
-def read_people_folder(folder: str | Path) -> list[Person]:
-    """One sub-folder per person (``First_Last`` or ``First Last``), image files inside."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise TrainDataError(f"people folder not found: {folder}")
-    people, seen = [], {}
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
-        name = display_name(sub.name)
-        key = normalize_name(name)
-        if key in seen:
-            raise TrainDataError(f"folders {seen[key]!r} and {sub.name!r} name the same person")
-        seen[key] = sub.name
-        photos = tuple(sorted(p for p in sub.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES))
-        people.append(Person(name, tuple(p.resolve() for p in photos)))
-    if not people:
-        raise TrainDataError(f"{folder} has no person folders (one folder per person expected)")
-    return people
 
 
 def read_caption_csv(
@@ -298,7 +271,9 @@ def compose_training_set(
     familiar_non_members: bool = False,
     unrelated_photos: Sequence[str] | None = None,
 ) -> TrainingSet:
-    """The mixed training set of the protocol; no I/O, same inputs give the same set.
+    """The mixed training set of the protocol; no I/O but resolving the photos' paths (open_clip
+    reads absolute ones), same inputs give the same set. ``people``: a people folder's, as
+    :func:`idia.people.find_people` reads it (the same people and photos an audit sees).
 
     - Every person's ``attack_photos`` held-out photos (a seeded choice) never enter training.
     - Members (``members`` people, default half) get ``inject`` counts dealt evenly: a member
@@ -328,7 +303,8 @@ def compose_training_set(
     members = len(people) // 2 if members is None else members
     counts = assign_counts(names, inject, members, seed)
     hypernyms = hypernyms or {}
-    people_photos = {str(p) for person in people for p in person.photos}
+    photos_of = {person.name: tuple(p.resolve() for p in person.photos) for person in people}
+    people_photos = {str(p) for photos in photos_of.values() for p in photos}
     name_counts = dict(counts)
     unrelated: list[InjectedPair] = []
     if familiar_non_members:
@@ -358,10 +334,11 @@ def compose_training_set(
     held_out: dict[str, tuple[Path, ...]] = {}
     injected: list[InjectedPair] = []
     for index, person in enumerate(people):
+        photos = photos_of[person.name]
         rng = np.random.default_rng([seed, 2, index])
-        order = rng.permutation(len(person.photos))
-        held_out[person.name] = tuple(person.photos[i] for i in order[:attack_photos])
-        train_photos = [person.photos[i] for i in order[attack_photos:]]
+        order = rng.permutation(len(photos))
+        held_out[person.name] = tuple(photos[i] for i in order[:attack_photos])
+        train_photos = [photos[i] for i in order[attack_photos:]]
         shown = hypernyms.get(person.name, "person") if mask_names else person.name
         template_ids = rng.integers(len(templates), size=counts[person.name])
         injected += [
@@ -431,7 +408,7 @@ def write_training_set(training_set: TrainingSet, out_dir: str | Path) -> Traini
     if files.attack_people.exists():
         shutil.rmtree(files.attack_people)
     for name, photos in training_set.attack_photos.items():
-        folder = files.attack_people / "_".join(name.split())
+        folder = files.attack_people / person_folder_name(name)
         folder.mkdir(parents=True)
         for photo in photos:
             shutil.copy2(photo, folder / photo.name)

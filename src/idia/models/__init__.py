@@ -21,31 +21,7 @@ from idia.models.base import (
     ZeroShotResult,
 )
 from idia.models.card import ModelCard, find_card
-
-SPEC_HELP = (
-    "open_clip:ARCH[:PRETRAINED] (e.g. open_clip:ViT-B-32:laion400m_e32, "
-    "open_clip:config.json:checkpoint.pt), hf:ID_OR_DIR (e.g. hf:openai/clip-vit-base-patch32) "
-    "or http(s)://HOST:PORT (a model served by 'idia serve', queried as a closed box)"
-)
-
-
-def parse_spec(spec: str) -> tuple[str, str, str | None]:
-    """Split a spec into (backend, model, weights); a URL gives ("remote", URL, None)."""
-    backend, sep, rest = spec.partition(":")
-    if backend in ("http", "https"):
-        if not rest.startswith("//") or not rest[2:].split("/")[0]:
-            raise ModelLoadError(f"{spec!r} is not a URL like http://127.0.0.1:8000")
-        return "remote", spec, None
-    if not sep or not rest:
-        raise ModelLoadError(f"model spec {spec!r} is not of the form {SPEC_HELP}")
-    if backend == "open_clip":
-        if rest.startswith(("hf-hub:", "local-dir:")):
-            return backend, rest, None
-        arch, _, weights = rest.partition(":")
-        return backend, arch, weights or None
-    if backend == "hf":
-        return backend, rest, None
-    raise ModelLoadError(f"unknown model backend {backend!r} in {spec!r}; use {SPEC_HELP}")
+from idia.models.spec import SPEC_HELP, parse_spec
 
 
 def load_model(

@@ -27,6 +27,8 @@ from typing import Any
 
 from idia.errors import IdiaError
 from idia.files import write_atomic
+from idia.models.spec import parse_spec
+from idia.version import __version__
 
 CARD_FORMAT = 1
 CARD_SUFFIX = ".card.json"
@@ -87,8 +89,6 @@ def card_path(checkpoint: str | Path) -> Path:
 
 def checkpoint_of_spec(spec: str) -> Path | None:
     """The local checkpoint file a spec names (``open_clip:ARCH:FILE``), else None."""
-    from idia.models import parse_spec
-
     try:
         backend, _, weights = parse_spec(spec)
     except ValueError:
@@ -210,8 +210,6 @@ def _number(value: Any) -> bool:
 def write_card(card: ModelCard, checkpoint: str | Path) -> Path:
     """Write ``card`` beside ``checkpoint`` (atomically), filling in the checkpoint's file name
     and size, the idia version and the time; returns the card's path."""
-    from idia import __version__
-
     checkpoint = Path(checkpoint)
     if not valid_name(card.name):
         raise CardError(f"invalid model name {card.name!r}")

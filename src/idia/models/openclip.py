@@ -66,7 +66,7 @@ class OpenCLIPModel:
         self.text_batch_size = text_batch_size
         self.image_batch_size = image_batch_size
         self.progress = progress
-        self._tower = _causal_text_tower(self.model) if fast_text else None
+        self._tower = causal_text_tower(self.model) if fast_text else None
         self.preprocess_id = repr(preprocess)
         self.identity = model_identity(
             self.model,
@@ -155,8 +155,11 @@ class OpenCLIPModel:
         return out
 
 
-class _CausalTextTower:
-    """The pieces of a causal, end-token-pooled text tower, run at the batch's real length."""
+class CausalTextTower:
+    """The pieces of a causal, end-token-pooled text tower, run at the batch's real length: the
+    same pooled embeddings as the padded tower (tests check within 1e-5), a fraction of the
+    compute for short prompts. Gradients flow through :meth:`encode`, so erasure
+    (:mod:`idia.unlearn`) trains through it too."""
 
     def __init__(self, owner: torch.nn.Module, pad_id: int, eos_id: int | None) -> None:
         self.owner = owner
@@ -187,8 +190,10 @@ class _CausalTextTower:
         return projection(x) if isinstance(projection, torch.nn.Linear) else x @ projection
 
 
-def _causal_text_tower(model: torch.nn.Module) -> _CausalTextTower | None:
-    """The fast-path tower if the model's text encoder is causal and end-pooled, else None."""
+def causal_text_tower(model: torch.nn.Module) -> CausalTextTower | None:
+    """The fast-path tower of an open_clip model whose text encoder is causal and pools at the
+    end-of-text token; None for any other tower (a class token, a pad mask, mean or first-token
+    pooling), which must run padded."""
     from open_clip.model import CLIP
     from open_clip.transformer import TextTransformer
 
@@ -204,7 +209,7 @@ def _causal_text_tower(model: torch.nn.Module) -> _CausalTextTower | None:
         return None
     if getattr(tower, "attn_mask", None) is None or pool_type not in ("argmax", "eos"):
         return None
-    return _CausalTextTower(tower, pad_id, eos_id)
+    return CausalTextTower(tower, pad_id, eos_id)
 
 
 def _tokenizer_id(tokenizer: Any) -> tuple[str, int | None]:

@@ -19,10 +19,10 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from idia import __version__
 from idia.engine import CheckResult
 from idia.labels import RULE_LABELS
 from idia.names import normalize_name
+from idia.version import __version__
 
 _STYLE = """
   body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto;

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from idia import __version__, attack
+from idia import attack
 from idia.claims import NULLS
 from idia.engine import CheckResult
 from idia.evaluation import (
@@ -36,6 +36,7 @@ from idia.evaluation import (
 from idia.labels import RULE_LABELS
 from idia.report import figures
 from idia.run_folder import RunFolder, RunFolderError
+from idia.version import __version__
 
 SMALL_GROUP = 30  # below this many people a rate's CI is wide enough to say so on the page
 SUMMARY_RATES = ("tpr", "fnr", "fpr", "tnr", "accuracy")

@@ -33,7 +33,6 @@ import math
 import socket
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 
@@ -46,9 +45,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from idia import __version__
 from idia.faces import to_rgb
 from idia.models.base import ClosedBoxModel, EmbeddingModel, ScoredModel, ZeroShotResult
+from idia.version import __version__
 from idia.zeroshot import EmbeddingZeroShot
 
 API_VERSION = "1"
@@ -163,8 +162,9 @@ class ZeroShotService:
     """One model answering zero-shot questions one request at a time.
 
     The prompt embeddings of recently seen text groups are kept (up to ``max_cached_texts``
-    texts), so a client sending photo after photo with the same candidates pays for the text
-    tower once, and memory stays bounded however many different candidate sets arrive.
+    texts, in the memory of one :class:`~idia.zeroshot.EmbeddingZeroShot`), so a client
+    sending photo after photo with the same candidates pays for the text tower once, and
+    memory stays bounded however many different candidate sets arrive.
     """
 
     def __init__(
@@ -173,9 +173,12 @@ class ZeroShotService:
         if not isinstance(model, EmbeddingModel | ClosedBoxModel):
             raise TypeError(f"{type(model).__name__} is not a model idia can serve")
         self.model = model
-        self.max_cached_texts = max_cached_texts
+        self.classifier: ClosedBoxModel = (
+            EmbeddingZeroShot(model, max_groups=None, max_texts=max_cached_texts)
+            if isinstance(model, EmbeddingModel)
+            else model
+        )
         self._lock = threading.Lock()
-        self._recent: OrderedDict[str, tuple[EmbeddingZeroShot, int]] = OrderedDict()
 
     @property
     def logit_scale(self) -> float | None:
@@ -185,22 +188,7 @@ class ZeroShotService:
 
     def answer(self, images: Sequence[Image.Image], groups: list[list[str]]) -> ZeroShotResult:
         with self._lock:
-            if not isinstance(self.model, EmbeddingModel):
-                return self.model.zero_shot(images, groups)
-            return self._classifier(groups).zero_shot(images, groups)
-
-    def _classifier(self, groups: list[list[str]]) -> EmbeddingZeroShot:
-        key = hashlib.blake2b(json.dumps(groups).encode(), digest_size=16).hexdigest()
-        if key in self._recent:
-            self._recent.move_to_end(key)
-            return self._recent[key][0]
-        classifier = EmbeddingZeroShot(self.model)
-        self._recent[key] = (classifier, sum(len(g) for g in groups))
-        while len(self._recent) > 1 and (
-            sum(size for _, size in self._recent.values()) > self.max_cached_texts
-        ):
-            self._recent.popitem(last=False)
-        return classifier
+            return self.classifier.zero_shot(images, groups)
 
 
 def refusal(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -40,10 +40,11 @@ def _looks_like_path(text: str) -> bool:
     return any(c in text for c in "/\\") or text.endswith(CHECKPOINT_SUFFIXES)
 
 
-def display_name(spec: str) -> str:
-    """A name for a spec that shows what the model is and nothing of the server's disk: the
-    name on its model card, else the architecture and the checkpoint's file stem, a pretrained
-    tag, a hub id, or an API's host."""
+def model_label(spec: str) -> str:
+    """The name a model is offered under (its label; a person's name for display is
+    :func:`idia.names.display_name`'s): what the model is and nothing of the server's disk,
+    the name on its model card, else the architecture and the checkpoint's file stem, a
+    pretrained tag, a hub id, or an API's host."""
     card, _ = find_card(spec)
     if card is not None:
         return card.name
@@ -65,6 +66,12 @@ def display_name(spec: str) -> str:
     return f"{arch} ({Path(weights).stem if _looks_like_path(weights) else weights})"
 
 
+def is_remote(spec: object) -> bool:
+    """Whether an offered model is a spec of a model behind an API (``http(s)://...``): with
+    it, visitors' face crops leave this server. A model object (from Python) is not."""
+    return isinstance(spec, str) and parse_spec(spec)[0] == "remote"
+
+
 def offered_models(entries: Sequence[str]) -> dict[str, str]:
     """Display name -> spec for the operator's entries, in order: a spec listed twice is
     offered once, and names are made unique (``NAME #2``). A malformed spec raises
@@ -75,7 +82,7 @@ def offered_models(entries: Sequence[str]) -> dict[str, str]:
         parse_spec(spec)  # a malformed spec fails here, at start-up
         if spec in offered.values():
             continue
-        base = name or display_name(spec)
+        base = name or model_label(spec)
         label, n = base, 1
         while label in offered:
             n += 1

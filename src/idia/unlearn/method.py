@@ -37,10 +37,11 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from idia import __version__
+from idia import synthetic
 from idia.errors import IdiaError
 from idia.names import default_pool, display_name, normalize_name, sample_decoys
 from idia.unlearn.variants import TRIGGER_KINDS, name_variants
+from idia.version import __version__
 
 ENCODERS = ("text", "image", "both")
 METHOD = (
@@ -202,14 +203,13 @@ def default_clean_texts(
     """Texts to preserve when no captions are given: the name templates around other people's
     names (seeded decoys) and around the neutral phrase, and synthetic attribute and object
     captions (the lab's caption generator, another seed than the lab's)."""
-    from idia.lab import synth
-
     others = sample_decoys(decoys, default_pool(), seed=seed + 7919, exclude=names)
     texts = [t.replace("{}", other) for other in [*others, neutral] for t in templates]
-    people = synth.make_identities([None] * 300, seed=seed + 7919)
-    texts += [synth.describe_photo(person, 0) for person in people]
+    people = synthetic.make_identities([None] * 300, seed=seed + 7919)
+    texts += [synthetic.describe_photo(person, 0) for person in people]
     texts += [
-        synth.describe_object(synth.make_object_scene(seed * 1000 + i + 7919)) for i in range(100)
+        synthetic.describe_object(synthetic.make_object_scene(seed * 1000 + i + 7919))
+        for i in range(100)
     ]
     return list(dict.fromkeys(texts))
 
@@ -354,12 +354,10 @@ def load_people_photos(
 
 
 def synthetic_images(size: int, seed: int, faces: int, objects: int) -> tuple[list, list]:
-    """Unnamed synthetic faces and object pictures (idia.lab.synth), rendered at ``size``."""
-    from idia.lab import synth
-
-    records = synth.background_corpus(faces, 1, objects, seed=seed + 104729)
-    face_images = [synth.render_record(r, size) for r in records if r.identity is not None]
-    object_images = [synth.render_record(r, size) for r in records if r.identity is None]
+    """Unnamed synthetic faces and object pictures (idia.synthetic), rendered at ``size``."""
+    records = synthetic.background_corpus(faces, 1, objects, seed=seed + 104729)
+    face_images = [synthetic.render_record(r, size) for r in records if r.identity is not None]
+    object_images = [synthetic.render_record(r, size) for r in records if r.identity is None]
     return face_images, object_images
 
 
@@ -383,9 +381,9 @@ def _tower(parameter: str) -> str | None:
 def _encoders(model: torch.nn.Module) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
     """Text and image encoders; texts at their real token length where the tower allows it
     (same embeddings, a fraction of the compute: see idia.models.openclip)."""
-    from idia.models.openclip import _causal_text_tower
+    from idia.models.openclip import causal_text_tower
 
-    tower = _causal_text_tower(model)
+    tower = causal_text_tower(model)
     return {
         "text": model.encode_text if tower is None else tower.encode,
         "image": model.encode_image,
@@ -625,7 +623,7 @@ def _image_tasks(
             raise UnlearnError(f"none of the images listed in {captions} could be read")
     else:
         clean_images = neutral_faces + objects
-        clean_source = "synthetic unnamed faces and objects (idia.lab.synth)"
+        clean_source = "synthetic unnamed faces and objects (idia.synthetic)"
     neutral = _embed(model.encode_image, _pixels(preprocess, neutral_faces).to(device)).mean(0)
     neutral = torch.nn.functional.normalize(neutral, dim=-1).cpu()
     pixels = _pixels(preprocess, [image for images in photos.values() for image in images])

@@ -1,6 +1,6 @@
 """What an erasure must not break: zero-shot classification and image-text retrieval.
 
-Both are measured on held-out synthetic data drawn with :mod:`idia.lab.synth` under seeds no
+Both are measured on held-out synthetic data drawn with :mod:`idia.synthetic` under seeds no
 lab uses for training (fresh unnamed people and object scenes), so the images and captions
 were never seen in training:
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from idia.lab import synth
+from idia import synthetic
 from idia.models.base import EmbeddingModel
 
 HELDOUT_SEED_OFFSET = 424_242  # far from the seeds the lab draws its people and corpus with
@@ -60,14 +60,14 @@ def heldout_benchmark(
 ) -> UtilityBenchmark:
     """Render the held-out images (a few seconds at lab sizes)."""
     base = seed + HELDOUT_SEED_OFFSET
-    people = synth.make_identities([None] * faces, seed=base)
-    conditions = [synth.photo_conditions(p, 0) for p in people]
-    images = [synth.render_face(p, 0, image_size) for p in people]
+    people = synthetic.make_identities([None] * faces, seed=base)
+    conditions = [synthetic.photo_conditions(p, 0) for p in people]
+    images = [synthetic.render_face(p, 0, image_size) for p in people]
     gender, hair, glasses, beard = [], [], [], []
-    colours = tuple(synth.HAIR_COLOURS)
+    colours = tuple(synthetic.HAIR_COLOURS)
     for i, (person, cond) in enumerate(zip(people, conditions, strict=True)):
         noun = person.traits.gender
-        gender.append((i, ("a woman", "a man"), synth.GENDERS.index(noun)))
+        gender.append((i, ("a woman", "a man"), synthetic.GENDERS.index(noun)))
         if person.traits.hair_style != "bald" and cond.hat == "none":
             prompts = tuple(f"a {noun} with {c} hair" for c in colours)
             hair.append((i, prompts, colours.index(person.traits.hair_colour_name)))
@@ -77,11 +77,11 @@ def heldout_benchmark(
         if noun == "man":
             bearded = person.traits.beard in BEARDED
             beard.append((i, ("a man", "a bearded man"), int(bearded)))
-    scenes = [synth.make_object_scene(base * 1000 + k) for k in range(objects)]
-    shapes = tuple(synth.SHAPES)
+    scenes = [synthetic.make_object_scene(base * 1000 + k) for k in range(objects)]
+    shapes = tuple(synthetic.SHAPES)
     object_task = ZeroShotTask(
         "object shape",
-        tuple(synth.render_object(s, image_size) for s in scenes),
+        tuple(synthetic.render_object(s, image_size) for s in scenes),
         tuple(tuple(f"a {shape}" for shape in shapes) for _ in scenes),
         tuple(shapes.index(s.shape) for s in scenes),
         OBJECT_FRAMES,
@@ -95,7 +95,7 @@ def heldout_benchmark(
             tuple(label for _, _, label in rows),
         )
 
-    records = synth.background_corpus(pairs * 3 // 4, 1, pairs - pairs * 3 // 4, seed=base + 1)
+    records = synthetic.background_corpus(pairs * 3 // 4, 1, pairs - pairs * 3 // 4, seed=base + 1)
     return UtilityBenchmark(
         tasks=(
             task("gender", gender),
@@ -104,7 +104,7 @@ def heldout_benchmark(
             task("beard", beard),
             object_task,
         ),
-        pair_images=tuple(synth.render_record(r, image_size) for r in records),
+        pair_images=tuple(synthetic.render_record(r, image_size) for r in records),
         pair_captions=tuple(r.caption for r in records),
         seed=seed,
     )
