@@ -1,11 +1,14 @@
 """Shared fixtures: tiny real models saved as real checkpoints, a model that "knows" chosen
-people by construction, and the path to ../shared/data (tests skip when it is absent)."""
+people by construction, one quick lab for the whole test session, and the path to
+../shared/data (tests skip when it is absent)."""
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
-from collections.abc import Sequence
+import shutil
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +48,74 @@ def tiny_open_clip(tmp_path_factory) -> tuple[Path, Path]:
     state = {f"module.{k}": v for k, v in model.state_dict().items()}
     torch.save({"epoch": 1, "name": "tiny", "state_dict": state}, checkpoint)
     return config, checkpoint
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file under ``folder`` with its size and modification time, once the embedding
+    caches that reference cycles still hold open are closed (closing one folds its SQLite
+    write-ahead log into the database file)."""
+    gc.collect()
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _copy_lab(lab: Path, to: Path) -> Path:
+    """A copy of a lab folder. Its files still name the original's model and photos by
+    absolute path; those are only read."""
+    return Path(shutil.copytree(lab, to, symlinks=True))
+
+
+@pytest.fixture(scope="session")
+def quick_lab(tmp_path_factory) -> Iterator[Path]:
+    """`idia lab --preset quick`, built once per test session (the suite's slowest set-up) and
+    shared by every test that reads a finished lab. Read only: a test that writes into a lab
+    works on ``lab_copy(quick_lab)``; at the end of the session the fixture fails if a file
+    in the lab was added, changed or removed."""
+    from typer.testing import CliRunner
+
+    from idia.cli import app
+
+    out = tmp_path_factory.mktemp("quick_lab") / "quick"
+    result = CliRunner().invoke(app, ["lab", "--preset", "quick", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    before = _snapshot(out)
+    yield out
+    assert _snapshot(out) == before, "a test wrote into the shared quick lab; copy it first"
+
+
+@pytest.fixture(scope="session")
+def defended_lab(quick_lab, tmp_path_factory) -> Iterator[Path]:
+    """`idia lab --preset quick --defence unlearn`, its lab stage taken from ``quick_lab``:
+    the command runs as a user would run it, with ``run_lab`` copying the session's lab
+    instead of training a second one. Read only, like ``quick_lab``."""
+    from typer.testing import CliRunner
+
+    from idia.cli import app
+    from idia.lab import pipeline
+
+    copied = []
+
+    def reuse_quick_lab(out: Path, preset: str, seed: int, **_) -> dict:
+        assert (preset, seed) == ("quick", 0), (preset, seed)
+        copied.append(_copy_lab(quick_lab, Path(out)))
+        return json.loads((Path(out) / "summary.json").read_text())
+
+    out = tmp_path_factory.mktemp("defended_lab") / "quick"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pipeline, "run_lab", reuse_quick_lab)
+        result = CliRunner().invoke(app, ["lab", "--preset", "quick", "--out", str(out),
+                                          "--defence", "unlearn"])
+    assert result.exit_code == 0, result.output
+    assert copied == [out], "the lab command no longer calls idia.lab.pipeline.run_lab"
+    before = _snapshot(out)
+    yield out
+    assert _snapshot(out) == before, "a test wrote into the shared defended lab; copy it first"
+
+
+@pytest.fixture
+def lab_copy(tmp_path) -> Callable[[Path], Path]:
+    """Copies a shared lab into this test's tmp_path, for a test that writes into it."""
+    return lambda lab: _copy_lab(lab, tmp_path / "lab_copy" / lab.name)
 
 
 def _unit(seed_text: str, dim: int) -> np.ndarray:

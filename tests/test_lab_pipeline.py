@@ -18,12 +18,7 @@ from idia.serve.catalog import find_local_models
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def quick_lab(tmp_path_factory):
-    out = tmp_path_factory.mktemp("lab") / "quick"
-    result = CliRunner().invoke(app, ["lab", "--preset", "quick", "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    return out
+# quick_lab (conftest.py): `idia lab --preset quick`, built once per session, read only.
 
 
 def test_quick_lab_writes_everything(quick_lab):

@@ -466,7 +466,8 @@ def test_the_web_command_lists_models_and_requires_logins_off_loopback(
 
     monkeypatch.setattr(web_page, "launch_web", fake_launch)
     runner = CliRunner()
-    common = ["web", "--model", f"Tiny={spec}", "--device", "cpu", "--host", "0.0.0.0"]
+    common = ["web", "--model", f"Tiny={spec}", "--device", "cpu", "--host", "0.0.0.0",
+              "--num-names", "20"]  # each start encodes 21 x 20 prompts, not 21 x 1,000
     result = runner.invoke(app, common, env={"IDIA_WEB_AUTH": ""})
     assert result.exit_code == 0, result.output
     assert "without --auth-file" in result.stderr and launched["auth"] is None
@@ -486,7 +487,8 @@ def test_the_web_command_offers_the_newest_lab_model(spec, tiny_open_clip, monke
     launched = {}
     monkeypatch.setattr(web_page, "launch_web", lambda page, **kw: launched.update(page=page))
     config, _ = tiny_open_clip
-    result = CliRunner().invoke(app, ["web", "--lab-dir", str(config.parent), "--device", "cpu"])
+    result = CliRunner().invoke(app, ["web", "--lab-dir", str(config.parent), "--device", "cpu",
+                                      "--num-names", "20"])
     assert result.exit_code == 0, result.output
     assert "loading tiny-test-clip (epoch_1)" in result.stderr
     assert "models offered: tiny-test-clip (epoch_1)" in result.stderr
@@ -505,7 +507,7 @@ def test_the_upload_folder_goes_at_exit_and_stale_ones_at_start(spec, tmp_path):
     port = free_port()
     command = [sys.executable, "-c", "from idia.cli import main; main()", "web"]
     server = subprocess.Popen(
-        [*command, "--model", spec, "--device", "cpu", "--port", str(port)],
+        [*command, "--model", spec, "--device", "cpu", "--port", str(port), "--num-names", "20"],
         env={**os.environ, "TMPDIR": str(tmp_path)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
