@@ -10,6 +10,7 @@ import pytest
 from scipy import stats
 
 from idia import claims
+from idia.evaluation._claims import calibration
 
 LEVELS = (0.05, 0.01)
 
@@ -91,6 +92,47 @@ def test_tie_breaks_are_seeded_per_person_and_test():
               claims.tie_break_draw(3, "person 10", "name_top1"),
               claims.tie_break_draw(3, "person 1", "name_top1")}
     assert draw not in others and len(others) == 4
+
+
+# --- The calibration check ------------------------------------------------------------------
+
+
+def test_calibration_check_does_not_reject_valid_tied_top1_p_values_where_ks_did():
+    """300 audits of 120 non-members, top-1 name test with heavy ties, the null true. The
+    previous check, Kolmogorov-Smirnov on the p-values (ties against the person), rejected
+    about every one of them; the one-sided checks at 0.05 and 0.01 and the randomized PIT do
+    not (false alarms at about their nominal rates)."""
+    rng = np.random.default_rng(19)
+    runs, people, n_null = 300, 120, 200
+    values = tied_counts(rng, (runs, people, 1 + n_null))
+    observed, null = values[..., 0], values[..., 1:]
+    conservative, _, _ = claims.rank_p_values(observed, null)
+    broken, _, _ = claims.rank_p_values(observed, null, tie_break=rng.random((runs, people)))
+    old_rejections = sum(stats.kstest(p, "uniform").pvalue < 0.01 for p in conservative)
+    fits = [calibration(p, np.full(people, n_null), seed=run) for run, p in enumerate(broken)]
+    failed = sum(fit["fails"] for fit in fits)
+    pit_rejections = sum(fit["pit"]["p"] < 0.01 for fit in fits)
+    assert old_rejections >= 290  # the previous check: valid p-values called miscalibrated
+    assert failed <= stats.binom.ppf(0.999, runs, 0.05)  # <= 2.5% + 2.5% by construction
+    assert pit_rejections <= stats.binom.ppf(0.999, runs, 0.01)
+    # ties counted against the person: valid, so the one-sided checks pass them too
+    conservative_fails = sum(calibration(p)["fails"] for p in conservative)
+    assert conservative_fails <= stats.binom.ppf(0.999, runs, 0.05)
+
+
+def test_calibration_flags_too_many_small_p_values_and_gives_exact_intervals():
+    rng = np.random.default_rng(2)
+    anti = rng.uniform(size=400) ** 2  # too many small p-values
+    fit = calibration(anti, np.full(400, 999), seed=0)
+    assert fit["fails"] and fit["at_0.05"]["exceeds"] and fit["pit"]["p_excess"] < 1e-6
+    four_of_120 = calibration(np.r_[np.full(4, 0.01), np.full(116, 0.5)])["at_0.05"]
+    assert four_of_120["share"] == pytest.approx(4 / 120) and not four_of_120["exceeds"]
+    assert four_of_120["ci"] == pytest.approx([0.0092, 0.0831], abs=1e-4)  # Clopper-Pearson
+    assert four_of_120["p_excess"] == pytest.approx(stats.binom.sf(3, 120, 0.05))
+    empty = calibration(np.array([np.nan]))  # nothing to compute: it says so
+    assert empty["n"] == 0 and empty["fails"] is None and empty["at_0.01"]["share"] is None
+    assert empty["at_0.01"]["reason"] and empty["pit"]["p"] is None and empty["pit"]["reason"]
+    assert calibration(np.array([0.3, 0.6]))["pit"]["reason"].startswith("the null sizes")
 
 
 # --- One verdict over people and claims -----------------------------------------------------

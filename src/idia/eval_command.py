@@ -126,6 +126,30 @@ def _rate_cell(row: dict, rate: str) -> str:
     )
 
 
+def calibration_text(fit: dict) -> str:
+    """A test's calibration on non-members in words: the share at p <= 0.05 and 0.01 with
+    exact intervals and the randomized-PIT p (older evaluations: the KS p); 'n/a' with the
+    reason when a figure cannot be computed."""
+    if "at_0.05" not in fit:  # an evaluation written before the one-sided checks
+        ks = fit.get("ks_p")
+        return f"Kolmogorov-Smirnov p = {'n/a' if ks is None else format(ks, '.3g')} " \
+            f"(n = {fit['n']})"
+    parts = []
+    for key in ("at_0.05", "at_0.01"):
+        check = fit[key]
+        if check["share"] is None:
+            parts.append(f"p <= {check['level']:g}: n/a ({check.get('reason', 'no p-values')})")
+            continue
+        low, high = check["ci"]
+        parts.append(f"p <= {check['level']:g} for {check['share']:.1%} [{low:.1%}-{high:.1%}]"
+                     + (" (too many)" if check["exceeds"] else ""))
+    pit = fit.get("pit", {})
+    parts.append("randomized-PIT KS p = " + (
+        f"{pit['p']:.3g}" if pit.get("p") is not None else f"n/a ({pit.get('reason', '')})"
+    ))
+    return f"{', '.join(parts)} (n = {fit['n']}; 95% Clopper-Pearson)"
+
+
 def render_evaluation(document: dict, run: Path) -> None:
     console = Console()
     settings, people, truth = document["settings"], document["people"], document["has_truth"]
@@ -171,11 +195,8 @@ def render_evaluation(document: dict, run: Path) -> None:
             "population).[/yellow]"
         )
     for claim, fit in document["claims"].get("null_calibration", {}).items():
-        console.print(
-            f"Calibration on non-members, {CLAIM_NAMES[claim]}: Kolmogorov-Smirnov p = "
-            f"{fit['ks_p']:.3g} (n = {fit['n']}; small values mean the p-values are not "
-            "uniform where the null holds)."
-        )
+        console.print(f"Calibration on non-members, {CLAIM_NAMES[claim]}: "
+                      f"{calibration_text(fit)}.")
     if truth:
         console.print(
             f"{people['n_members']} members, {people['n_non_members']} non-members: "

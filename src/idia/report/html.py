@@ -23,6 +23,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from idia import __version__, attack
+from idia.audit_claims import EMPIRICAL_LOW_FPRS
 from idia.claims import NULLS, SENTENCES
 from idia.engine import CheckResult
 from idia.evaluation import (
@@ -154,8 +155,12 @@ def _summary(report: RunReport) -> dict[str, Any]:
         "rates": {rate: _rate_cells(row, rate) for rate in (*SUMMARY_RATES, "called_member")},
         "auc_score": roc.get("score", {}).get("auc"),
         "auc_probability": roc.get("probability", {}).get("auc"),
-        "tpr_at_fpr_1pct": roc.get("score", {}).get("tpr_at_fpr_1pct"),
-        "tpr_at_fpr_0p1pct": roc.get("score", {}).get("tpr_at_fpr_0p1pct"),
+        **{  # evaluations written before the figures were labelled empirical: old keys
+            f"tpr_at_fpr_{key}": roc.get("score", {}).get(
+                f"empirical_tpr_at_fpr_{key}", roc.get("score", {}).get(f"tpr_at_fpr_{key}")
+            )
+            for key in ("1pct", "0p1pct")
+        },
     }
 
 
@@ -164,6 +169,7 @@ RULE_NAMES = {
     "name_familiarity": "name familiarity: " + SENTENCES["name_familiarity"],
     "face_association": "face association: " + SENTENCES["face_association"],
     "text_only": "text only: " + SENTENCES["text_only"],
+    "any_claim": "any claim: the model knows something about this person (one FDR over people)",
     "face_blind": "face-blind baseline (the name on other people's photos)",
 }
 
@@ -172,7 +178,11 @@ def _rules(report: RunReport) -> dict[str, Any]:
     """Every rule side by side on all photos of each person, and each test's calibration."""
     block = report.evaluation.get("claims", {})
     rows = [
-        {"rule": rule, "label": RULE_NAMES.get(rule, rule), **values}
+        {"rule": rule, "label": RULE_NAMES.get(rule, rule), **values,
+         **{  # evaluations written before the figures were labelled empirical: old keys
+             key: values.get(key, values.get(key.removeprefix("empirical_")))
+             for key in EMPIRICAL_LOW_FPRS
+         }}
         for rule, values in block.get("rules", {}).items()
     ]
     calibration = [
@@ -467,9 +477,10 @@ def _run_figures(reports: Sequence[RunReport], folder: Path) -> list[dict[str, s
                 figures.calibration_qq(calibration, f"{label}: p-values of non-members"),
                 f"calibration_{index}",
                 f"{label}: each test's p-values on non-members (people the model cannot know) "
-                "against the uniform distribution, with the Kolmogorov-Smirnov p-value. A "
-                "calibrated test stays on the diagonal; points below it mean too many small "
-                "p-values, i.e. false claims.",
+                "against the uniform distribution, with the share at p <= 0.05 and the "
+                "randomized-PIT uniformity p-value. A valid test stays on or above the "
+                "diagonal (coarse or tied p-values step above it); points below it mean too "
+                "many small p-values, i.e. false claims.",
             )
     curves = [(r.label, r.evaluation["roc"]) for r in reports if r.evaluation["has_truth"]]
     if curves:
