@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from idia.lab.seeds import detection_trend, pooled_results, pooled_summary
+from idia.lab.seeds import pooled_results, pooled_summary
+from idia.lab.trend import detection_trend
 from test_evaluation import all_photos, decoys, write_run
 
 
@@ -37,6 +38,16 @@ def test_pooled_rules_count_the_people_of_every_seed(tmp_path):
     assert len(paper["auc_per_seed"]) == 3
     low, high = by_count["5"]["ci"]
     assert low < 0.5 < high
+    # each seed's figures, seed-aware intervals and heterogeneity tests beside the pooled ones
+    assert set(paper["per_seed"]) == {"0", "1", "2"} and paper["per_seed"]["1"]["tpr"] == 0.5
+    tpr = paper["seed_aware"]["tpr"]
+    assert [v["k"] for v in tpr["per_seed"].values()] == [3, 3, 3] and tpr["rate"] == 0.5
+    assert tpr["ci"][0] <= paper["tpr_ci"][0] and tpr["heterogeneity"]["p"] == 1.0
+    assert paper["seed_aware"]["auc"]["per_seed"] == paper["auc_per_seed"]
+    assert by_count["5"]["seed_aware"]["n"] == 6
+    trend = pooled["trend"]["paper"]
+    assert {"slope", "ci", "p", "method"} <= set(trend) and trend["separation"]
+    assert trend["slope"] > 0 and trend["p"] < 0.01
 
 
 def test_the_trend_rises_with_the_count_and_says_when_it_cannot(tmp_path):
@@ -49,11 +60,12 @@ def test_the_trend_rises_with_the_count_and_says_when_it_cannot(tmp_path):
     members.loc[members.index[-1], "member"] = False
     trend = detection_trend(members, "member")
     assert trend["slope"] > 0 and trend["ci"][0] < trend["slope"] < trend["ci"][1]
-    assert 0 < trend["p_value"] < 1 and trend["n"] == 12
+    assert 0 < trend["p"] < 1 and trend["n"] == 12 and not trend["separation"]
     reversed_ = members.assign(member=~members["member"])  # falling with the count
     falling = detection_trend(reversed_, "member")
     assert falling["slope"] == pytest.approx(-trend["slope"], rel=1e-4)  # logit symmetry
     assert falling["ci"] == pytest.approx([-trend["ci"][1], -trend["ci"][0]], rel=1e-4)
     members["member"] = True
-    assert detection_trend(members, "member")["slope"] is None
+    constant = detection_trend(members, "member")
+    assert constant["slope"] is None and "does not vary" in constant["reason"]
 

@@ -6,11 +6,15 @@ trend test keeps its size and finds a trend that separates; seed-aware intervals
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
 from idia import claims
 from idia.evaluation._claims import calibration
+from idia.lab.pooling import heterogeneity, seed_interval, seed_rate
+from idia.lab.trend import detection_trend, permutation_p
+from idia.metrics import wilson_interval
 
 LEVELS = (0.05, 0.01)
 
@@ -199,3 +203,126 @@ def test_hierarchical_verdicts_on_a_hand_made_case():
     assert result.holds.tolist() == [[True, False, False], [False] * 3, [False] * 3,
                                      [True] * 3]
     assert claims.simes(np.array([0.03, 0.02, 0.9])) == pytest.approx(0.045)
+
+
+# --- The trend test -------------------------------------------------------------------------
+
+
+def _lab_members(rng: np.random.Generator, seeds: int = 3, per_seed: int = 24):
+    """Members as the lab deals them: the counts 1..75 dealt evenly at random per seed."""
+    counts = np.resize([1, 5, 10, 25, 50, 75], per_seed)
+    rows = []
+    for seed in range(seeds):
+        rows.append(pd.DataFrame({"seed": seed, "count": rng.permutation(counts)}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_trend_test_keeps_its_size_when_detection_ignores_the_count():
+    """Detection rates differ by seed and people share random effects within a seed (they
+    share a model), but do not depend on the dealt count: p <= 0.05 and 0.01 at their rates."""
+    rng = np.random.default_rng(31)
+    simulations, p_values = 400, []
+    for _ in range(simulations):
+        members = _lab_members(rng)
+        cluster = rng.normal(size=(3, 4))[members["seed"], np.arange(len(members)) % 4]
+        base = rng.normal(-0.5, 1.0, size=3)[members["seed"]]
+        detected = rng.random(len(members)) < 1 / (1 + np.exp(-(base + 1.5 * cluster)))
+        p_values.append(permutation_p(detected, np.log(members["count"].to_numpy(float)),
+                                      members["seed"].to_numpy(), seed=0, permutations=499)[0])
+    p_values = np.array(p_values)
+    for level in LEVELS:
+        assert at_most(int((p_values <= level).sum()), simulations, level), level
+    # small labs, where a few members separate by chance: always a p-value and a finite slope
+    # (the previous likelihood-ratio test said "not estimable" there)
+    for _ in range(40):
+        members = _lab_members(rng, per_seed=6)
+        members["found"] = rng.random(len(members)) < 0.25
+        trend = detection_trend(members, "found", permutations=199)
+        if trend["slope"] is None:
+            assert members["found"].nunique() == 1
+            continue
+        assert 0 < trend["p"] <= 1 and np.isfinite(trend["slope"])
+
+
+def test_a_trend_that_separates_is_the_strongest_trend_not_a_missing_one():
+    rng = np.random.default_rng(37)
+    members = _lab_members(rng)
+    members["found"] = members["count"] >= 25  # every well-seen member found, no other
+    trend = detection_trend(members, "found", seed=0)
+    assert trend["separation"] and trend["slope"] > 0
+    low, high = trend["ci"]
+    assert 0 < low < trend["slope"] < high < np.inf  # Firth: finite under separation
+    assert trend["p"] == pytest.approx(1 / (1 + trend["permutations"]))
+    assert {"slope", "ci", "p", "method"} <= set(trend)
+    falling = detection_trend(members.assign(found=~members["found"]), "found", seed=0)
+    assert falling["separation"] and falling["slope"] == pytest.approx(-trend["slope"], rel=1e-5)
+
+
+def test_firth_slope_matches_maximum_likelihood_when_the_data_are_large_and_overlap():
+    from scipy import optimize, special
+
+    from idia.lab.trend import firth_logistic, trend_design
+
+    rng = np.random.default_rng(41)
+    members = _lab_members(rng, seeds=3, per_seed=600)
+    x = np.log(members["count"].to_numpy(float))
+    detected = (rng.random(len(x)) < special.expit(-2 + 0.6 * x)).astype(float)
+    design = trend_design(x, members["seed"].to_numpy())
+
+    def negative_loglik(beta):
+        eta = design @ beta
+        return np.logaddexp(0, eta).sum() - detected @ eta, design.T @ (
+            special.expit(eta) - detected)
+
+    ml = optimize.minimize(negative_loglik, np.zeros(design.shape[1]), jac=True).x
+    firth = firth_logistic(design, detected)
+    assert firth[1] == pytest.approx(ml[1], abs=0.02)  # the penalty fades with n
+    assert abs(firth[1]) < abs(ml[1])  # and shrinks towards 0
+
+
+# --- Seed-aware intervals and heterogeneity -------------------------------------------------
+
+
+def test_seed_rates_on_the_reviewed_figures():
+    """The paper's rule on seeds 0-2: 75, 55 and 67 of 120 members (heterogeneity p 0.033)."""
+    hits = np.concatenate([np.arange(120) < k for k in (75, 55, 67)])
+    groups = np.repeat([0, 1, 2], 120)
+    rate = seed_rate(hits, groups, [0, 1, 2], seed=0)
+    assert rate["rate"] == pytest.approx(197 / 360)
+    assert [v["k"] for v in rate["per_seed"].values()] == [75, 55, 67]
+    assert rate["heterogeneity"]["p_chi2"] == pytest.approx(0.0331, abs=1e-4)
+    assert rate["heterogeneity"]["p"] == pytest.approx(0.0335, abs=0.01)  # exact, Monte Carlo
+    low, high = rate["ci"]
+    wilson = wilson_interval(197, 360)
+    assert low < wilson[0] and high > wilson[1]  # wider than the pooled binomial interval
+    # Hartung-Knapp: t(2) x the seeds' standard error
+    spread = np.std([75 / 120, 55 / 120, 67 / 120], ddof=1) / np.sqrt(3)
+    assert high - low == pytest.approx(2 * stats.t.ppf(0.975, 2) * spread)
+
+
+def test_seed_intervals_fall_back_to_the_pooled_interval_where_seeds_agree_or_are_one():
+    none = seed_rate(np.zeros(360, bool), np.repeat([0, 1, 2], 120), [0, 1, 2])
+    assert none["ci"] == pytest.approx([0.0, float(wilson_interval(0, 360)[1])])
+    assert none["heterogeneity"]["p"] == 1.0
+    one = seed_rate(np.arange(50) < 10, np.zeros(50), [0])
+    assert one["ci"] == pytest.approx([float(v) for v in wilson_interval(10, 50)])
+    assert one["heterogeneity"]["p"] is None and one["heterogeneity"]["reason"]
+    assert heterogeneity(np.array([3]), np.array([10]))["reason"].startswith("one seed")
+
+
+def test_seed_aware_intervals_cover_where_pooled_binomial_intervals_do_not():
+    """Three seeds of 120 people whose true rates scatter around 0.55 (sd 0.08): the pooled
+    Wilson interval (the previous headline) covers the mean rate far less often than 95%; the
+    seed-aware interval covers it at least about as often as it says."""
+    rng = np.random.default_rng(43)
+    simulations, covered, covered_wilson = 1000, 0, 0
+    for _ in range(simulations):
+        rates = np.clip(rng.normal(0.55, 0.08, size=3), 0, 1)
+        k = rng.binomial(120, rates)
+        n = np.full(3, 120)
+        low, high = seed_interval(k, n)
+        covered += low <= 0.55 <= high
+        w_low, w_high = wilson_interval(k.sum(), n.sum())
+        covered_wilson += w_low <= 0.55 <= w_high
+    assert covered / simulations >= 0.93
+    assert covered_wilson / simulations < 0.75

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from idia.audit_claims import RULE_LABELS
 from idia.cli_errors import USER_ERRORS, fail
+from idia.eval_command import calibration_text
 from idia.lab.train import (
     DEFAULT_INJECT,
     TrainDataError,
@@ -263,16 +264,35 @@ def render_seeds(summary: dict, out: Path) -> None:
     counts = list(rules["paper"]["tpr_by_count"])
     table = Table("injected pairs", *(RULE_LABELS[r] for r in rules),
                   title=f"idia lab, seeds {', '.join(map(str, summary['seeds']))} pooled: "
-                  "share called member [95% CI] of n")
+                  "share called member [95% CI over seeds] of n")
+
+    def seed_ci(cell: dict) -> list:  # summaries written before the seed-aware intervals
+        return cell.get("seed_aware", {}).get("ci") or cell["ci"]
+
     for count in counts:
         table.add_row(count, *(
             "{:.0%} [{:.0%}-{:.0%}] of {}".format(
-                r["tpr_by_count"][count]["tpr"], *r["tpr_by_count"][count]["ci"],
+                r["tpr_by_count"][count]["tpr"], *seed_ci(r["tpr_by_count"][count]),
                 r["tpr_by_count"][count]["n"])
             if count in r["tpr_by_count"] else "" for r in rules.values()
         ))
     table.add_row("0 (non-members: FPR)", *(
-        f"{r['fpr']:.1%} [{r['fpr_ci'][0]:.1%}-{r['fpr_ci'][1]:.1%}] of {r['n_non_members']}"
+        "{:.1%} [{:.1%}-{:.1%}] of {}".format(
+            r["fpr"], *(r.get("seed_aware", {}).get("fpr", {}).get("ci") or r["fpr_ci"]),
+            r["n_non_members"])
+        for r in rules.values()
+    ))
+    table.add_row("TPR / FPR per seed (heterogeneity p)", *(
+        "" if "tpr" not in r.get("seed_aware", {}) else " / ".join(
+            ", ".join("n/a" if v["rate"] is None else f"{v['rate']:.0%}"
+                      for v in r["seed_aware"][rate]["per_seed"].values())
+            + " (p {})".format(_number(r["seed_aware"][rate]["heterogeneity"]["p"]))
+            for rate in ("tpr", "fpr"))
+        for r in rules.values()
+    ))
+    table.add_row("each person's p <= 0.01: TPR / FPR", *(
+        "" if "at_p_0.01" not in r else "{:.0%} / {:.1%}".format(
+            r["at_p_0.01"]["tpr"], r["at_p_0.01"]["fpr"])
         for r in rules.values()
     ))
     table.add_row("each person's p <= alpha: TPR / FPR", *(
@@ -287,8 +307,10 @@ def render_seeds(summary: dict, out: Path) -> None:
     ))
     def trend(t: dict | None) -> str:
         if t is None or t.get("slope") is None:
-            return "n/a"
-        return f"{t['slope']:.2f} [{t['ci'][0]:.2f}, {t['ci'][1]:.2f}], p {t['p_value']:.2g}"
+            return "n/a" if t is None else f"n/a ({t.get('reason', '')})"
+        return (f"{t['slope']:.2f} [{_number(t['ci'][0])}, {_number(t['ci'][1])}], p "
+                f"{_number(t.get('p', t.get('p_value')))}"
+                + (" (separation)" if t.get("separation") else ""))
 
     table.add_row("trend: log-odds per e-fold pairs [95% CI]",
                   *(trend(summary["trend"].get(r)) for r in rules))
@@ -305,7 +327,11 @@ def render_seeds(summary: dict, out: Path) -> None:
     )
 
 
-LAB_RULES = ("paper", "name_familiarity", "face_association", "text_only")
+LAB_RULES = ("paper", "name_familiarity", "face_association", "text_only", "any_claim")
+
+
+def _number(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2g}"
 
 
 def render_lab(summary: dict, out: Path) -> None:
@@ -332,15 +358,18 @@ def render_lab(summary: dict, out: Path) -> None:
         "" if "unadjusted" not in r else
         f"{r['unadjusted']['tpr']:.0%} / {r['unadjusted']['fpr']:.1%}" for r in rules.values()
     ))
+    table.add_row("each person's p <= 0.01: TPR / FPR", *(
+        "" if "at_p_0.01" not in r else
+        f"{r['at_p_0.01']['tpr']:.0%} / {r['at_p_0.01']['fpr']:.1%}" for r in rules.values()
+    ))
     console.print(table)
     blind = summary.get("rules", {}).get("face_blind")
     if blind and blind.get("auc") is not None:
         console.print(f"Face-blind baseline (the name on other people's photos): AUC "
                       f"{blind['auc']:.3f}: what the name alone explains.")
     for claim, fit in summary.get("null_calibration", {}).items():
-        if fit.get("ks_p") is not None:
-            console.print(f"Calibration on non-members, {RULE_LABELS[claim]}: KS p = "
-                          f"{fit['ks_p']:.3g} (n = {fit['n']}).")
+        console.print(f"Calibration on non-members, {RULE_LABELS[claim]}: "
+                      f"{calibration_text(fit)}.")
     console.print(
         f"{summary['n_members']} members, {summary['n_non_members']} non-members, "
         f"{summary['attack_photos']} held-out photos each; tests at alpha {summary.get('alpha')} "
