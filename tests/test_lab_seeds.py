@@ -69,3 +69,27 @@ def test_the_trend_rises_with_the_count_and_says_when_it_cannot(tmp_path):
     constant = detection_trend(members, "member")
     assert constant["slope"] is None and "does not vary" in constant["reason"]
 
+
+
+def test_the_lab_tables_render_the_new_figures(tmp_path, capsys, monkeypatch):
+    """The terminal tables of `idia lab` and `idia lab --seeds` from summaries built like the
+    commands build them: seed-aware intervals, per-seed rates with the heterogeneity p, the
+    p <= 0.01 operating points, the trend with separation, the calibration checks."""
+    from idia.evaluation import evaluate_run
+    from idia.lab.command import render_lab, render_seeds
+    from idia.lab.pipeline import PRESETS, lab_summary
+
+    monkeypatch.setenv("COLUMNS", "400")
+    runs = [_run(tmp_path / f"s{s}", s) for s in (0, 1, 2)]
+    summary = {"seeds": [0, 1, 2], **pooled_summary(runs, [0, 1, 2]),
+               "seconds": {"wall_s_per_seed": [60.0, None, 90.0]}}
+    render_seeds(summary, tmp_path)
+    text = " ".join(capsys.readouterr().out.split())
+    assert "[95% CI over seeds]" in text and "(separation)" in text
+    assert "TPR / FPR per seed (heterogeneity p) │ 50%, 50%, 50% (p 1) / 0%, 0%, 0% (p 1)" in text
+    evaluation = evaluate_run(runs[0], sizes=[1, 3], draws=2)
+    lab = lab_summary(runs[0], PRESETS["quick"], 0, "hand:made", {}, evaluation)
+    render_lab(lab, tmp_path)
+    text = " ".join(capsys.readouterr().out.split())
+    assert "each person's p <= 0.01: TPR / FPR" in text
+    assert "Calibration on non-members, name familiarity: p <= 0.05 for" in text

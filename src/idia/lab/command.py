@@ -303,7 +303,8 @@ def render_seeds(summary: dict, out: Path) -> None:
         for r in rules.values()
     ))
     table.add_row("AUC per seed", *(
-        ", ".join(f"{a:.3f}" for a in r["auc_per_seed"]) for r in rules.values()
+        ", ".join("n/a" if a is None else f"{a:.3f}" for a in r["auc_per_seed"])
+        for r in rules.values()
     ))
     def trend(t: dict | None) -> str:
         if t is None or t.get("slope") is None:
