@@ -280,7 +280,10 @@ def test_evaluate_redraws_the_tests_and_checks_their_calibration(audited):
     assert set(calibration) == {"name_familiarity", "face_association", "text_only"}
     # non-members here are the unknown people: every test's null holds for them
     for fit in calibration.values():
-        assert fit["n"] == 75 and fit["ks_p"] > 0.01 and len(fit["qq"]) == 75
-        low, high = fit["share_at_most_0.05_ci"]  # a rate with its interval, over 75 people
-        assert low <= fit["share_at_most_0.05"] <= high and high - low > 0.05
+        assert fit["n"] == 75 and len(fit["qq"]) == 75 and fit["fails"] is False
+        for key, level in (("at_0.05", 0.05), ("at_0.01", 0.01)):
+            check = fit[key]  # a share with its exact interval, over 75 people
+            low, high = check["ci"]
+            assert check["n"] == 75 and low <= check["share"] <= high and low <= level
+        assert fit["pit"]["p"] > 0.001 and fit["pit"]["seed"] == 1
     assert document["claims"]["rules"]["face_association"]["n_members"] == 75

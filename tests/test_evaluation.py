@@ -377,7 +377,7 @@ def test_roc_auc_and_low_fpr_from_continuous_scores(tmp_path):
     roc = document["roc"]
     assert roc["score"]["auc"] == 0.5
     assert roc["probability"]["auc"] == pytest.approx(8 / 9)  # 0.3 < 0.35 is the only miss
-    assert roc["probability"]["tpr_at_fpr_1pct"] == pytest.approx(2 / 3)
+    assert roc["probability"]["empirical_tpr_at_fpr_1pct"] == pytest.approx(2 / 3)
     assert frames["evaluation"]["auc_probability_mean"].iloc[0] == pytest.approx(8 / 9)
     assert document["continuous_scores"] == ["probability", "rank"]
 
@@ -538,3 +538,26 @@ def test_cli_evaluate(small_run, tmp_path):
     fails([str(small_run), "--population", "all"], "--population must be one of")
     fails([str(small_run), "--protocol", "notebook"], "--protocol must be one of")
     fails([str(small_run), "--bins", "weird"], "--bins must be one of")
+
+
+def test_cli_evaluate_on_an_audit_with_one_non_member(tmp_path):
+    """It stopped with "unsupported format string passed to NoneType.__format__": the
+    calibration line formatted a KS p-value that one non-member cannot give."""
+    run = write_run(tmp_path / "run", [all_photos(0, 5), all_photos(1, 5), decoys(3)],
+                    [True, True, False], [30, 60, 0])
+    result = runner.invoke(app, ["evaluate", str(run), "--bins", "paper", "--sizes", "1,3"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "Calibration on non-members, name:" in text and "(n = 1;" in text
+    calibration = json.loads((run / "evaluation.json").read_text())["claims"]["null_calibration"]
+    assert calibration["name_familiarity"]["at_0.05"]["n"] == 1
+
+
+def test_a_calibration_that_cannot_be_computed_says_so_in_the_table():
+    from idia.cli.render import calibration_text
+
+    from idia.evaluation._claims import calibration
+
+    assert "n/a (no p-values)" in calibration_text(calibration(np.array([])))
+    assert "n/a (the null sizes" in calibration_text(calibration(np.array([0.2, 0.7])))
+    assert calibration_text({"n": 1, "ks_p": None}) == "Kolmogorov-Smirnov p = n/a (n = 1)"

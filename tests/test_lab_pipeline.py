@@ -31,8 +31,8 @@ def test_quick_lab_writes_everything(quick_lab):
     assert summary["tpr_by_count"]["75"] > summary["fpr"], summary
     rules = summary["rules"]
     for rule in ("paper", "name_familiarity", "face_association", "text_only"):
-        for key in ("tpr", "fpr", "auc", "tpr_at_1pct_fpr", "tpr_at_0.1pct_fpr",
-                    "tpr_by_count", "tpr_ci", "fpr_ci"):
+        for key in ("tpr", "fpr", "auc", "empirical_tpr_at_1pct_fpr",
+                    "empirical_tpr_at_0.1pct_fpr", "tpr_by_count", "tpr_ci", "fpr_ci"):
             assert key in rules[rule], (rule, key)
         assert (rules[rule]["n_members"], rules[rule]["n_non_members"]) == (12, 12)
         assert set(rules[rule]["tpr_by_count"]) == set(summary["tpr_by_count"])
@@ -41,7 +41,11 @@ def test_quick_lab_writes_everything(quick_lab):
     calibration = summary["null_calibration"]
     assert set(calibration) == {"name_familiarity", "face_association", "text_only"}
     for fit in calibration.values():
-        assert fit["n"] == 12 and 0 <= fit["ks_p"] <= 1
+        assert fit["n"] == 12 and 0 <= fit["pit"]["p"] <= 1 and "qq" not in fit
+        assert fit["at_0.05"]["n"] == fit["at_0.01"]["n"] == 12
+    for rule in ("name_familiarity", "face_association", "text_only", "any_claim"):
+        for key in ("at_p_0.01", "at_p_0.001"):
+            assert {"tpr", "tpr_ci", "fpr", "fpr_ci"} <= set(rules[rule][key]), (rule, key)
     html = (quick_lab / "report.html").read_text()
     assert "<html" in html.lower() and "data:image/png;base64" in html
 

@@ -428,7 +428,7 @@ def finalize_run(
     write_parquet(out / PHOTOS, photos)
     write_parquet(out / RESULTS, results)
     write_atomic(out / RESULTS_CSV, lambda p: results.to_csv(p, index=False))
-    summary = summarize(results, threshold, alpha, tests.attrs["method"])
+    summary = summarize(results, threshold, alpha, tests.attrs["method"], seed)
     write_json(out / SUMMARY, summary)
     return summary
 
@@ -505,9 +505,11 @@ def summarize(
     threshold: int,
     alpha: float = claims.DEFAULT_ALPHA,
     method: str = "response",
+    seed: int | None = None,
 ) -> dict[str, Any]:
     """Confusion counts and rates over the people with known truth and usable photos: the
-    paper's rule at the top level (as before), every rule under ``rules``."""
+    paper's rule at the top level (as before), every rule under ``rules``; ``seed``: the
+    audit's seed, which also drew the top-1 tests' tie breaks."""
     judged = results[results["truth"].notna() & (results["n_photos"] > 0)]
     counts = confusion_counts(judged["member"].to_numpy(bool), judged["truth"].to_numpy(bool))
     summary: dict[str, Any] = {k: int(v) for k, v in counts.items()}
@@ -526,6 +528,10 @@ def summarize(
                 claim: int(results[f"{short}_verdict"].sum())
                 for claim, short in audit_claims.TEST_COLUMNS.items()
             },
+            "n_people_with_a_claim": int(results["verdict"].notna().sum()),
+            "verdict_procedure": claims.VERDICT_PROCEDURE,
+            "tie_breaking": {"tests": ["name_top1", "face_top1"], "seed": seed,
+                             "rule": claims.TIE_BREAKING},
         }
     )
     if len(judged) and judged["truth"].nunique() == 2:
@@ -535,30 +541,22 @@ def summarize(
 
 def rule_table(judged: pd.DataFrame, alpha: float = claims.DEFAULT_ALPHA) -> dict[str, Any]:
     """Each rule's TPR/FPR (with 95% intervals and people), AUC of its continuous score and
-    TPR at low FPR, TPR by training count: the paper's rule, the three tests (verdicts after
-    Benjamini-Hochberg across the audit, and under ``unadjusted`` each person's own p <= alpha,
-    what a single check says), and the face-blind baseline (how far the name's response on
-    other people's photos departs from the decoys', in either direction)."""
+    the empirical TPR at low FPR, TPR by training count (the rules of
+    :func:`idia.audit_claims.rule_verdicts`): the paper's rule, the three tests (verdicts after
+    Benjamini-Hochberg across the audit; under ``unadjusted`` each person's own p <= alpha,
+    what a single check says, and under ``at_p_0.01`` / ``at_p_0.001`` the pre-set operating
+    points), the one verdict over all claims (``any_claim``), and the face-blind baseline (how
+    far the name's response on other people's photos departs from the decoys', in either
+    direction)."""
     truth = judged["truth"].to_numpy(bool)
     counts = judged["count"].to_numpy(dtype=object) if judged["count"].notna().any() else None
-
-    def column(name: str) -> np.ndarray | None:
-        return judged[name].to_numpy(float) if name in judged else None
-
-    rules = {
-        "paper": audit_claims.rule_summary(
-            judged["member"].to_numpy(bool), column("score"), truth, counts
+    rules = {}
+    for rule, found in audit_claims.rule_verdicts(judged, alpha).items():
+        verdict = found.pop("verdict")
+        score = found.pop("score")
+        rules[rule] = audit_claims.rule_summary(
+            verdict, score, truth, None if verdict is None else counts
         )
-    }
-    for claim, short in audit_claims.TEST_COLUMNS.items():
-        if f"p_{short}" in judged and judged[f"p_{short}"].notna().any():
-            rules[claim] = audit_claims.rule_summary(
-                judged[f"{short}_verdict"].to_numpy(bool), column(f"z_{short}"), truth, counts
-            )
-            rules[claim]["unadjusted"] = audit_claims.rule_summary(
-                (judged[f"p_{short}"] <= alpha).to_numpy(bool), None, truth, counts
-            )
-    if "face_blind" in judged:
-        distance = np.abs(judged["face_blind"].to_numpy(float))
-        rules["face_blind"] = audit_claims.rule_summary(None, distance, truth, None)
+        for point, verdicts in found.items():
+            rules[rule][point] = audit_claims.rule_summary(verdicts, None, truth, counts)
     return rules

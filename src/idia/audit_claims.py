@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from idia import claims
 from idia.metrics import binomial_interval, confusion_counts, rates, roc_curve, to_json_number
-from idia.names import CandidateSet
+from idia.names import CandidateSet, normalize_name
 from idia.people import Person, name_key
 
 # results.parquet columns per test: p-value, z (continuous score), BH q-value, verdict.
@@ -31,7 +31,33 @@ TEST_COLUMNS: dict[str, str] = {
     "face_association": "face",
     "text_only": "text",
 }
-LOW_FPRS: dict[str, float] = {"tpr_at_1pct_fpr": 0.01, "tpr_at_0.1pct_fpr": 0.001}
+# The size of each test's null sample per person (results columns): the randomized PIT of the
+# calibration check needs it.
+NULL_SIZES: dict[str, str] = {
+    "name_familiarity": "n_name_null",
+    "face_association": "n_face_reference",
+    "text_only": "n_text_null",
+}
+# The best TPR among thresholds whose FPR on these very non-members is at most 1% / 0.1%: the
+# threshold is chosen on the people it is reported on, so the figure is optimistic (labelled
+# empirical; the pre-set operating points below are the ones whose FPR bound holds).
+EMPIRICAL_LOW_FPRS: dict[str, float] = {
+    "empirical_tpr_at_1pct_fpr": 0.01,
+    "empirical_tpr_at_0.1pct_fpr": 0.001,
+}
+# Pre-set operating points of the calibrated tests: each person's p <= level. A valid p-value
+# keeps the expected FPR at most the level by construction (rules.<rule>.at_p_0.01).
+AT_P_LEVELS: tuple[float, ...] = (0.01, 0.001)
+# The p-value behind each p-based rule ("any_claim": Simes over the person's claims).
+RULE_P_COLUMNS: dict[str, str] = {
+    **{claim: f"p_{short}" for claim, short in TEST_COLUMNS.items()},
+    "any_claim": "p_person",
+}
+
+def at_p_key(level: float) -> str:
+    """'at_p_0.01' for 0.01: the key of a pre-set operating point."""
+    return f"at_p_{level:g}"
+
 
 def responses_table(person: int, responses: claims.Responses) -> pa.Table:
     """One person's per-photo responses: person, photo, name (list), cross (list)."""
@@ -119,10 +145,13 @@ def claim_columns(
     alpha: float,
 ) -> pd.DataFrame:
     """Per person: the three tests (continuous where the model gave scores, top-1 counts
-    otherwise and beside them), BH q-values across the audit, verdicts at ``alpha``."""
+    otherwise and beside them, their ties broken at random with draws seeded by ``seed`` and
+    the person's name, the conservative p-values beside them), BH q-values across the audit
+    per claim, and one verdict over all claims (:func:`idia.claims.hierarchical_verdicts`)."""
     n = len(people)
     has_photos = n_photos > 0
     keys = [name_key(p.name) for p in people]
+    names = [normalize_name(p.name) for p in people]
     mask = claims.reference_mask(face_sexes, has_photos)
     decoys, decoy_sexes = candidates.decoy_indices, candidates.decoy_sexes
     name_sexes = [candidates.sexes[r] if r >= 0 else None for r in real_index]
@@ -132,24 +161,29 @@ def claim_columns(
     hit_table = np.stack(
         [claims.hit_counts(grid[i, : max(n_photos[i], 0)], len(candidates)) for i in range(n)]
     )
-    p_hit = np.full(n, np.nan)
-    z_hit = np.full(n, np.nan)
+    p_hit, p_hit_conservative, z_hit, n_name_null = (np.full(n, np.nan) for _ in range(4))
     for i in np.flatnonzero(has_photos):
         result = claims.name_hit_test(hit_table[i], real_index[i], decoys, decoy_sexes,
-                                      name_sexes[i])
-        p_hit[i], z_hit[i] = result.p_value, np.nan if result.z is None else result.z
+                                      name_sexes[i],
+                                      claims.tie_break_draw(seed, names[i], "name_top1"))
+        p_hit[i], p_hit_conservative[i] = result.p_value, result.p_conservative
+        z_hit[i] = np.nan if result.z is None else result.z
+        n_name_null[i] = result.n_null
     real_hits = [
         None if not has_photos[i] else (grid[i, : n_photos[i], :, None] == np.arange(
             candidates.n_real)).sum(axis=1).astype(np.float64)
         for i in range(n)
     ]
     face_hits = claims.face_tests(
-        claims.matched_means(real_hits, real_index, seed, keys), mask
+        claims.matched_means(real_hits, real_index, seed, keys), mask,
+        np.array([claims.tie_break_draw(seed, name, "face_top1") for name in names]),
     )
     out["p_name_top1"], out["z_name_top1"] = p_hit, z_hit
+    out["p_name_top1_conservative"] = p_hit_conservative
     out["p_face_top1"], out["z_face_top1"] = _masked(face_hits.p_value, has_photos), _masked(
         face_hits.z, has_photos
     )
+    out["p_face_top1_conservative"] = _masked(face_hits.p_conservative, has_photos)
 
     continuous = all(name_tables[i] is not None for i in np.flatnonzero(has_photos))
     if continuous and has_photos.any():
@@ -175,11 +209,12 @@ def claim_columns(
                 "z_face": out["z_face_top1"]}
         n_reference = face_hits.n_reference
         method = "top1"
+    out["n_name_null"] = np.where(has_photos, n_name_null, 0).astype(np.int64)
     out["n_face_reference"] = np.where(has_photos, n_reference, 0)
     out["face_reference_same_sex"] = _same_sex_rows(mask, face_sexes)
     if text is not None:
         by_index = text.set_index("real_index")
-        for column in ("text_statistic", "p_text", "z_text"):
+        for column in ("text_statistic", "p_text", "z_text", "n_text_null"):
             out[column] = by_index[column].reindex(real_index).to_numpy(float)
     else:
         out["p_text"] = np.full(n, np.nan)
@@ -188,9 +223,27 @@ def claim_columns(
     for short in TEST_COLUMNS.values():
         frame[f"q_{short}"] = claims.benjamini_hochberg(frame[f"p_{short}"].to_numpy(float))
         frame[f"{short}_verdict"] = (frame[f"q_{short}"] <= alpha).fillna(False).astype(bool)
-    frame["verdict"] = [_strongest(row) for row in frame.itertuples()]
+    frame = pd.concat([frame, verdict_columns(frame, alpha)], axis=1)
     frame.attrs["method"] = method
     return frame
+
+
+def verdict_columns(frame: pd.DataFrame, alpha: float) -> pd.DataFrame:
+    """One verdict per person over all claims (Benjamini-Bogomolov): ``p_person`` (Simes),
+    ``q_person`` (BH over people), ``{short}_holds`` (the claims that hold for the people
+    selected) and ``verdict``, the strongest of them (None: no evidence)."""
+    order = list(TEST_COLUMNS)
+    p = np.column_stack([frame[f"p_{TEST_COLUMNS[c]}"].to_numpy(float) for c in order])
+    result = claims.hierarchical_verdicts(p, alpha)
+    out = pd.DataFrame({"p_person": result.p_person, "q_person": result.q_person},
+                       index=frame.index)
+    for j, claim in enumerate(order):
+        out[f"{TEST_COLUMNS[claim]}_holds"] = result.holds[:, j]
+    strength = [order.index(claim) for claim in claims.STRENGTH]
+    out["verdict"] = [
+        next((order[j] for j in strength if row[j]), None) for row in result.holds
+    ]
+    return out
 
 
 def _masked(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
@@ -203,11 +256,38 @@ def _same_sex_rows(mask: np.ndarray, sexes: Sequence[str | None]) -> np.ndarray:
     return matched & (sex != "")
 
 
-def _strongest(row: Any) -> str | None:
-    for claim in ("face_association", "name_familiarity", "text_only"):
-        if getattr(row, f"{TEST_COLUMNS[claim]}_verdict"):
-            return claim
-    return None
+def rule_verdicts(judged: pd.DataFrame, alpha: float) -> dict[str, dict[str, Any]]:
+    """Every rule the results rows ``judged`` allow: its verdicts (``verdict``; None for a
+    baseline score), its continuous score (``score``, higher = member, or None) and, for the
+    rules with a p-value, the per-person operating points ``unadjusted`` (p <= alpha, what a
+    single check says) and ``at_p_0.01``, ``at_p_0.001`` (boolean arrays)."""
+
+    def column(name: str) -> np.ndarray | None:
+        return judged[name].to_numpy(float) if name in judged else None
+
+    def operating_points(p: np.ndarray) -> dict[str, np.ndarray]:
+        return {"unadjusted": p <= alpha} | {at_p_key(level): p <= level for level in AT_P_LEVELS}
+
+    rules: dict[str, dict[str, Any]] = {
+        "paper": {"verdict": judged["member"].to_numpy(bool), "score": column("score")}
+    }
+    for claim, short in TEST_COLUMNS.items():
+        if f"p_{short}" in judged and judged[f"p_{short}"].notna().any():
+            rules[claim] = {
+                "verdict": judged[f"{short}_verdict"].to_numpy(bool),
+                "score": column(f"z_{short}"),
+                **operating_points(judged[f"p_{short}"].to_numpy(float)),
+            }
+    if "p_person" in judged and judged["p_person"].notna().any():
+        p_person = judged["p_person"].to_numpy(float)
+        rules["any_claim"] = {
+            "verdict": judged["verdict"].notna().to_numpy(bool),
+            "score": -p_person,
+            **operating_points(p_person),
+        }
+    if "face_blind" in judged:
+        rules["face_blind"] = {"verdict": None, "score": np.abs(column("face_blind"))}
+    return rules
 
 
 def rule_summary(
@@ -218,8 +298,9 @@ def rule_summary(
     ci_method: str = "wilson",
 ) -> dict[str, Any]:
     """TPR, FPR with their people and 95% intervals, AUC of a continuous score (higher =
-    member) and TPR at low FPR, TPR by training count, for one rule over people with known
-    truth. A rule without verdicts (a baseline score) gets only the ROC figures."""
+    member) and the empirical TPR at low FPR (threshold chosen on these non-members), TPR by
+    training count, for one rule over people with known truth. A rule without verdicts (a
+    baseline score) gets only the ROC figures."""
     truth = np.asarray(truth, bool)
     n_members, n_non = int(truth.sum()), int((~truth).sum())
     out: dict[str, Any] = {"n_members": n_members, "n_non_members": n_non}
@@ -240,7 +321,7 @@ def rule_summary(
         valid = ~np.isnan(np.asarray(score, float))
         roc = roc_curve(np.asarray(score, float)[valid], truth[valid])
         out["auc"] = to_json_number(roc.auc)
-        out |= {key: to_json_number(roc.tpr_at_fpr(f)) for key, f in LOW_FPRS.items()}
+        out |= {key: to_json_number(roc.tpr_at_fpr(f)) for key, f in EMPIRICAL_LOW_FPRS.items()}
         out["n_scored"] = int(valid.sum())
     if counts is not None and verdict is not None:
         by_count: dict[str, Any] = {}

@@ -7,6 +7,10 @@ that learned the person ranks the name high on *their* face more than on other f
 association, the privacy claim). Each test here compares one observed statistic with a null
 sample built the same way, and returns ``p = (1 + #null >= observed) / (1 + #null)``: ties
 count against the person, so the p-value is valid (never anti-conservative) under its null.
+The top-1 tests, whose counts tie often, break ties at random instead (seeded per person: the
+observed value takes a uniformly random place among the null values it ties with), which makes
+their p-values exactly uniform on {1, ..., 1 + #null} / (1 + #null) under exchangeability; the
+conservative version is kept beside them.
 
 The per-photo statistic is the **response** of a name: its image-text similarity under a
 template, standardized by the mean and standard deviation of the decoy names' similarities to
@@ -30,18 +34,26 @@ photo takes out what makes one photo match all texts better than another.
 - **Top-1 counts** (``hit_counts``): for a closed-box model that reveals only its top answer,
   the same tests count how often (photo x template) a name is the top answer. Most names are
   never the top answer, so the counts tie often and the p-values are coarser: less power.
+
+**One verdict** over a person's claims (:func:`hierarchical_verdicts`, Benjamini-Bogomolov):
+the claims' p-values are combined per person (Simes), Benjamini-Hochberg runs over people, and
+the claims are tested within the people it selects at alpha R / N. The false-discovery rate of
+"the model knows something about this person" is then at most alpha; one person alone (a
+check) is the case N = 1.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
 
 Claim = Literal["name_familiarity", "face_association", "text_only"]
 CLAIMS: tuple[Claim, ...] = ("name_familiarity", "face_association", "text_only")
+STRENGTH: tuple[Claim, ...] = ("face_association", "name_familiarity", "text_only")  # strongest 1st
 DEFAULT_ALPHA = 0.05
 TEXT_NEIGHBOURS = 10  # nearest decoy prompts per name in the text-only statistic
 
@@ -62,7 +74,10 @@ class TestResult:
     ``statistic``: the observed value (mean response, top-1 hits, or text distance);
     ``z``: how many null standard deviations it lies above the null mean (a continuous score
     for ROC curves); ``n_null``: the size of the null sample (the smallest possible p-value is
-    1 / (1 + n_null)). ``tested`` is False with a ``reason`` when the test could not run.
+    1 / (1 + n_null)). ``p_conservative``: the p-value with ties counted against the person
+    (equal to ``p_value`` unless the test broke ties at random). ``q_value``: adjusted over the
+    person's tested claims (Benjamini-Hochberg, :func:`within_person`); the claim holds when it
+    is at most alpha. ``tested`` is False with a ``reason`` when the test could not run.
     """
 
     claim: Claim
@@ -74,12 +89,17 @@ class TestResult:
     method: str = ""
     null: str = ""
     reason: str | None = None
+    p_conservative: float | None = None
+    q_value: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def holds(self, alpha: float = DEFAULT_ALPHA) -> bool:
-        return self.tested and self.p_value is not None and self.p_value <= alpha
+        """Whether the claim holds: its q-value (p-value until :func:`within_person` set one)
+        is at most ``alpha``."""
+        value = self.p_value if self.q_value is None else self.q_value
+        return self.tested and value is not None and value <= alpha
 
 
 def not_tested(claim: Claim, reason: str) -> TestResult:
@@ -144,18 +164,32 @@ def hit_counts(best: np.ndarray, n_candidates: int) -> np.ndarray:
 # --- Rank tests -----------------------------------------------------------------------------
 
 
-def rank_p_values(observed: np.ndarray, null: np.ndarray, valid: np.ndarray | None = None):
+def rank_p_values(
+    observed: np.ndarray,
+    null: np.ndarray,
+    valid: np.ndarray | None = None,
+    tie_break: np.ndarray | float | None = None,
+):
     """p = (1 + #null >= observed) / (1 + #null), and z = (observed - mean) / sd.
 
     ``observed`` (...,), ``null`` (..., n) with ``valid`` (..., n) marking which null entries
     count (e.g. same-sex decoys, other people). Vectorised over leading axes; NaN where the
     null is empty (z also where it has no spread).
+
+    ``tie_break``: uniform draws in [0, 1), shaped like ``observed``: the observed value then
+    takes a uniformly random place among the e null values it ties with, p = (1 + #null >
+    observed + floor(u (1 + e))) / (1 + #null), which is uniform on {1, ..., 1 + n} / (1 + n)
+    when the observed value is exchangeable with the null values. Without it ties count
+    against the person (valid, conservative when values tie).
     """
     observed = np.asarray(observed, np.float64)
     null = np.asarray(null, np.float64)
     valid = np.ones(null.shape, bool) if valid is None else np.asarray(valid, bool)
     n = valid.sum(axis=-1)
     at_least = ((null >= observed[..., None]) & valid).sum(axis=-1)
+    if tie_break is not None:
+        ties = ((null == observed[..., None]) & valid).sum(axis=-1)
+        at_least = at_least - ties + np.floor(np.asarray(tie_break) * (1 + ties))
     with np.errstate(invalid="ignore", divide="ignore"):
         p = np.where(n > 0, (1 + at_least) / (1 + n), np.nan)
         mean = np.where(valid, null, 0).sum(axis=-1) / n
@@ -164,7 +198,17 @@ def rank_p_values(observed: np.ndarray, null: np.ndarray, valid: np.ndarray | No
     return p, z, n
 
 
-def _result(claim: Claim, method: str, p, z, n, statistic) -> TestResult:
+def tie_break_draw(seed: int, name: str, test: str) -> float:
+    """The uniform draw that breaks one person's ties in one test: seeded by (seed, test,
+    the person's normalized name), so it does not depend on who else is tested and a check
+    draws what the audit drew."""
+    digest = hashlib.sha256(f"{test}\0{name}".encode()).digest()
+    return float(np.random.default_rng([seed, int.from_bytes(digest[:8], "little")]).random())
+
+
+def _result(
+    claim: Claim, method: str, p, z, n, statistic, p_conservative=None
+) -> TestResult:
     if not n:
         return not_tested(claim, "the null sample is empty")
     return TestResult(
@@ -176,6 +220,7 @@ def _result(claim: Claim, method: str, p, z, n, statistic) -> TestResult:
         n_null=int(n),
         method=method,
         null=NULLS[claim],
+        p_conservative=float(p if p_conservative is None else p_conservative),
     )
 
 
@@ -197,23 +242,56 @@ def name_test(
     return _result("name_familiarity", method, p, z, n, means[0])
 
 
+TIES_BROKEN = "ties broken at random"
+TIE_BREAKING = (
+    "the observed count takes a uniformly random place among the null counts it ties with "
+    "(numpy.random.default_rng([seed, sha256(test, normalized name)]).random()); the "
+    "conservative p-value, ties counted against the person, is in the *_conservative columns"
+)
+VERDICT_PROCEDURE = (
+    "Benjamini-Bogomolov: Simes' combination of each person's tested claims, Benjamini-"
+    "Hochberg over people at alpha (q_person: the model knows something about this person), "
+    "then Benjamini-Hochberg within each selected person at alpha R / N (the *_holds columns);"
+    " verdict: the strongest claim that holds. q_name, q_face, q_text: each claim's own BH "
+    "across people, beside it"
+)
+
+
 def name_hit_test(
-    hits: np.ndarray, own: int, decoys: np.ndarray, decoy_sexes: np.ndarray, sex: str | None
+    hits: np.ndarray,
+    own: int,
+    decoys: np.ndarray,
+    decoy_sexes: np.ndarray,
+    sex: str | None,
+    tie_break: float | None = None,
 ) -> TestResult:
-    """Name familiarity from top-1 answers: hits (K,) of one person's photos."""
+    """Name familiarity from top-1 answers: hits (K,) of one person's photos; ties broken by
+    the uniform draw ``tie_break`` (:func:`tie_break_draw`), counted against the person
+    without one."""
     hits = np.asarray(hits, np.float64)
-    p, z, n = rank_p_values(hits[own], hits[np.asarray(decoys)], same_sex(sex, decoy_sexes))
-    return _result("name_familiarity", "top-1 hits (closed box)", p, z, n, hits[own])
+    null, valid = hits[np.asarray(decoys)], same_sex(sex, decoy_sexes)
+    conservative, z, n = rank_p_values(hits[own], null, valid)
+    p = conservative if tie_break is None else rank_p_values(hits[own], null, valid, tie_break)[0]
+    method = "top-1 hits (closed box)" + ("" if tie_break is None else f"; {TIES_BROKEN}")
+    return _result("name_familiarity", method, p, z, n, hits[own], conservative)
 
 
-def face_test(own: float, reference: np.ndarray, method: str = "mean response") -> TestResult:
+def face_test(
+    own: float,
+    reference: np.ndarray,
+    method: str = "mean response",
+    tie_break: float | None = None,
+) -> TestResult:
     """Face association: the name's statistic on the person's photos against the same
-    statistic on each reference person's photos (as many photos each)."""
+    statistic on each reference person's photos (as many photos each); ``tie_break`` as in
+    :func:`name_hit_test` (for top-1 statistics, which tie often)."""
     reference = np.asarray(reference, np.float64)
     if reference.size == 0:
         return not_tested("face_association", "no reference people")
-    p, z, n = rank_p_values(own, reference)
-    return _result("face_association", method, p, z, n, own)
+    conservative, z, n = rank_p_values(own, reference)
+    p = conservative if tie_break is None else rank_p_values(own, reference, None, tie_break)[0]
+    method += "" if tie_break is None else f"; {TIES_BROKEN}"
+    return _result("face_association", method, p, z, n, own, conservative)
 
 
 # --- Many people (an audit) ----------------------------------------------------------------
@@ -277,17 +355,24 @@ class FaceTests:
     n_reference: np.ndarray
     statistic: np.ndarray
     face_blind: np.ndarray
+    p_conservative: np.ndarray
 
 
-def face_tests(matrix: np.ndarray, mask: np.ndarray) -> FaceTests:
+def face_tests(
+    matrix: np.ndarray, mask: np.ndarray, tie_break: np.ndarray | None = None
+) -> FaceTests:
     """``matrix`` (..., N, N): entry (i, j) is person i's name's statistic on person j's
-    photos (the diagonal: on i's own); ``mask`` (N, N) from :func:`reference_mask`."""
+    photos (the diagonal: on i's own); ``mask`` (N, N) from :func:`reference_mask`;
+    ``tie_break`` (..., N): uniform draws that break ties (see :func:`rank_p_values`)."""
     own = np.diagonal(matrix, axis1=-2, axis2=-1)
     valid = np.broadcast_to(mask, matrix.shape) & ~np.isnan(matrix)
-    p, z, n = rank_p_values(own, np.nan_to_num(matrix, nan=-np.inf), valid)
+    null = np.nan_to_num(matrix, nan=-np.inf)
+    conservative, z, n = rank_p_values(own, null, valid)
+    p = conservative if tie_break is None else rank_p_values(own, null, valid, tie_break)[0]
     with np.errstate(invalid="ignore", divide="ignore"):
         blind = np.where(valid, np.nan_to_num(matrix), 0).sum(axis=-1) / n
-    return FaceTests(p_value=p, z=z, n_reference=n, statistic=own, face_blind=blind)
+    return FaceTests(p_value=p, z=z, n_reference=n, statistic=own, face_blind=blind,
+                     p_conservative=conservative)
 
 
 # --- Text only ------------------------------------------------------------------------------
@@ -355,11 +440,80 @@ def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
     return out.reshape(p.shape)
 
 
+def simes(p_values: np.ndarray) -> np.ndarray:
+    """Simes' combination along the last axis, min_j m p_(j) / j over the m non-NaN entries
+    (NaN where there are none): a valid p-value for "every null holds" when the p-values are
+    independent or positively dependent (PRDS)."""
+    p = np.sort(np.asarray(p_values, float), axis=-1)  # NaN sorts last
+    m = (~np.isnan(p)).sum(axis=-1, keepdims=True)
+    ranks = np.arange(1, p.shape[-1] + 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        combined = np.nanmin(np.where(np.isnan(p), np.inf, p * m / ranks), axis=-1)
+    return np.where(m[..., 0] > 0, np.minimum(combined, 1.0), np.nan)
+
+
+@dataclass(frozen=True)
+class HierarchicalVerdicts:
+    """:func:`hierarchical_verdicts` for N people and C claims.
+
+    ``p_person`` (N,): Simes' combination of each person's tested claims; ``q_person`` (N,):
+    its Benjamini-Hochberg q-value over people; ``selected`` (N,): people about whom the model
+    knows something (q_person <= alpha); ``holds`` (N, C): the claims that hold for them
+    (Benjamini-Hochberg within the person at alpha R / N).
+    """
+
+    p_person: np.ndarray
+    q_person: np.ndarray
+    selected: np.ndarray
+    holds: np.ndarray
+
+
+def hierarchical_verdicts(
+    p_values: np.ndarray, alpha: float = DEFAULT_ALPHA
+) -> HierarchicalVerdicts:
+    """Benjamini-Bogomolov over people (families) and their claims: ``p_values`` (N, C), NaN
+    for a claim not tested.
+
+    The FDR over people ("the model knows something about this person") is at most alpha when
+    the people's combined p-values are independent or PRDS and each person's claims are PRDS
+    (what Simes needs); the expected share of false claims among the selected people's claims
+    is then at most alpha too. A person selected always has at least one claim that holds.
+    """
+    p = np.asarray(p_values, float)
+    combined = simes(p)
+    q_person = benjamini_hochberg(combined)
+    n_tested = int((~np.isnan(combined)).sum())
+    selected = np.nan_to_num(q_person, nan=1.0) <= alpha
+    holds = np.zeros(p.shape, bool)
+    if selected.any():
+        # BH within each selected person at alpha R / N, written as (q N) / R <= alpha: the
+        # same arithmetic as the selection, so a selected person always keeps a claim
+        within = benjamini_hochberg(p[selected])
+        holds[selected] = np.nan_to_num(within * n_tested / selected.sum(), nan=2.0) <= alpha
+    return HierarchicalVerdicts(p_person=combined, q_person=q_person, selected=selected,
+                                holds=holds)
+
+
+def within_person(results: dict[Claim, TestResult]) -> dict[Claim, TestResult]:
+    """One person's tested claims with their Benjamini-Hochberg q-values over those claims
+    (the N = 1 case of :func:`hierarchical_verdicts`): the claims that hold at alpha are
+    those with q <= alpha, and one holds exactly when Simes' p is at most alpha."""
+    tested = [claim for claim, result in results.items() if result.tested]
+    if not tested:
+        return dict(results)
+    q = benjamini_hochberg(np.array([results[c].p_value for c in tested], float))
+    adjusted = {c: replace(results[c], q_value=float(v)) for c, v in zip(tested, q, strict=True)}
+    return {claim: adjusted.get(claim, result) for claim, result in results.items()}
+
+
 def strongest_claim(results: dict[Claim, TestResult], alpha: float = DEFAULT_ALPHA) -> Claim | None:
-    """The strongest claim the evidence supports: face association, then name familiarity
-    (from photos), then text only; None when no test rejects its null at ``alpha``."""
-    for claim in ("face_association", "name_familiarity", "text_only"):
-        result = results.get(claim)
+    """The strongest claim that holds for one person at ``alpha`` after Benjamini-Hochberg
+    over the person's tested claims: face association, then name familiarity (from photos),
+    then text only; None when none holds (the chance of a verdict for a person the model does
+    not know is then at most alpha, not up to three times alpha)."""
+    adjusted = within_person(results)
+    for claim in STRENGTH:
+        result = adjusted.get(claim)
         if result is not None and result.holds(alpha):
             return claim
     return None

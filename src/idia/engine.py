@@ -424,7 +424,8 @@ class IdentityInferenceAttack:
         else:
             hits = claims.hit_counts(predictions.best, len(candidates))
             results["name_familiarity"] = claims.name_hit_test(
-                hits, real, candidates.decoy_indices, candidates.decoy_sexes, name_sex
+                hits, real, candidates.decoy_indices, candidates.decoy_sexes, name_sex,
+                claims.tie_break_draw(self.seed, normalize_name(name), "name_top1"),
             )
         results["face_association"], n_reference = self._face_test(
             name, sex or name_sex, predictions, candidates, real, reference
@@ -497,7 +498,10 @@ class IdentityInferenceAttack:
             return claims.not_tested(
                 "face_association", "no reference person has a usable photo"
             ), 0
-        result = claims.face_test(self._face_statistic(own, real), np.array(values), method)
+        ties = None if own.responses is not None else claims.tie_break_draw(
+            self.seed, normalize_name(name), "face_top1"
+        )
+        result = claims.face_test(self._face_statistic(own, real), np.array(values), method, ties)
         return result, len(values)
 
     @staticmethod
@@ -533,7 +537,7 @@ class IdentityInferenceAttack:
                 )
                 for t, w, v in zip(self.templates, winners, votes, strict=True)
             ]
-        ordered = {claim: results[claim] for claim in claims.CLAIMS}
+        ordered = claims.within_person({claim: results[claim] for claim in claims.CLAIMS})
         return CheckResult(
             name=name,
             model=self.model_label,

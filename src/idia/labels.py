@@ -68,6 +68,11 @@ RULE_LABELS: dict[str, RuleLabel] = {
         tag="name known as text",
         headline="The model's text encoder knows the name {name}",
     ),
+    "any_claim": RuleLabel(
+        "any claim",
+        "any",
+        meaning="the model knows something about this person (one FDR over people and claims)",
+    ),
     "face_blind": RuleLabel(
         "face-blind baseline", "face-blind", how="the name on other people's photos"
     ),

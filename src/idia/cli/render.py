@@ -73,7 +73,8 @@ def render_check(result: CheckResult) -> None:
     verdict = result.verdict_sentence
     colour = "red" if result.verdict else "green"
     console.print(f"Verdict: [bold {colour}]{verdict[0].upper() + verdict[1:]}[/bold {colour}]"
-                  f" (strongest claim whose test holds at alpha {result.alpha:g}).")
+                  f" (strongest claim that holds at alpha {result.alpha:g} after "
+                  "Benjamini-Hochberg over this person's claims).")
     if not result.claims["face_association"].tested and result.n_photos:
         console.print("[dim]Face association was not tested: give --reference DIR with other "
                       "people's photos to test whether the model links your face to the name."
@@ -113,6 +114,9 @@ def render_audit(summary: dict, out: Path) -> None:
         f"{summary['n_predicted_members']} called members. Calibrated tests (alpha "
         f"{summary.get('alpha')}, Benjamini-Hochberg): "
         + ", ".join(f"{n} {RULE_LABELS[c].meaning}" for c, n in verdicts.items())
+        + ("" if "n_people_with_a_claim" not in summary else
+           f"; one verdict over all claims: the model knows something about "
+           f"{summary['n_people_with_a_claim']} people")
         + f". Details: {out / 'results.csv'}"
     )
 
@@ -129,6 +133,30 @@ def _rate_cell(row: dict, rate: str) -> str:
     return (
         f"{mean:.1%}{spread} [{percent(row[f'{rate}_ci_low'])}-{percent(row[f'{rate}_ci_high'])}]"
     )
+
+
+def calibration_text(fit: dict) -> str:
+    """A test's calibration on non-members in words: the share at p <= 0.05 and 0.01 with
+    exact intervals and the randomized-PIT p (older evaluations: the KS p); 'n/a' with the
+    reason when a figure cannot be computed."""
+    if "at_0.05" not in fit:  # an evaluation written before the one-sided checks
+        ks = fit.get("ks_p")
+        return f"Kolmogorov-Smirnov p = {'n/a' if ks is None else format(ks, '.3g')} " \
+            f"(n = {fit['n']})"
+    parts = []
+    for key in ("at_0.05", "at_0.01"):
+        check = fit[key]
+        if check["share"] is None:
+            parts.append(f"p <= {check['level']:g}: n/a ({check.get('reason', 'no p-values')})")
+            continue
+        low, high = check["ci"]
+        parts.append(f"p <= {check['level']:g} for {check['share']:.1%} [{low:.1%}-{high:.1%}]"
+                     + (" (too many)" if check["exceeds"] else ""))
+    pit = fit.get("pit", {})
+    parts.append("randomized-PIT KS p = " + (
+        f"{pit['p']:.3g}" if pit.get("p") is not None else f"n/a ({pit.get('reason', '')})"
+    ))
+    return f"{', '.join(parts)} (n = {fit['n']}; 95% Clopper-Pearson)"
 
 
 def render_evaluation(document: dict, run: Path) -> None:
@@ -176,11 +204,8 @@ def render_evaluation(document: dict, run: Path) -> None:
             "population).[/yellow]"
         )
     for claim, fit in document["claims"].get("null_calibration", {}).items():
-        console.print(
-            f"Calibration on non-members, {RULE_LABELS[claim].short}: Kolmogorov-Smirnov p = "
-            f"{fit['ks_p']:.3g} (n = {fit['n']}; small values mean the p-values are not "
-            "uniform where the null holds)."
-        )
+        console.print(f"Calibration on non-members, {RULE_LABELS[claim].short}: "
+                      f"{calibration_text(fit)}.")
     if truth:
         console.print(
             f"{people['n_members']} members, {people['n_non_members']} non-members: "
@@ -205,16 +230,35 @@ def render_seeds(summary: dict, out: Path) -> None:
     counts = list(rules["paper"]["tpr_by_count"])
     table = Table("injected pairs", *(RULE_LABELS[r].name for r in rules),
                   title=f"idia lab, seeds {', '.join(map(str, summary['seeds']))} pooled: "
-                  "share called member [95% CI] of n")
+                  "share called member [95% CI over seeds] of n")
+
+    def seed_ci(cell: dict) -> list:  # summaries written before the seed-aware intervals
+        return cell.get("seed_aware", {}).get("ci") or cell["ci"]
+
     for count in counts:
         table.add_row(count, *(
             "{:.0%} [{:.0%}-{:.0%}] of {}".format(
-                r["tpr_by_count"][count]["tpr"], *r["tpr_by_count"][count]["ci"],
+                r["tpr_by_count"][count]["tpr"], *seed_ci(r["tpr_by_count"][count]),
                 r["tpr_by_count"][count]["n"])
             if count in r["tpr_by_count"] else "" for r in rules.values()
         ))
     table.add_row("0 (non-members: FPR)", *(
-        f"{r['fpr']:.1%} [{r['fpr_ci'][0]:.1%}-{r['fpr_ci'][1]:.1%}] of {r['n_non_members']}"
+        "{:.1%} [{:.1%}-{:.1%}] of {}".format(
+            r["fpr"], *(r.get("seed_aware", {}).get("fpr", {}).get("ci") or r["fpr_ci"]),
+            r["n_non_members"])
+        for r in rules.values()
+    ))
+    table.add_row("TPR / FPR per seed (heterogeneity p)", *(
+        "" if "tpr" not in r.get("seed_aware", {}) else " / ".join(
+            ", ".join("n/a" if v["rate"] is None else f"{v['rate']:.0%}"
+                      for v in r["seed_aware"][rate]["per_seed"].values())
+            + " (p {})".format(_number(r["seed_aware"][rate]["heterogeneity"]["p"]))
+            for rate in ("tpr", "fpr"))
+        for r in rules.values()
+    ))
+    table.add_row("each person's p <= 0.01: TPR / FPR", *(
+        "" if "at_p_0.01" not in r else "{:.0%} / {:.1%}".format(
+            r["at_p_0.01"]["tpr"], r["at_p_0.01"]["fpr"])
         for r in rules.values()
     ))
     table.add_row("each person's p <= alpha: TPR / FPR", *(
@@ -225,12 +269,16 @@ def render_seeds(summary: dict, out: Path) -> None:
         for r in rules.values()
     ))
     table.add_row("AUC per seed", *(
-        ", ".join(f"{a:.3f}" for a in r["auc_per_seed"]) for r in rules.values()
+        ", ".join("n/a" if a is None else f"{a:.3f}" for a in r["auc_per_seed"])
+        for r in rules.values()
     ))
+
     def trend(t: dict | None) -> str:
         if t is None or t.get("slope") is None:
-            return "n/a"
-        return f"{t['slope']:.2f} [{t['ci'][0]:.2f}, {t['ci'][1]:.2f}], p {t['p_value']:.2g}"
+            return "n/a" if t is None else f"n/a ({t.get('reason', '')})"
+        return (f"{t['slope']:.2f} [{_number(t['ci'][0])}, {_number(t['ci'][1])}], p "
+                f"{_number(t.get('p', t.get('p_value')))}"
+                + (" (separation)" if t.get("separation") else ""))
 
     table.add_row("trend: log-odds per e-fold pairs [95% CI]",
                   *(trend(summary["trend"].get(r)) for r in rules))
@@ -247,7 +295,11 @@ def render_seeds(summary: dict, out: Path) -> None:
     )
 
 
-LAB_RULES = ("paper", "name_familiarity", "face_association", "text_only")
+LAB_RULES = ("paper", "name_familiarity", "face_association", "text_only", "any_claim")
+
+
+def _number(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2g}"
 
 
 def render_lab(summary: dict, out: Path) -> None:
@@ -274,15 +326,18 @@ def render_lab(summary: dict, out: Path) -> None:
         "" if "unadjusted" not in r else
         f"{r['unadjusted']['tpr']:.0%} / {r['unadjusted']['fpr']:.1%}" for r in rules.values()
     ))
+    table.add_row("each person's p <= 0.01: TPR / FPR", *(
+        "" if "at_p_0.01" not in r else
+        f"{r['at_p_0.01']['tpr']:.0%} / {r['at_p_0.01']['fpr']:.1%}" for r in rules.values()
+    ))
     console.print(table)
     blind = summary.get("rules", {}).get("face_blind")
     if blind and blind.get("auc") is not None:
         console.print(f"Face-blind baseline (the name on other people's photos): AUC "
                       f"{blind['auc']:.3f}: what the name alone explains.")
     for claim, fit in summary.get("null_calibration", {}).items():
-        if fit.get("ks_p") is not None:
-            console.print(f"Calibration on non-members, {RULE_LABELS[claim].name}: KS p = "
-                          f"{fit['ks_p']:.3g} (n = {fit['n']}).")
+        console.print(f"Calibration on non-members, {RULE_LABELS[claim].name}: "
+                      f"{calibration_text(fit)}.")
     console.print(
         f"{summary['n_members']} members, {summary['n_non_members']} non-members, "
         f"{summary['attack_photos']} held-out photos each; tests at alpha {summary.get('alpha')} "

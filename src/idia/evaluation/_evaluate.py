@@ -8,7 +8,8 @@ Rates come with their standard deviation over draws (the paper's bands) and with
 95% confidence interval over the people behind them (Wilson or Clopper-Pearson): sampling
 photos again and again cannot make eight non-members say more than eight non-members can.
 Beyond the single threshold tau: ROC curves and AUC for the ordinal score and for continuous
-scores (the real name's mean softmax probability and mean rank), TPR at FPR <= 1% and 0.1%,
+scores (the real name's mean softmax probability and mean rank), the empirical TPR at FPR <=
+1% and 0.1% (threshold chosen on the same non-members: optimistic, labelled so),
 TPR by training frequency, and the decoy p-values and analytic chance bound of
 :mod:`idia.attack`.
 
@@ -28,8 +29,8 @@ import pandas as pd
 
 from idia import attack
 from idia.audit import rule_table, write_json, write_parquet
-from idia.audit_claims import TEST_COLUMNS
-from idia.claims import DEFAULT_ALPHA, NULLS
+from idia.audit_claims import NULL_SIZES, TEST_COLUMNS
+from idia.claims import DEFAULT_ALPHA, NULLS, VERDICT_PROCEDURE
 from idia.evaluation._bins import BIN_MODES, BinMode, frequency_bins
 from idia.evaluation._claims import calibration, draw_claims
 from idia.evaluation._run import EvaluationError, RunData, load_run
@@ -71,6 +72,9 @@ PAPER_PROTOCOL: dict[str, Any] = {
 # Per claim, the size-table columns kept: rates with their spread and intervals, and AUC.
 CLAIM_ROW_KEYS: tuple[str, ...] = ("tpr_", "fpr_", "auc_z")
 DEFAULT_DRAWS = 20
+# TPR at FPR <= 1% / 0.1% with the threshold chosen on the non-members it is reported on:
+# optimistic, so every key says "empirical" (the tests' pre-set operating points are in
+# claims.rules.<rule>.at_p_0.01)
 LOW_FPRS: dict[str, float] = {"1pct": 0.01, "0p1pct": 0.001}
 # Continuous per-person scores: column in results.parquet, and +1/-1 so that higher = member.
 CONTINUOUS_SCORES: dict[str, tuple[str, int]] = {
@@ -222,9 +226,9 @@ def _size_summary(
         per_draw[f"auc_{score_name}"] = aucs
         for key, max_fpr in LOW_FPRS.items():
             at = np.array([r.tpr_at_fpr(max_fpr) for r in rocs])
-            row[f"tpr_at_fpr_{key}_{score_name}_mean"] = at.mean()
-            row[f"tpr_at_fpr_{key}_{score_name}_sd"] = _sd(at)
-            per_draw[f"tpr_at_fpr_{key}_{score_name}"] = at
+            row[f"empirical_tpr_at_fpr_{key}_{score_name}_mean"] = at.mean()
+            row[f"empirical_tpr_at_fpr_{key}_{score_name}_sd"] = _sd(at)
+            per_draw[f"empirical_tpr_at_fpr_{key}_{score_name}"] = at
     return row, per_draw
 
 
@@ -292,7 +296,10 @@ def full_data_roc(run: RunData) -> dict[str, Any]:
                 None if np.isinf(v) else to_json_number(sign_back(name, v)) for v in roc.thresholds
             ],
             "auc": to_json_number(roc.auc),
-            **{f"tpr_at_fpr_{k}": to_json_number(roc.tpr_at_fpr(f)) for k, f in LOW_FPRS.items()},
+            **{
+                f"empirical_tpr_at_fpr_{k}": to_json_number(roc.tpr_at_fpr(f))
+                for k, f in LOW_FPRS.items()
+            },
             "n_members": int(truth[scored].sum()),
             "n_non_members": int((~truth[scored]).sum()),
         }
@@ -454,7 +461,7 @@ def evaluate(
             "expected_false_members": chance * n_non_members,
         },
         "alpha": alpha,
-        "claims": claims_summary(run),
+        "claims": claims_summary(run, seed),
         "continuous_scores": sorted(continuous),
         "excluded_sizes": [r["size"] for r in size_rows if r["n_included"] == 0],
         "sizes": _records(sizes_frame),
@@ -472,9 +479,10 @@ def too_frequent(run: RunData, max_count: int) -> np.ndarray:
     return (counts.notna() & (counts >= max_count)).to_numpy(bool)
 
 
-def claims_summary(run: RunData) -> dict[str, Any]:
+def claims_summary(run: RunData, seed: int = 0) -> dict[str, Any]:
     """On all of each person's photos: every rule's TPR/FPR/AUC (from the audit), the
-    calibration of each test's p-values on non-members, and the share of each verdict."""
+    calibration of each test's p-values on non-members (its randomized PIT seeded by
+    ``seed``), and the share of each verdict."""
     results = run.results
     has_photos = run.n_photos > 0
     out: dict[str, Any] = {"assumptions": dict(NULLS)}
@@ -485,13 +493,21 @@ def claims_summary(run: RunData) -> dict[str, Any]:
         out["rules"] = rule_table(judged, float(run.config.get("alpha", DEFAULT_ALPHA)))
     non_members = results[(results["truth"] == False) & has_photos]  # noqa: E712
     out["null_calibration"] = {
-        claim: calibration(non_members[f"p_{short}"].to_numpy(float))
+        claim: calibration(
+            non_members[f"p_{short}"].to_numpy(float),
+            non_members[NULL_SIZES[claim]].to_numpy(float)
+            if NULL_SIZES[claim] in non_members else None,
+            seed,
+        )
         for claim, short in TEST_COLUMNS.items()
         if non_members[f"p_{short}"].notna().any()
     }
     out["n_verdicts"] = {
         claim: int(results[f"{short}_verdict"].sum()) for claim, short in TEST_COLUMNS.items()
     }
+    if "p_person" in results:
+        out["n_people_with_a_claim"] = int(results["verdict"].notna().sum())
+        out["verdict_procedure"] = VERDICT_PROCEDURE
     return out
 
 

@@ -4,8 +4,9 @@ pooled: a headline that survives reruns.
 OUT/seed-N/      one complete lab per seed (see :mod:`idia.lab.pipeline`); a seed whose
                  summary.json exists is kept when the command runs again
 OUT/summary.json the seeds, each seed's summary, the pooled rules (people from all seeds,
-                 95% intervals on the pooled counts) and the trend of detection with the
-                 number of injected pairs
+                 95% intervals on the pooled counts, each seed's figures and seed-aware
+                 intervals and heterogeneity tests beside them) and the trend of detection
+                 with the number of injected pairs
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import json
 import shutil
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,8 +22,11 @@ import numpy as np
 import pandas as pd
 
 from idia.audit import rule_table
-from idia.audit_claims import TEST_COLUMNS
+from idia.audit_claims import rule_verdicts
 from idia.lab.pipeline import LabError, LabPreset, run_lab
+from idia.lab.pooling import CI_METHOD, seed_mean, seed_rate
+from idia.lab.trend import METHOD as TREND_METHOD
+from idia.lab.trend import detection_trend
 from idia.run_folder import RunFolder
 
 # what run_lab writes into a seed folder: an unfinished one holding only these is redone
@@ -96,66 +99,72 @@ def pooled_results(runs: Sequence[Path], seeds: Sequence[int]) -> pd.DataFrame:
 
 
 def pooled_summary(
-    runs: Sequence[Path], seeds: Sequence[int], alpha: float = 0.05
+    runs: Sequence[Path], seeds: Sequence[int], alpha: float = 0.05, seed: int = 0
 ) -> dict[str, Any]:
     """The audit's rules (:func:`idia.audit.rule_table`) over the people of all seeds (the
-    tests' verdicts as each audit gave them, after Benjamini-Hochberg, and ``unadjusted``: each
-    person's p <= alpha), each rule's AUC per seed, and the trend with the count."""
+    tests' verdicts as each audit gave them, after Benjamini-Hochberg, ``unadjusted``: each
+    person's p <= alpha, and the pre-set ``at_p_*`` points), beside each seed's own figures
+    (``per_seed``, ``auc_per_seed``) and the seed-aware intervals and heterogeneity tests of
+    :mod:`idia.lab.pooling` (``seed_aware``), and the trend of detection with the count
+    (:mod:`idia.lab.trend`). ``seed`` seeds the Monte Carlo and permutation draws."""
     results = pooled_results(runs, seeds)
     rules = rule_table(results, alpha)
-    per_seed = {seed: rule_table(part, alpha) for seed, part in results.groupby("seed")}
-    members = results[results["truth"]].copy()
-    trend: dict[str, Any] = {}
-    for rule in rules:
-        rules[rule]["auc_per_seed"] = [per_seed[seed][rule]["auc"] for seed in seeds]
-        if rule == "paper":
-            trend[rule] = detection_trend(members, "member")
-        elif rule in TEST_COLUMNS:
-            short = TEST_COLUMNS[rule]
-            trend[rule] = detection_trend(members, f"{short}_verdict")
-            members[f"{rule}_unadjusted"] = members[f"p_{short}"] <= alpha
-            trend[f"{rule}_unadjusted"] = detection_trend(members, f"{rule}_unadjusted")
+    per_seed = {s: rule_table(part, alpha) for s, part in results.groupby("seed")}
+    found = rule_verdicts(results, alpha)
     truth = results["truth"].to_numpy(bool)
+    groups = results["seed"].to_numpy()
+    counts = results["count"].to_numpy(dtype=float, na_value=np.nan)
+    members = results[truth].copy()
+    trend: dict[str, Any] = {}
+    for rule, summary in rules.items():
+        summary["per_seed"] = {
+            str(s): {key: per_seed[s][rule].get(key) for key in SEED_KEYS if key in summary}
+            for s in seeds
+        }
+        summary["auc_per_seed"] = [per_seed[s][rule].get("auc") for s in seeds]
+        summary["seed_aware"] = {"auc": seed_mean(summary["auc_per_seed"])}
+        verdict = found[rule]["verdict"]
+        if verdict is None:
+            continue
+        for point, values in [("", verdict), *((k, v) for k, v in found[rule].items()
+                                               if k not in ("verdict", "score"))]:
+            target = summary[point] if point else summary
+            target.setdefault("seed_aware", {}).update(
+                _seed_rates(values, truth, groups, counts, seeds, target, seed)
+            )
+        members[f"{rule}_verdict"] = verdict[truth]
+        trend[rule] = detection_trend(members, f"{rule}_verdict", seed)
+        if "unadjusted" in found[rule]:
+            members[f"{rule}_unadjusted"] = found[rule]["unadjusted"][truth]
+            trend[f"{rule}_unadjusted"] = detection_trend(members, f"{rule}_unadjusted", seed)
     return {
         "n_members": int(truth.sum()),
         "n_non_members": int((~truth).sum()),
         "pooled_rules": rules,
         "trend": trend,
+        "seed_statistics": {"seed": seed, "interval": CI_METHOD, "trend": TREND_METHOD},
     }
 
 
-def detection_trend(members: pd.DataFrame, verdict: str) -> dict[str, Any]:
-    """Logistic regression of detection on log(injected pairs), with a fixed effect per seed:
-    the slope (change in log-odds per e-fold more pairs), its 95% Wald interval and the
-    likelihood-ratio p-value against no trend."""
-    import statsmodels.formula.api as smf
+# a seed's own figures kept beside the pooled ones
+SEED_KEYS = ("n_members", "n_non_members", "tpr", "tpr_ci", "fpr", "fpr_ci", "auc")
 
-    data = pd.DataFrame(
-        {
-            "detected": members[verdict].astype(int).to_numpy(),
-            "log_count": np.log(members["count"].astype(float).to_numpy()),
-            "seed": members["seed"].astype(str).to_numpy(),
-        }
-    )
-    base = {"n": int(len(data)), "model": "logit(detected) ~ log(count) + seed"}
-    if data["detected"].nunique() < 2 or data["log_count"].nunique() < 2:
-        return {**base, "slope": None, "reason": "detection does not vary"}
-    formula = "detected ~ log_count" + (" + C(seed)" if data["seed"].nunique() > 1 else "")
-    null_formula = "detected ~ 1" + (" + C(seed)" if data["seed"].nunique() > 1 else "")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            fit = smf.logit(formula, data).fit(disp=False)
-            null = smf.logit(null_formula, data).fit(disp=False)
-    except Exception as err:  # separation or no convergence: say so instead of a number
-        return {**base, "slope": None, "reason": f"not estimable ({type(err).__name__})"}
-    from scipy.stats import chi2
 
-    low, high = fit.conf_int().loc["log_count"]
-    statistic = 2 * (fit.llf - null.llf)
+def _seed_rates(
+    verdict: np.ndarray,
+    truth: np.ndarray,
+    groups: np.ndarray,
+    counts: np.ndarray,
+    seeds: Sequence[int],
+    summary: dict[str, Any],
+    seed: int,
+) -> dict[str, Any]:
+    """TPR and FPR of one rule's verdicts with seed-aware intervals; the same for its TPR by
+    count, written into ``summary["tpr_by_count"]``."""
+    for count, cell in summary.get("tpr_by_count", {}).items():
+        rows = truth & (counts == float(count))
+        cell["seed_aware"] = seed_rate(verdict[rows], groups[rows], seeds, seed)
     return {
-        **base,
-        "slope": float(fit.params["log_count"]),
-        "ci": [float(low), float(high)],
-        "p_value": float(chi2.sf(statistic, 1)),
+        "tpr": seed_rate(verdict[truth], groups[truth], seeds, seed),
+        "fpr": seed_rate(verdict[~truth], groups[~truth], seeds, seed),
     }

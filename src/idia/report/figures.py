@@ -315,10 +315,13 @@ def calibration_qq(calibration: dict[str, Any], title: str) -> Figure:
         points = np.asarray(fit.get("qq") or [], float)
         if not len(points):
             continue
-        ks = fit.get("ks_p")
+        if "at_0.05" in fit:  # share at p <= 0.05 and the randomized-PIT p
+            detail = (f"p<=0.05: {_fmt(fit['at_0.05']['share'], '.1%')}, PIT p "
+                      f"{_fmt(fit.get('pit', {}).get('p'), '.2g')}")
+        else:  # an evaluation written before the one-sided checks
+            detail = f"KS p {_fmt(fit.get('ks_p'), '.2g')}"
         axis.plot(points[:, 0], points[:, 1], ".", color=color, markersize=3,
-                  label=f"{rule_name(claim)} (n {fit['n']}, KS p "
-                  f"{_fmt(ks, '.2g')})")
+                  label=f"{rule_name(claim)} (n {fit['n']}, {detail})")
     axis.set_xlabel("uniform quantile")
     axis.set_ylabel("p-value quantile (non-members)")
     axis.set_title(title, fontsize=9)

@@ -22,6 +22,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from idia import attack
+from idia.audit_claims import EMPIRICAL_LOW_FPRS
 from idia.claims import NULLS
 from idia.engine import CheckResult
 from idia.evaluation import (
@@ -158,8 +159,12 @@ def _summary(report: RunReport) -> dict[str, Any]:
         "rates": {rate: _rate_cells(row, rate) for rate in (*SUMMARY_RATES, "called_member")},
         "auc_score": roc.get("score", {}).get("auc"),
         "auc_probability": roc.get("probability", {}).get("auc"),
-        "tpr_at_fpr_1pct": roc.get("score", {}).get("tpr_at_fpr_1pct"),
-        "tpr_at_fpr_0p1pct": roc.get("score", {}).get("tpr_at_fpr_0p1pct"),
+        **{  # evaluations written before the figures were labelled empirical: old keys
+            f"tpr_at_fpr_{key}": roc.get("score", {}).get(
+                f"empirical_tpr_at_fpr_{key}", roc.get("score", {}).get(f"tpr_at_fpr_{key}")
+            )
+            for key in ("1pct", "0p1pct")
+        },
     }
 
 
@@ -168,7 +173,11 @@ def _rules(report: RunReport) -> dict[str, Any]:
     block = report.evaluation.get("claims", {})
     rows = [
         {"rule": rule, "label": RULE_LABELS[rule].explained if rule in RULE_LABELS else rule,
-         **values}
+         **values,
+         **{  # evaluations written before the figures were labelled empirical: old keys
+             key: values.get(key, values.get(key.removeprefix("empirical_")))
+             for key in EMPIRICAL_LOW_FPRS
+         }}
         for rule, values in block.get("rules", {}).items()
     ]
     calibration = [
@@ -463,9 +472,10 @@ def _run_figures(reports: Sequence[RunReport], folder: Path) -> list[dict[str, s
                 figures.calibration_qq(calibration, f"{label}: p-values of non-members"),
                 f"calibration_{index}",
                 f"{label}: each test's p-values on non-members (people the model cannot know) "
-                "against the uniform distribution, with the Kolmogorov-Smirnov p-value. A "
-                "calibrated test stays on the diagonal; points below it mean too many small "
-                "p-values, i.e. false claims.",
+                "against the uniform distribution, with the share at p <= 0.05 and the "
+                "randomized-PIT uniformity p-value. A valid test stays on or above the "
+                "diagonal (coarse or tied p-values step above it); points below it mean too "
+                "many small p-values, i.e. false claims.",
             )
     curves = [(r.label, r.evaluation["roc"]) for r in reports if r.evaluation["has_truth"]]
     if curves:

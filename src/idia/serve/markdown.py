@@ -128,7 +128,8 @@ def verdict_markdown(result: CheckResult, notes: Sequence[str] = ()) -> str:
         f"Paper's rule: **{result.score} of {n_templates}** templates picked the name "
         f"(threshold {result.threshold}: {'member' if result.member else 'not member'}), from "
         f"{result.n_photos} photo(s) and {result.n_candidates} candidate names. A claim holds "
-        f"when its p-value is at most {result.alpha:g}.",
+        f"when its p-value, adjusted over your claims (Benjamini-Hochberg), is at most "
+        f"{result.alpha:g}.",
     ]
     if notes:
         parts.append("\n".join(f"- {note}" for note in notes))
