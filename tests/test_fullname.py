@@ -128,6 +128,7 @@ def test_decoy_parts_have_the_real_parts_shape():
     assert part_shape("al-Assad", "family") == (1, True)
     assert part_shape("García Márquez", "family") == (2, False)
     assert part_shape("Jean-Pierre", "given") == (1, False)
+    assert part_shape("欧阳", "family") == (2, False) != part_shape("习", "family")
     pools = PartPools("NL", {"m": GIVEN_M}, FAMILY + tuple(f"De {f}" for f in FAMILY), "t")
     result = full_name_decoys(parse_name("Bert van Smit"), pools, familiarity, sex="m", seed=0)
     for name, family, kind in zip(result.names, result.family_parts, result.kinds, strict=True):

@@ -39,6 +39,7 @@ import pandas as pd
 from idia.nameparts import (
     ATTACHED_PARTICLES,
     PARTICLES,
+    UNSPACED_SCRIPTS,
     ParsedName,
     PartKind,
     fold,
@@ -349,8 +350,11 @@ def _match(
 
 def part_shape(part: str, kind: PartKind) -> tuple[int, bool]:
     """What a decoy part must share with the real one besides its script: the number of
-    words (particles aside) and, for a family name, whether it has a particle ("van Persie"
-    is matched with "de Jong", "Kowalski" with "Nowak", "García Márquez" with two words)."""
+    words (particles aside; characters in Han, Hangul and kana) and, for a family name,
+    whether it has a particle ("van Persie" is matched with "de Jong", "Kowalski" with
+    "Nowak", "García Márquez" with two words, 习 with 王 but not with 欧阳)."""
+    if script_of(part) in UNSPACED_SCRIPTS:
+        return len(part.replace(" ", "")), False  # characters: 习 is not matched with 欧阳
     words = part.split()
     particles = 0
     if kind == "family":

@@ -48,6 +48,7 @@ FAMILY_FIRST_MARGIN = 1.5
 UNKNOWN_RANK = 10_000  # the rank a word unknown in a role counts as
 
 SURNAME_FIRST_SCRIPTS = frozenset({"Han", "Hangul", "Japanese", "Kana"})
+UNSPACED_SCRIPTS = SURNAME_FIRST_SCRIPTS  # written without spaces between words
 # Letters whose accents are spelling variants a user may omit; other scripts keep their marks
 # when folded (a Devanagari virama or a kana voicing mark changes the word).
 _FOLDED_SCRIPTS = frozenset({"Latin", "Greek", "Cyrillic", "Arabic", "Hebrew"})
