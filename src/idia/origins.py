@@ -241,13 +241,13 @@ def _usable(name: str) -> bool:
 
 
 @lru_cache(maxsize=2)
-def _read_table(path: Path) -> pd.DataFrame:
-    return pd.read_parquet(path)
+def _open_table(path: Path) -> OriginTable:
+    return OriginTable(pd.read_parquet(path), names_dataset_version())
 
 
 def load_origin_table(cache_dir: str | Path | None = None) -> OriginTable:
     """The compact table, extracted from the package on first use and read from the cache
-    folder afterwards."""
+    folder afterwards (once per process)."""
     path = table_path(cache_dir)
     if not path.is_file():
         try:
@@ -258,12 +258,11 @@ def load_origin_table(cache_dir: str | Path | None = None) -> OriginTable:
                 "to a writable folder"
             ) from err
     try:
-        frame = _read_table(path)
-    except (OSError, ValueError) as err:
+        return _open_table(path)
+    except (OSError, ValueError, KeyError) as err:
         raise OriginTableError(
             f"{path} is not a readable origin table ({err}); delete it and it will be rebuilt"
         ) from err
-    return OriginTable(frame, names_dataset_version())
 
 
 class OriginTable:
