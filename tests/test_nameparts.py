@@ -4,6 +4,8 @@ clear error for input that is not a name."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from idia.nameparts import (
     MAX_NAME_LENGTH,
@@ -145,9 +147,9 @@ CASES = {
 
 @pytest.mark.parametrize("text", list(CASES))
 def test_every_form_parses_as_expected(text):
-    given, middle, family, order, script, particles, flags = CASES[text]
+    given_name, middle, family, order, script, particles, flags = CASES[text]
     parsed = parse_name(text, evidence=EVIDENCE)
-    assert (parsed.given, parsed.middle, parsed.family) == (given, middle, family)
+    assert (parsed.given, parsed.middle, parsed.family) == (given_name, middle, family)
     assert (parsed.order, parsed.script, parsed.particles) == (order, script, particles)
     assert flags <= set(parsed.flags), parsed.flags
     assert parsed.with_parts(parsed.given, parsed.family) == text
@@ -194,6 +196,7 @@ def test_decoys_are_written_like_the_real_name():
     # A particle takes the real name's case ("De Jong" in the pool, "de Jong" beside "van").
     assert parse_name("Robin van Persie").with_parts("Jan", "De Jong") == "Jan de Jong"
     assert parse_name("Rowling, J. K.").with_parts("A.", "Smith") == "Smith, A. K."
+    assert parse_name("Dr. 박지성").with_parts("민수", "김") == "Dr. 김민수"
 
 
 def test_family_core_drops_particles():
@@ -254,6 +257,7 @@ def test_initials_are_capital_letters_not_one_character_names():
         ("Jane\nDoe", r"control character \(U\+000A at position 4\)"),
         ("Jane\x00Doe", r"control character \(U\+0000"),
         ("Jane, Doe, Smith", "one comma"),
+        ("Jane , Doe", "a comma must follow a word"),
     ],
 )
 def test_bad_input_raises_one_clear_error(text, message):
@@ -270,3 +274,14 @@ def test_the_length_limit_is_inclusive():
 def test_a_name_must_be_text():
     with pytest.raises(NameInputError, match="must be text"):
         parse_name(None)  # type: ignore[arg-type]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("AbcJ .,-'’éß习近欧阳박지성カエ・·Вла محمد7\u0301")),
+               min_size=1, max_size=30))
+def test_any_text_is_parsed_and_written_back_or_refused_with_one_error(text):
+    try:
+        parsed = parse_name(text)
+    except NameInputError:
+        return
+    assert parsed.with_parts(parsed.given, parsed.family) == parsed.text

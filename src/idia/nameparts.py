@@ -173,19 +173,22 @@ class ParsedName:
     def with_parts(self, given: str, family: str) -> str:
         """A name written like this one (order, separator, title, middle names, suffix) with
         another given and/or family name; a particle is lower-cased when this name's is."""
-        if self.particles and self.particles[0][:1].islower():
+        if family != self.family and self.particles and self.particles[0][:1].islower():
             family = _lower_particles(family)
-        pieces: list[str] = []
+        values = {"title": self.title, "given": given, "family": family, "suffix": self.suffix}
+        pieces: list[tuple[Role, str]] = []
         for role in self.layout:
             if role == ",":
-                pieces[-1] += ","
+                pieces[-1] = (pieces[-1][0], pieces[-1][1] + ",")
             elif role == "middle":
-                pieces.extend(self.middle)
+                pieces.extend(("middle", word) for word in self.middle)
             else:
-                value = {"title": self.title, "given": given, "family": family,
-                         "suffix": self.suffix}[role]
-                pieces.append(value)
-        return self.separator.join(pieces)
+                pieces.append((role, values[role]))
+        text = pieces[0][1]
+        for (before, _), (role, value) in zip(pieces, pieces[1:], strict=False):
+            inside = {before, role} <= {"given", "middle", "family"}
+            text += (self.separator if inside else " ") + value  # "Dr. 박지성"
+        return text
 
 
 def fold(text: str) -> str:
@@ -278,10 +281,13 @@ def parse_name(
 
     separator = " "
     tokens = normal.split(" ")
+    if "," in tokens:
+        raise NameInputError(f"cannot read {normal!r}: a comma must follow a word")
     if len(tokens) == 1:
         for dot in _SEPARATORS:
-            if dot in normal.strip(dot):
-                separator, tokens = dot, [t for t in normal.split(dot) if t]
+            words = normal.split(dot)
+            if len(words) > 1 and all(words):
+                separator, tokens = dot, words
                 break
     title, tokens = _take_title(tokens)
     suffix, suffix_comma, tokens = _take_suffix(tokens)
@@ -293,7 +299,7 @@ def parse_name(
                       separator=separator)
 
     commas = [i for i, t in enumerate(tokens) if t.endswith(",")]
-    if len(commas) > 1 or (commas and commas[0] == len(tokens) - 1):
+    if len(commas) > 1 or (commas and (commas[0] == len(tokens) - 1 or tokens[commas[0]] == ",")):
         raise NameInputError(
             f"cannot read {normal!r}: write 'Given Family' or 'Family, Given' (one comma)"
         )
@@ -596,7 +602,8 @@ def _assign(
         flags.append("hyphenated_family")
     if is_initials(given) or (middle and all(map(is_initials, [given, *middle]))):
         flags.append("initials")
-    return replace(base, given=given, middle=tuple(middle), family=" ".join(family_words),
+    return replace(base, given=given, middle=tuple(middle),
+                   family=base.separator.join(family_words),
                    particles=particles, order=order, flags=tuple(flags))
 
 
