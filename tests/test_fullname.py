@@ -104,6 +104,12 @@ def test_the_seed_decides_the_recombinations_and_nothing_else():
     }
 
 
+def test_sizes_that_cannot_hold_both_kept_kinds_are_refused():
+    with pytest.raises(ValueError, match="total >= 4 x per_side"):
+        full_name_decoys(parse_name("Bert Smit"), POOLS, familiarity, sex="m", seed=0,
+                         total=300, per_side=100)
+
+
 def test_excluded_names_are_never_decoys():
     banned = [f"{GIVEN_M[151]} {FAMILY[149]}", f"Bert {FAMILY[152]}"]
     result = decoys(exclude=banned)

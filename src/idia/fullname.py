@@ -242,32 +242,32 @@ def full_name_decoys(
     """Decoys for ``name`` from ``pools`` (see the module's rules); ``sex`` of the given name
     ("f", "m", or None: given names are then held fixed); ``exclude``: full names that must
     not be decoys (the other real names of an audit)."""
-    if total < 1 or per_side < 1 or min_per_side < 1:
-        raise ValueError("total, per_side and min_per_side must be positive")
+    if min_per_side < 1 or per_side < min_per_side or total < 4 * per_side:
+        raise ValueError(
+            "need 1 <= min_per_side <= per_side and total >= 4 x per_side (the two kinds that "
+            "keep a part are kept whole, recombinations fill up to total)"
+        )
     if name.is_mononym:
         return NoComparableDecoys(name.text, "mononym", "a single-word name has no parts to "
                                   "recombine")
     family_match, families = _match(name.family, "family", pools.family, familiarity,
                                     per_side, min_per_side)
-    given_pool = pools.given.get(sex, ()) if sex is not None else ()
     if sex is None:
         given_match, givens = PartMatch("given", name.given, None, reason="sex unknown"), []
     elif "initials" in name.flags:
         given_match, givens = PartMatch("given", name.given, None, reason="initials"), []
     else:
-        given_match, givens = _match(name.given, "given", given_pool, familiarity, per_side,
-                                     min_per_side)
+        given_match, givens = _match(name.given, "given", pools.given.get(sex, ()),
+                                     familiarity, per_side, min_per_side)
     taken = {fold(n) for n in exclude} | {name.key}
     out: dict[DecoyKind, list[tuple[str, str, str]]] = {kind: [] for kind in DECOY_KINDS}
 
-    def add(kind: DecoyKind, given: str, family: str) -> bool:
+    def add(kind: DecoyKind, given: str, family: str) -> None:
         full = name.with_parts(given, family)
         key = fold(full)
-        if key in taken:
-            return False
-        taken.add(key)
-        out[kind].append((full, given, family))
-        return True
+        if key not in taken:
+            taken.add(key)
+            out[kind].append((full, given, family))
 
     for family in families:
         add("given_kept", name.given, family)

@@ -105,6 +105,7 @@ KOREAN_SURNAMES = word_list(
     "염 여 추 도 소 석 선 설 마 길 연 위 표 명 기 반 라 왕 금 옥 육 인 맹 제 모 탁 "
     "국 어 은 편 용 예 경 봉 사 부 남궁 황보 제갈 선우 독고 사공 서문"
 )
+BUILTIN_SHARE = 1 / 3  # a listed surname's share in each of its 3 countries (lists say where only)
 BUILTIN_SURNAMES: dict[tuple[str, str], tuple[str, ...]] = {
     **{(c, "Han"): CHINESE_SURNAMES for c in ("CN", "SG", "MY")},
     **{(c, "Han"): CHINESE_SURNAMES_TRADITIONAL for c in ("TW", "HK", "MO")},
@@ -329,7 +330,7 @@ class OriginTable:
         if kind == "family":
             for (country, _), names in BUILTIN_SURNAMES.items():
                 if part in names:
-                    out[country] = max(out.get(country, 0.0), 1.0 / 3)
+                    out[country] = max(out.get(country, 0.0), BUILTIN_SHARE)
         return out
 
     def female_share(self, given: str) -> float | None:
