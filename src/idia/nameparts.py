@@ -13,14 +13,16 @@ written. The rules, in the order they apply:
 - **Han, Hangul and Japanese** names are family name first. Written without spaces they are
   split after a known two-character surname (欧阳, 司马, 남궁, ...), after a Japanese surname
   the evidence knows, at the boundary between Han and Kana, or else after the first character.
-- **Vietnamese** names (Latin letters with Vietnamese diacritics) are family name first, the
-  given name last (Nguyễn Văn An).
+- **Vietnamese** names (Vietnamese letters, or a common family name then Van or Thi) are
+  family name first, the given name last (Nguyễn Văn An).
 - **Latin and other alphabetic scripts**: the given name first, unless the evidence (ranks of
-  each word as a first name and as a surname in one country, :class:`PartEvidence`) favours
-  family-first by :data:`FAMILY_FIRST_MARGIN` times (Xi Jinping, Orbán Viktor). A particle
-  (van, de la, bin, al-, ...) after the first word starts the family name; in a Spanish- or
-  Portuguese-speaking origin a middle word that is more a surname than a first name joins the
-  family name (García Márquez); other middle words are middle names.
+  each word as a first name and as a surname in one country, :class:`PartEvidence`) makes
+  family-first :data:`FAMILY_FIRST_MARGIN` times as likely in a country that writes names so
+  (Xi Jinping, Orbán Viktor), or a patronymic ends a three-word name (Путин Владимир
+  Владимирович). A particle (van, de la, bin, al-, ...) after the first word starts the family
+  name; in a Spanish- or Portuguese-speaking origin a middle word that is more a surname than
+  a first name joins the family name (García Márquez); other middle words are middle names.
+  "Family, Given" (one comma) is read so.
 - **Initials** (J. K., J.R.R.) are given names; a single word is a mononym.
 - ``order=`` and ``family=`` override what the rules decide.
 
