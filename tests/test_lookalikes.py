@@ -11,6 +11,7 @@ from idia.lookalikes import (
     DUPLICATE_DISTANCE,
     choose_lookalikes,
     mean_descriptor,
+    sex_by_face,
 )
 
 
@@ -77,6 +78,15 @@ def test_the_person_is_their_mean_over_photos_with_a_face() -> None:
 
 def test_the_default_keeps_the_p_floor_at_most_one_in_a_thousand() -> None:
     assert 1 / (1 + DEFAULT_LOOKALIKES) <= 0.001
+
+
+def test_sex_by_face_is_the_vote_of_the_nearest_labelled_people() -> None:
+    means = references([0.1, 0.6, 0.65, 0.7, 0.8, 0.9, 1.0])
+    sexes = ["m", "f", "f", None, "m", "m", "m"]
+    # the person themselves (0.1 away) does not vote; of the 3 nearest labelled, 2 are women
+    assert sex_by_face(PERSON, means, sexes, k=3) == "f"
+    assert sex_by_face(PERSON, means, sexes, k=5) == "m"
+    assert sex_by_face(PERSON, means, [None] * 7) is None
 
 
 @pytest.mark.shared_data

@@ -24,9 +24,11 @@ from idia.names import normalize_name
 
 DEFAULT_LOOKALIKES = 1000
 """Reference people per test: the smallest possible p-value is 1 / 1001 < 0.001."""
-DUPLICATE_DISTANCE = 0.45
+DUPLICATE_DISTANCE = 0.50
 """Mean-descriptor distance below which two identities count as the same person (measured on
 LFW; see docs/faces.md)."""
+SEX_NEIGHBOURS = 15
+"""Labelled people who vote on a face's sex in :func:`sex_by_face`."""
 
 
 @dataclass(frozen=True)
@@ -106,3 +108,31 @@ def choose_lookalikes(
         n_candidates=len(candidates),
         rule=rule,
     )
+
+
+def sex_by_face(
+    person: np.ndarray,
+    labelled_means: np.ndarray,
+    labelled_sexes: Sequence[str | None],
+    k: int = SEX_NEIGHBOURS,
+    duplicate_distance: float = DUPLICATE_DISTANCE,
+) -> str | None:
+    """The sex (``"f"``/``"m"``) most of the ``k`` nearest labelled people have (e.g. LFW's
+    people whose first name the name lists know); None when nobody is labelled.
+
+    Matches references on sex when the person's name says nothing (a first name outside the
+    lists) and labels reference people whose names say nothing. Labelled people nearer than
+    ``duplicate_distance`` (the person themselves) do not vote; a tie goes to ``"f"``, the
+    smaller group in LFW.
+    """
+    centre = mean_descriptor(person)
+    sexes = np.array([s if s in ("f", "m") else "" for s in labelled_sexes], dtype=object)
+    with np.errstate(invalid="ignore"):
+        distances = np.linalg.norm(np.asarray(labelled_means, np.float64) - centre, axis=1)
+    voters = np.flatnonzero((sexes != "") & (np.nan_to_num(distances, nan=-1.0)
+                                             >= duplicate_distance))
+    if not len(voters):
+        return None
+    nearest = voters[np.argsort(distances[voters], kind="stable")[:k]]
+    women = int((sexes[nearest] == "f").sum())
+    return "f" if 2 * women >= len(nearest) else "m"
