@@ -55,7 +55,10 @@ class ReferenceFaces:
     def means(self) -> np.ndarray:
         """(R, 128) each person's mean descriptor over photos with a face (NaN without)."""
         sums = np.zeros((len(self.names), DESCRIPTOR_DIM))
-        np.add.at(sums, self.owner[self.found], self.vectors[self.found])
+        rows, owners = self.vectors[self.found].astype(np.float64), self.owner[self.found]
+        if len(rows):  # photos come grouped by person: sum each run of rows
+            starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
+            sums[owners[starts]] = np.add.reduceat(rows, starts, axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
             return (sums / self.counts[:, None]).astype(np.float32)
 
