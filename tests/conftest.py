@@ -269,3 +269,26 @@ def familiarity_model(familiarity_people) -> FamiliarityModel:
     return FamiliarityModel(
         people, familiarity_people["associated"], familiarity_people["familiar"]
     )
+
+
+LFW_SMALL_PEOPLE = {  # name -> photos copied (real people of LFW, both sexes, many origins)
+    "Colin_Powell": 4, "Tony_Blair": 4, "Hugo_Chavez": 3, "Junichiro_Koizumi": 3,
+    "Serena_Williams": 4, "Venus_Williams": 3, "Gloria_Macapagal_Arroyo": 3,
+    "Jennifer_Lopez": 2, "Condoleezza_Rice": 2, "Nicole_Kidman": 2, "Halle_Berry": 2,
+    "Mahmoud_Abbas": 2, "Ai_Sugiyama": 2, "AJ_Cook": 1, "Aaron_Eckhart": 1,
+}
+
+
+@pytest.fixture(scope="session")
+def lfw_small(shared_data, tmp_path_factory) -> Path:
+    """A small copy of LFW in scikit-learn's layout (DIR/lfw_home/lfw_funneled/<Name>/...):
+    15 people, 38 photos, copied from ../shared/data into a temporary folder."""
+    import shutil
+
+    source = shared_data / "faces" / "lfw" / "lfw_home" / "lfw_funneled"
+    root = tmp_path_factory.mktemp("lfw_small")
+    for folder, n in LFW_SMALL_PEOPLE.items():
+        (root / "lfw_home" / "lfw_funneled" / folder).mkdir(parents=True)
+        for photo in sorted((source / folder).glob("*.jpg"))[:n]:
+            shutil.copyfile(photo, root / "lfw_home" / "lfw_funneled" / folder / photo.name)
+    return root

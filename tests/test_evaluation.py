@@ -555,7 +555,6 @@ def test_cli_evaluate_on_an_audit_with_one_non_member(tmp_path):
 
 def test_a_calibration_that_cannot_be_computed_says_so_in_the_table():
     from idia.cli.render import calibration_text
-
     from idia.evaluation._claims import calibration
 
     assert "n/a (no p-values)" in calibration_text(calibration(np.array([])))

@@ -38,6 +38,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
+from idia.errors import IdiaError
+
 PartKind = Literal["given", "family"]
 Order = Literal["given_first", "family_first"]
 ORDERS: tuple[Order, ...] = ("given_first", "family_first")
@@ -114,7 +116,7 @@ _INITIALS = re.compile(r"^(?:[^\W\d_]\.?|(?:[^\W\d_]\.){2,}[^\W\d_]?)$")
 _SEPARATORS = ("・", "·")  # Japanese and Chinese name dots, between words of a foreign name
 
 
-class NameInputError(ValueError):
+class NameInputError(IdiaError, ValueError):
     """A name that cannot be parsed; the message says what to change."""
 
 

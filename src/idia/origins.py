@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from idia.cache import default_cache_dir
+from idia.errors import IdiaError
 from idia.files import write_atomic
 from idia.fullname import (
     DEFAULT_DECOYS,
@@ -133,7 +134,7 @@ _GENDERED_ORIGINS = {
 }
 
 
-class OriginTableError(ValueError):
+class OriginTableError(IdiaError, ValueError):
     """The origin table cannot be built or an origin is unknown; the message says what to do."""
 
 
