@@ -71,3 +71,14 @@ def test_every_domain_error_is_an_idia_error():
                     and cls.__module__ == module.name}
     assert len(defined) >= 20
     assert [cls.__name__ for cls in defined if not issubclass(cls, IdiaError)] == []
+
+
+def test_check_refuses_fewer_candidates_than_a_name_and_two_decoys_before_loading():
+    """--num-names 2 once drew a million decoys (minutes, 9 GB); now it is refused, before the
+    model (here a missing file) is loaded."""
+    result = CliRunner().invoke(app, ["check", "--name", "Ada Lovelace", "--model",
+                                      "open_clip:missing.json:missing.pt", "--num-names", "2",
+                                      "--no-cache", "--quiet"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == "error: num_names must be at least 3 (a real name and 2 "\
+        "decoys), got 2"

@@ -61,6 +61,22 @@ def test_duplicate_real_names_count_once_and_too_many_real_names_fail():
         build_candidates(["A B", "C D", "E F"], total=2)
 
 
+def test_an_odd_decoy_count_below_two_draws_no_more_names_than_asked():
+    """One decoy once left the other sex's draw unbounded: a million names (idia check
+    --num-names 2 ran for minutes in 9 GB)."""
+    pool = names.default_pool()
+    assert len(names.sample_decoys(1, pool, seed=0)) == 1
+    assert names.sample_decoys(0, pool, seed=0) == []
+
+
+def test_candidates_hold_at_least_two_decoys_or_say_how_many_to_ask_for():
+    """The tests standardise a real name by its decoys' spread: two at the least."""
+    assert len(build_candidates(["Jane Doe"], total=3, seed=0)) == 3
+    for real, total in ((["Jane Doe"], 2), (["Jane Doe", "Max Mustermann"], 3)):
+        with pytest.raises(NameSourceError, match=f"to at least {len(real) + 2}$"):
+            build_candidates(real, total=total)
+
+
 def test_user_names_file(tmp_path):
     path = tmp_path / "decoys.txt"
     path.write_text("# my names\nAnna Berg\nBo Chen\n\nCara Diaz\nJane Doe\n")

@@ -41,6 +41,7 @@ from idia.models import (
 from idia.models.card import CROP_WORDS, ModelCard, photo_settings
 from idia.names import (
     DEFAULT_NUM_CANDIDATES,
+    MIN_DECOYS,
     CandidateSet,
     NamePool,
     build_candidates,
@@ -156,8 +157,11 @@ def check_settings(
     the templates, validated."""
     if threshold < 1:
         raise AttackInputError(f"threshold must be at least 1, got {threshold}")
-    if num_names < 2:
-        raise AttackInputError(f"num_names must be at least 2, got {num_names}")
+    if num_names < 1 + MIN_DECOYS:
+        raise AttackInputError(
+            f"num_names must be at least {1 + MIN_DECOYS} (a real name and {MIN_DECOYS} decoys), "
+            f"got {num_names}"
+        )
     if crop not in ("face", "none", None):
         raise AttackInputError(f"crop must be 'face' or 'none', not {crop!r}")
     checked = validate_templates(list(templates))

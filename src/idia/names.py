@@ -29,6 +29,7 @@ from idia.errors import IdiaError
 
 SEXES = ("f", "m")
 DEFAULT_NUM_CANDIDATES = 1000
+MIN_DECOYS = 2  # the fewest decoys a real name is compared with (a spread needs two)
 
 
 class NameSourceError(IdiaError, ValueError):
@@ -312,6 +313,8 @@ def sample_decoys(n: int, pool: NamePool, seed: int, exclude: Iterable[str] = ()
     per_sex = [n // 2 + (1 if i < n % 2 else 0) for i in range(len(SEXES))]
     out: list[str] = []
     for sex, wanted in zip(SEXES, per_sex, strict=True):
+        if wanted == 0:  # an odd n below 2: a sex gets none (never the whole pool)
+            continue
         firsts, lasts = pool.first_names[sex], pool.surnames
         total = len(firsts) * len(lasts)
         chosen = 0
@@ -347,9 +350,11 @@ def build_candidates(
     real = dedupe_real_names(real_names)
     if not real:
         raise NameSourceError("at least one real name is needed")
-    if total < len(real):
+    if total < len(real) + MIN_DECOYS:
         raise NameSourceError(
-            f"{len(real)} real names do not fit in {total} candidates: raise --num-names"
+            f"{total} candidates leave fewer than the {MIN_DECOYS} decoy names the tests "
+            f"compare with beside {len(real)} real name(s): raise --num-names to at least "
+            f"{len(real) + MIN_DECOYS}"
         )
     wanted = total - len(real)
     if decoys is not None:
