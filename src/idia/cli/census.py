@@ -2,65 +2,35 @@
 
 from __future__ import annotations
 
-import os
-
 import typer
 
-from idia.census import PartialCensusError, run_census, write_census
-from idia.census.readers import DEFAULT_BATCH_SIZE
+from idia.census import PartialCensusError, write_census
 from idia.cli.errors import fail
 from idia.cli.options import (
     AllowPartialOpt,
-    CaptionBatchOpt,
-    CaptionColumnOpt,
     CaptionShardsArg,
-    CaseSensitiveOpt,
     CensusNamesOpt,
-    CensusWorkersOpt,
+    CensusOptions,
     CountsOutOpt,
-    Engine,
-    EngineOpt,
-    ExamplesOpt,
-    KeepAccentsOpt,
     MembershipOutOpt,
-    ProgressOpt,
-    UrlColumnOpt,
+    expand_option_groups,
 )
 
 app = typer.Typer()
 
 
 @app.command("count-names")
+@expand_option_groups
 def count_names(
     captions: CaptionShardsArg,
     names: CensusNamesOpt,
     out: CountsOutOpt,
-    column: CaptionColumnOpt = None,
-    url_column: UrlColumnOpt = None,
-    engine: EngineOpt = Engine.local,
-    workers: CensusWorkersOpt = None,
-    examples: ExamplesOpt = 0,
+    census: CensusOptions = CensusOptions(),
     membership: MembershipOutOpt = None,
-    case_sensitive: CaseSensitiveOpt = False,
-    keep_accents: KeepAccentsOpt = False,
-    batch_size: CaptionBatchOpt = DEFAULT_BATCH_SIZE,
     allow_partial: AllowPartialOpt = False,
-    progress: ProgressOpt = True,
 ) -> None:
     """Count in how many captions each name occurs, and derive training-set membership."""
-    result = run_census(
-        captions,
-        names,
-        column=column,
-        url_column=url_column,
-        engine=engine.value,
-        workers=workers or os.cpu_count() or 1,
-        examples=examples,
-        case_sensitive=case_sensitive,
-        fold_accents=not keep_accents,
-        batch_size=batch_size,
-        progress=progress,
-    )
+    result = census.run(captions, names)
     for path, reason in result.skipped_shards:
         typer.echo(f"skipped {path}: {reason}", err=True)
     if result.shards_read == 0:

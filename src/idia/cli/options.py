@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import shlex
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, fields, is_dataclass
 from enum import StrEnum
@@ -17,11 +19,13 @@ from typing import TYPE_CHECKING, Annotated, Any, get_type_hints
 
 import typer
 
+from idia.census.readers import DEFAULT_BATCH_SIZE
 from idia.evaluation import CI_METHODS
 from idia.lab.train import Composition, TrainSettings, parse_inject, read_hypernyms
 from idia.models import SPEC_HELP
 
 if TYPE_CHECKING:
+    from idia.census import CensusResult
     from idia.engine import IdentityInferenceAttack
 
 # --- the model and the person --------------------------------------------------------------------
@@ -314,6 +318,7 @@ DefenceSeedOpt = Annotated[int | None, typer.Option(help="Default: the lab's see
 # --- serve and web -------------------------------------------------------------------------------
 
 WEB_AUTH_ENV = "IDIA_WEB_AUTH"  # a web login, never on the command line
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 HostOpt = Annotated[str, typer.Option(help="Address to listen on.")]
 PortOpt = Annotated[int, typer.Option(help="Port to listen on.")]
 ServedNameOpt = Annotated[
@@ -563,6 +568,95 @@ class TrainingOptions:
             warmup=self.warmup, wd=self.wd, workers=self.workers, device=self.device, seed=seed,
             precision=self.precision, extra_args=tuple(shlex.split(self.open_clip_args)),
         )
+
+
+@dataclass(frozen=True)
+class CensusOptions:
+    """How ``idia count-names`` reads the captions and matches the names: the settings of
+    :func:`idia.census.run_census`."""
+
+    column: CaptionColumnOpt = None
+    url_column: UrlColumnOpt = None
+    engine: EngineOpt = Engine.local
+    workers: CensusWorkersOpt = None
+    examples: ExamplesOpt = 0
+    case_sensitive: CaseSensitiveOpt = False
+    keep_accents: KeepAccentsOpt = False
+    batch_size: CaptionBatchOpt = DEFAULT_BATCH_SIZE
+    progress: ProgressOpt = True
+
+    def run(self, captions: list[str], names: Path) -> CensusResult:
+        from idia.census import run_census
+
+        return run_census(
+            captions, names, column=self.column, url_column=self.url_column,
+            engine=self.engine.value, workers=self.workers or os.cpu_count() or 1,
+            examples=self.examples, case_sensitive=self.case_sensitive,
+            fold_accents=not self.keep_accents, batch_size=self.batch_size,
+            progress=self.progress,
+        )
+
+
+@dataclass(frozen=True)
+class OfferedModelsOptions:
+    """Which models ``idia web`` offers: those named, those of a models file, those trained
+    in a lab folder."""
+
+    model: WebModelsOpt = None
+    models_file: ModelsFileOpt = None
+    lab_dir: LabDirOpt = None
+
+    def offered(self) -> tuple[dict[str, str], list[str]]:
+        """The models offered (label -> spec), and those to load at start: the listed ones,
+        else the newest found."""
+        from idia.cli.errors import fail
+        from idia.serve.catalog import (
+            find_local_models,
+            offered_models,
+            read_models_file,
+            split_entry,
+        )
+
+        if self.lab_dir is not None and not self.lab_dir.is_dir():
+            fail(f"--lab-dir {self.lab_dir} is not a folder")
+        if self.models_file is not None and not self.models_file.is_file():
+            fail(f"--models-file {self.models_file} is not a file")
+        listed = [*(self.model or []),
+                  *(read_models_file(self.models_file) if self.models_file else [])]
+        found = []
+        if self.lab_dir is not None or not listed:
+            roots = [self.lab_dir or (Path("lab") if Path("lab").is_dir() else Path("."))]
+            found = find_local_models(roots)
+        offered = offered_models([*listed, *found])
+        listed_specs = {split_entry(entry)[1] for entry in listed}
+        preload = [label for label, spec in offered.items() if spec in listed_specs]
+        return offered, preload or list(offered)[:1]
+
+
+@dataclass(frozen=True)
+class PageAccessOptions:
+    """Who can reach the ``idia web`` page: where it listens, and the logins it asks for."""
+
+    host: HostOpt = "127.0.0.1"
+    port: PortOpt = 7860
+    auth_file: AuthFileOpt = None
+
+    def logins(self) -> dict[str, str]:
+        """``user:password`` lines of ``auth_file``, and ``$IDIA_WEB_AUTH`` (one
+        ``user:password``); never from the command line, where other users see it."""
+        from idia.cli.errors import fail, warn
+        from idia.serve.logins import read_logins
+
+        lines = []
+        if self.auth_file is not None:
+            if not self.auth_file.is_file():
+                fail(f"--auth-file {self.auth_file} is not a file")
+            if self.auth_file.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+                warn(f"{self.auth_file} can be read by other users; chmod 600 it")
+            lines += self.auth_file.read_text(encoding="utf-8").splitlines()
+        if os.environ.get(WEB_AUTH_ENV):
+            lines.append(os.environ[WEB_AUTH_ENV])
+        return read_logins(lines)
 
 
 def expand_option_groups(command: Callable[..., None]) -> Callable[..., None]:

@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import importlib.util
-import os
-import stat
-from pathlib import Path
 
 import typer
 
 from idia.cli.errors import fail, warn
 from idia.cli.options import (
+    LOOPBACK,
     WEB_AUTH_ENV,
     ApiKeyOpt,
-    AuthFileOpt,
     BodyTimeoutOpt,
     DeviceOpt,
     HostOpt,
-    LabDirOpt,
     MaxBodyMbOpt,
     MaxConnectionsOpt,
     MaxImageKbOpt,
@@ -27,18 +23,17 @@ from idia.cli.options import (
     MaxTextsOpt,
     MaxTotalTextCharsOpt,
     ModelOpt,
-    ModelsFileOpt,
     NumNamesOpt,
+    OfferedModelsOptions,
+    PageAccessOptions,
     PortOpt,
     ServeApiKeyOpt,
     ServedNameOpt,
     Top1OnlyOpt,
-    WebModelsOpt,
+    expand_option_groups,
 )
 
 app = typer.Typer()
-
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 @app.command()
@@ -95,82 +90,44 @@ def serve(
     uvicorn.run(service, host=host, port=port, limit_concurrency=max_connections, log_level="info")
 
 
-def read_auth(auth_file: Path | None) -> dict[str, str]:
-    """Logins for the web page: ``user:password`` lines of ``auth_file``, and ``$IDIA_WEB_AUTH``
-    (one ``user:password``). Never from the command line, where other users see it."""
-    from idia.serve.logins import read_logins
-
-    lines = []
-    if auth_file is not None:
-        if auth_file.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-            warn(f"{auth_file} can be read by other users; chmod 600 it")
-        lines += auth_file.read_text(encoding="utf-8").splitlines()
-    if os.environ.get(WEB_AUTH_ENV):
-        lines.append(os.environ[WEB_AUTH_ENV])
-    return read_logins(lines)
-
-
 @app.command()
+@expand_option_groups
 def web(
-    model: WebModelsOpt = None,
-    models_file: ModelsFileOpt = None,
-    lab_dir: LabDirOpt = None,
-    host: HostOpt = "127.0.0.1",
-    port: PortOpt = 7860,
+    models: OfferedModelsOptions = OfferedModelsOptions(),
+    access: PageAccessOptions = PageAccessOptions(),
     num_names: NumNamesOpt = 1000,
     device: DeviceOpt = None,
     api_key: ApiKeyOpt = None,
-    auth_file: AuthFileOpt = None,
 ) -> None:
     """A web page where anyone (or, with a login, invited people) can check whether a model
     knows a face (Gradio)."""
     if importlib.util.find_spec("gradio") is None:
         fail("the web page needs Gradio: pip install 'idia[web]'")
-    from idia.serve.catalog import (
-        find_local_models,
-        offered_models,
-        read_models_file,
-        split_entry,
-    )
     from idia.serve.demo import WebDemo
     from idia.serve.logins import login_check
     from idia.serve.page import create_web_app, launch_web
 
-    if lab_dir is not None and not lab_dir.is_dir():
-        fail(f"--lab-dir {lab_dir} is not a folder")
-    if models_file is not None and not models_file.is_file():
-        fail(f"--models-file {models_file} is not a file")
-    if auth_file is not None and not auth_file.is_file():
-        fail(f"--auth-file {auth_file} is not a file")
-    listed = [*(model or []), *(read_models_file(models_file) if models_file else [])]
-    found = []
-    if lab_dir is not None or not listed:
-        roots = [lab_dir or (Path("lab") if Path("lab").is_dir() else Path("."))]
-        found = find_local_models(roots)
-    offered = offered_models([*listed, *found])
-    logins = read_auth(auth_file)
+    offered, preload = models.offered()
+    logins = access.logins()
     if not offered:
         warn("no model given and none found; the page will say how to get one. Train one with "
              "'idia lab', or pass --model SPEC.")
-    if host not in LOOPBACK:
+    if access.host not in LOOPBACK:
         if logins:
-            warn(f"listening on {host}: logins cross the network in clear unless a TLS proxy "
-                 "fronts the page")
+            warn(f"listening on {access.host}: logins cross the network in clear unless a TLS "
+                 "proxy fronts the page")
         else:
-            warn(f"listening on {host} without --auth-file or ${WEB_AUTH_ENV}: anyone who can "
-                 "reach it can upload photos and query the models")
+            warn(f"listening on {access.host} without --auth-file or ${WEB_AUTH_ENV}: anyone "
+                 "who can reach it can upload photos and query the models")
     demo = WebDemo(offered, num_names=num_names, device=device, api_key=api_key)
-    listed_specs = {split_entry(entry)[1] for entry in listed}
-    preload = [label for label, spec in offered.items() if spec in listed_specs]
-    for label in preload or list(offered)[:1]:  # the listed models, or the newest found
+    for label in preload:
         typer.echo(f"loading {label}", err=True)
         # fail now, and do the work every check repeats now, not at the first click
         demo.prepare(label, log=lambda line: typer.echo(line, err=True))
     typer.echo(
-        f"open http://{host}:{port} in a browser (Ctrl+C stops); models offered: "
+        f"open http://{access.host}:{access.port} in a browser (Ctrl+C stops); models offered: "
         f"{', '.join(offered) or 'none'}" + ("; login required" if logins else ""),
         err=True,
     )
-    launch_web(
-        create_web_app(demo), host=host, port=port, auth=login_check(logins) if logins else None
-    )
+    launch_web(create_web_app(demo), host=access.host, port=access.port,
+               auth=login_check(logins) if logins else None)
