@@ -19,8 +19,9 @@ $(VENV)/.installed: pyproject.toml
 lab: install
 	$(BIN)/idia lab --preset standard --out lab
 
+# One pytest worker per core; tests that share a costly fixture run on one worker (tests/conftest.py).
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadgroup --no-loadscope-reorder
 
 lint: install
 	$(BIN)/ruff check .

@@ -24,6 +24,38 @@ TINY_OPEN_CLIP = {
 }
 
 
+LAB_FIXTURES = {"quick_lab", "defended_lab"}  # the quick lab and what is built on it
+LAB_GROUP = "quick_lab"
+
+
+def _work_unit(item: pytest.Item) -> str | None:
+    """The group of tests that one pytest-xdist worker runs together (``--dist loadgroup``),
+    so that a costly shared fixture is built once in a parallel run too: the quick lab's
+    tests form one group; a test whose module builds a fixture for more than one test (module
+    or session scope) runs with the rest of its module. None: any worker."""
+    if LAB_FIXTURES & set(item.fixturenames):
+        return LAB_GROUP
+    module = item.getparent(pytest.Module).nodeid
+    definitions = item._fixtureinfo.name2fixturedefs
+    for name in item.fixturenames:
+        for fixture in definitions.get(name, ()):
+            if fixture.scope != "function" and fixture.baseid == module:
+                return module
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Groups for pytest-xdist (see ``_work_unit``); in a parallel run the quick lab's group
+    comes first, since it is the longest single chain of work."""
+    for item in items:
+        group = _work_unit(item)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+    if hasattr(config, "workerinput"):  # a pytest-xdist worker: the same order in each
+        items.sort(key=lambda item: _work_unit(item) != LAB_GROUP)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():

@@ -88,8 +88,7 @@ def assert_figures_exist(page: Page, html: Path, expected: set[str]) -> None:
     assert len(files) == 2 * len(page.images)  # a PNG and a PDF per figure
 
 
-@pytest.fixture
-def run_with_counts(tmp_path):
+def make_run_with_counts(folder: Path) -> Path:
     """Three members seen 5, 5 and 50 times (one weakly known), two non-members, an evil name."""
     predictions = [
         all_photos(0, 4),
@@ -99,7 +98,7 @@ def run_with_counts(tmp_path):
         decoys(3),
     ]
     path = write_run(
-        tmp_path / "run-a", predictions, [True, True, True, False, False], [5, 5, 50, 0, 0]
+        folder / "run-a", predictions, [True, True, True, False, False], [5, 5, 50, 0, 0]
     )
     people = json.loads((path / "config.json").read_text())
     results = pd.read_parquet(path / "results.parquet")
@@ -111,26 +110,41 @@ def run_with_counts(tmp_path):
     return path
 
 
-def test_report_is_self_contained_and_every_figure_exists(run_with_counts, tmp_path):
-    out = write_report([run_with_counts], tmp_path / "pages" / "my report #1.html")
+@pytest.fixture
+def run_with_counts(tmp_path):
+    return make_run_with_counts(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def report_of_counts(tmp_path_factory) -> tuple[Path, Path]:
+    """(run, page): the report of a run with counts, written once for the tests that only
+    read it; in a folder whose name needs quoting in links."""
+    root = tmp_path_factory.mktemp("report")
+    run = make_run_with_counts(root)
+    return run, write_report([run], root / "pages" / "my report #1.html")
+
+
+def test_report_is_self_contained_and_every_figure_exists(report_of_counts):
+    _, out = report_of_counts
     page = parse(out)
     assert_figures_exist(
         page,
         out,
         {"metrics_vs_size", "confusion_1", "frequency_bins_1", "frequency_heatmap_1", "roc"},
     )
-    assert (tmp_path / "pages" / "my report #1_figures" / "roc.pdf").is_file()
+    assert (out.parent / "my report #1_figures" / "roc.pdf").is_file()
 
 
-def test_report_escapes_user_strings(run_with_counts, tmp_path):
-    out = write_report([run_with_counts], tmp_path / "report.html")
+def test_report_escapes_user_strings(report_of_counts):
+    _, out = report_of_counts
     raw = out.read_text()
     assert "<script>" not in raw and "&lt;script&gt;" in raw
     assert EVIL in parse(out).plain  # shown as text, exactly
 
 
-def test_report_shows_statistics_people_and_settings(run_with_counts, tmp_path):
-    text = parse(write_report([run_with_counts], tmp_path / "report.html")).plain
+def test_report_shows_statistics_people_and_settings(report_of_counts):
+    run_with_counts, out = report_of_counts
+    text = parse(out).plain
     evaluation = json.loads((run_with_counts / "evaluation.json").read_text())
     # The paper's weakness made visible: FPR on one non-member (the fixed population at 4
     # photos keeps people 0, 1 and 3; 2 and 4 have 3 photos).
