@@ -209,8 +209,12 @@ def group_face_figures(
     """The face test per demographic group, against today's sex-only references and against
     the lookalike oracle (:data:`ORACLE_RULE`): per group (and "all"), non-members' shares at
     p <= 0.05 and 0.01 (false positives of a single check; Clopper-Pearson intervals,
-    one-sided binomial p-values) and members' power at p <= 0.05, with AUC over everyone.
-    ``groups`` and ``traits``: per name of the run's people."""
+    one-sided binomial p-values) and their mean z (about 0 under the null, with its standard
+    error: a continuous sign of bias where p-values are coarse), members' power at p <= 0.05,
+    AUC over everyone; and ``non_member_response_by_group``: the mean response of a group's
+    non-member names on each group's faces (same sex, other people), which shows whether the
+    model learned the groups' pairing at all. ``groups``, ``traits``: per name of the run's
+    people."""
     stats = face_statistics(folder)
     keys = [normalize_name(name) for name in stats.names]
     groups_by_key = {normalize_name(n): g for n, g in groups.items()}
@@ -239,11 +243,15 @@ def group_face_figures(
         for label in [*labels, "all"]:
             chosen = stats.known & (group == label if label != "all" else True)
             non_members = chosen & ~stats.truth
+            tested = non_members & ~np.isnan(p)
+            z = tests.z[tested & ~np.isnan(tests.z)]
             by_group[label] = {
                 "non_members": {
-                    "n": int((non_members & ~np.isnan(p)).sum()),
-                    **{f"at_{level:g}": level_check(p[non_members & ~np.isnan(p)], level)
-                       for level in (0.05, 0.01)},
+                    "n": int(tested.sum()),
+                    **{f"at_{level:g}": level_check(p[tested], level) for level in (0.05, 0.01)},
+                    "mean_z": to_json_number(z.mean()) if z.size else None,
+                    "mean_z_se": to_json_number(z.std(ddof=1) / np.sqrt(z.size))
+                    if z.size > 1 else None,
                 },
                 "members": _power(p[chosen & stats.truth]),
             }
@@ -257,6 +265,16 @@ def group_face_figures(
             "auc": to_json_number(roc_curve(tests.z[scored], stats.truth[scored]).auc),
             "by_group": by_group,
         }
+    out["non_member_response_by_group"] = {
+        name_group: {
+            face_group: to_json_number(np.nanmean(stats.matrix[
+                (group == name_group)[:, None] & (stats.known & ~stats.truth)[:, None]
+                & (group == face_group)[None, :] & sex_only
+            ])) if ((group == name_group) & stats.known & ~stats.truth).any() else None
+            for face_group in labels
+        }
+        for name_group in labels
+    }
     audit_p = folder.results.sort_values("person")["p_face"].to_numpy(float)
     recomputed = np.where(stats.has_photos,
                           claims.face_tests(stats.matrix, sex_only).p_value, np.nan)
