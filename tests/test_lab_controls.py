@@ -228,6 +228,7 @@ def test_trait_features_weigh_each_trait_alike() -> None:
     assert features[:, 1:4].var(axis=0).sum() == pytest.approx(1.0)  # skin colour: three
 
 
+@pytest.mark.slow  # the session's quick lab
 def test_group_face_figures_recompute_the_audits_face_test(quick_lab) -> None:
     """On the session's quick lab, with groups given by skin-tone thirds: the sex-only
     recomputation is the audit's face test exactly, and the trait-matched references are
