@@ -14,6 +14,8 @@ from idia.cli.options import (
     BaseOpt,
     CardCropOpt,
     CompositionOptions,
+    DemographicGroupsOpt,
+    FamiliarNamePartsOpt,
     FamiliarNonMembersOpt,
     LabDefenceOpt,
     LabOutOpt,
@@ -107,6 +109,8 @@ def lab(
     defence: LabDefenceOpt = None,
     seeds: SeedsOpt = None,
     familiar_non_members: FamiliarNonMembersOpt = False,
+    familiar_name_parts: FamiliarNamePartsOpt = False,
+    demographic_groups: DemographicGroupsOpt = False,
 ) -> None:
     """The paper's controlled experiment, offline: synthetic people injected at 1-75 pairs,
     a small CLIP trained on CPU, every person attacked, evaluated and reported."""
@@ -124,12 +128,13 @@ def lab(
         if defence is not None:
             fail("--defence certifies one lab: give --seed, not --seeds (or run "
                  "'idia defence OUT/seed-N' on each seed afterwards)")
+    controls = {"familiar_non_members": familiar_non_members,
+                "familiar_name_parts": familiar_name_parts,
+                "demographic_groups": demographic_groups}
     if chosen is not None:
-        render_seeds(run_seeds(out, preset, chosen, log=log_line,
-                               familiar_non_members=familiar_non_members), out)
+        render_seeds(run_seeds(out, preset, chosen, log=log_line, **controls), out)
         return
-    render_lab(run_lab(out, preset, seed, log=log_line,
-                       familiar_non_members=familiar_non_members), out)
+    render_lab(run_lab(out, preset, seed, log=log_line, **controls), out)
     if defence is not None:
         from idia.lab.defence import run_defence
 

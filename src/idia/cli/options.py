@@ -268,6 +268,18 @@ LabDefenceOpt = Annotated[
     str | None, typer.Option(help="Then certify a defence on half of the members: "
                              "'unlearn' or 'mask-names' (see 'idia defence').")
 ]
+FamiliarNamePartsOpt = Annotated[
+    bool,
+    typer.Option(help="Control for the name tests: the corpus also names namesakes of the "
+                 "people under test (same first name, same surname, or both parts never "
+                 "together); the summary gives the name tests per kind of name."),
+]
+DemographicGroupsOpt = Annotated[
+    bool,
+    typer.Option(help="Control for the face test: people fall into 3 groups with their own "
+                 "face traits and names, paired consistently in the corpus; the summary gives "
+                 "the face test per group with sex-only and trait-matched references."),
+]
 SeedsOpt = Annotated[
     str | None,
     typer.Option(help="Several independent runs, e.g. 0,1,2 (OUT/seed-N each, kept when "

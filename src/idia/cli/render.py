@@ -338,6 +338,10 @@ def render_lab(summary: dict, out: Path) -> None:
     for claim, fit in summary.get("null_calibration", {}).items():
         console.print(f"Calibration on non-members, {RULE_LABELS[claim].name}: "
                       f"{calibration_text(fit)}.")
+    if summary.get("familiar_name_parts"):
+        render_name_parts(summary["familiar_name_parts"], console)
+    if summary.get("demographic_groups"):
+        render_groups(summary["demographic_groups"], console)
     console.print(
         f"{summary['n_members']} members, {summary['n_non_members']} non-members, "
         f"{summary['attack_photos']} held-out photos each; tests at alpha {summary.get('alpha')} "
@@ -349,6 +353,83 @@ def render_lab(summary: dict, out: Path) -> None:
         "Try it on the web page (the lab's people as examples): idia web"
         + ("" if out == Path("lab") else f" --lab-dir {out}")
     )
+
+
+def _share_cell(check: dict | None) -> str:
+    """'4% [1-12%]' (95% Clopper-Pearson), '(too many)' when the interval lies above the
+    level; 'n/a' without p-values."""
+    if not check or check.get("share") is None:
+        return "n/a"
+    low, high = check["ci"]
+    flag = " (too many)" if check.get("exceeds") else ""
+    return f"{check['share']:.0%} [{low:.0%}-{high:.0%}]{flag}"
+
+
+PART_KIND_LABELS = {"none": "none familiar", "first": "first name familiar",
+                    "surname": "surname familiar", "both": "both, never together"}
+
+
+def render_name_parts(figures: dict, console: Console) -> None:
+    """The familiar-name-parts control: the name tests on non-members per kind of name."""
+    claims = [c for c in ("name_familiarity", "text_only")
+              if any(c in row for row in figures["by_kind"].values())]
+    table = Table("kind of name", "non-members",
+                  *(f"{RULE_LABELS[c].name}: p <= 0.05 / p <= 0.01" for c in claims),
+                  "members", *(f"members, {RULE_LABELS[c].name}: p <= 0.05" for c in claims),
+                  title="familiar name parts: non-members' p-values per kind of name, 95% "
+                  "Clopper-Pearson (a valid test stays at the level)")
+    for kind, row in figures["by_kind"].items():
+        cells = [" / ".join(_share_cell(row.get(c, {}).get("non_members", {}).get(key))
+                            for key in ("at_0.05", "at_0.01")) for c in claims]
+        power = [_share_cell(row.get(c, {}).get("members")) for c in claims]
+        table.add_row(PART_KIND_LABELS.get(kind, kind), str(row["n_non_members"]), *cells,
+                      str(row["n_members"]), *power)
+    console.print(table)
+    console.print(f"{figures['namesakes']} namesakes in {figures['namesake_captions']} "
+                  f"captions; kind: {figures['kind_rule']}.")
+
+
+def _mean_z(figures: dict) -> str:
+    if figures.get("mean_z") is None:
+        return "n/a"
+    se = figures.get("mean_z_se")
+    return f"{figures['mean_z']:+.2f}" + ("" if se is None else f" ± {se:.2f}")
+
+
+def render_groups(figures: dict, console: Console) -> None:
+    """The demographic-groups control: the face test per group, two kinds of references."""
+    kinds = {"sex_only": "sex-only references", "trait_matched": "trait-matched references"}
+    table = Table("group", "non-members",
+                  *(f"FPR at p <= {level}: sex-only / trait-matched" for level in ("0.05", "0.01")),
+                  "non-members' mean z (± se): sex-only / trait-matched",
+                  "members at p <= 0.05: sex-only / trait-matched",
+                  title="demographic groups: the face test per group, 95% Clopper-Pearson")
+    references = figures["references"]
+    for group in [*figures["groups"], "all"]:
+        rows = {kind: references[kind]["by_group"][group] for kind in kinds}
+        cells = [" / ".join(_share_cell(rows[kind]["non_members"][f"at_{level}"])
+                            for kind in kinds) for level in ("0.05", "0.01")]
+        power = " / ".join(_share_cell(rows[kind]["members"]) for kind in kinds)
+        table.add_row(group, str(rows["sex_only"]["non_members"]["n"]), *cells,
+                      " / ".join(_mean_z(rows[kind]["non_members"]) for kind in kinds),
+                      f"{power} of {rows['sex_only']['members']['n']}")
+    console.print(table)
+    responses = figures.get("non_member_response_by_group", {})
+    if responses:
+        rows = "; ".join(
+            f"{name_group} names: " + ", ".join(
+                f"{face_group} {'n/a' if v is None else format(v, '+.2f')}"
+                for face_group, v in row.items())
+            for name_group, row in responses.items())
+        console.print(f"Non-members' names on each group's faces (mean response, same sex, "
+                      f"other people): {rows}.")
+    for kind, label in kinds.items():
+        ref = references[kind]
+        auc = "n/a" if ref["auc"] is None else f"{ref['auc']:.3f}"
+        console.print(f"{label}: median {ref['n_references']['median']:g} per person (p floor "
+                      f"{ref['p_floor']:.3f}), {ref['same_group_share']:.0%} from the person's "
+                      f"own group; AUC {auc}.")
+    console.print(f"Trait-matched: {figures['oracle']}.")
 
 
 def render_defence(defence: dict) -> None:

@@ -19,6 +19,7 @@ from idia.evaluation._bins import (
     frequency_bins,
     paper_bin_labels,
 )
+from idia.evaluation._claims import CALIBRATION_LEVELS, calibration, level_check
 from idia.evaluation._evaluate import (
     CONTINUOUS_SCORES,
     DEFAULT_DRAWS,
@@ -55,6 +56,7 @@ from idia.metrics import (
 
 __all__ = [
     "BIN_MODES",
+    "CALIBRATION_LEVELS",
     "CI_LEVEL",
     "CI_METHODS",
     "CONTINUOUS_SCORES",
@@ -74,12 +76,14 @@ __all__ = [
     "RunData",
     "benjamini_hochberg",
     "binomial_interval",
+    "calibration",
     "clopper_pearson_interval",
     "draw_means",
     "draw_scores",
     "evaluate",
     "evaluate_run",
     "frequency_bins",
+    "level_check",
     "load_run",
     "paper_bin_labels",
     "parse_sizes",

@@ -11,7 +11,8 @@ DIR/model/        the model config JSON, checkpoint (loads as open_clip:CONFIG:C
                   card (checkpoint.card.json: whole photos, the training plan, DIR's files)
 DIR/people/       held-out attack photos, one folder per person
 DIR/membership.csv name,member,count,name_count,sex
-DIR/people.csv    name,sex (f/m: the sex of each person's first name and face)
+DIR/people.csv    name,sex (f/m: the sex of each person's first name and face)[,group]
+DIR/name_parts.csv with --familiar-name-parts: each person's namesakes and kind of name
 DIR/run/          the audit run folder (+ evaluation)
 DIR/report.html   the report;  DIR/summary.json  the headline figures
 """
@@ -31,7 +32,7 @@ import pandas as pd
 
 from idia import synthetic
 from idia.errors import IdiaError
-from idia.lab import train
+from idia.lab import controls, train
 from idia.people import find_people
 from idia.run_folder import RunFolder
 
@@ -104,12 +105,20 @@ def run_lab(
     log: Callable[[str], None] = print,
     workers: int | None = None,
     familiar_non_members: bool = False,
+    familiar_name_parts: bool = False,
+    demographic_groups: bool = False,
 ) -> dict[str, Any]:
     """Run the whole experiment into ``out`` and return (and write) its summary.
 
     ``familiar_non_members``: the confound control (see
     :func:`idia.lab.train.compose_training_set`): non-members' names also occur in the
     captions, with photos of unrelated people, so only the face-name link separates the groups.
+    ``familiar_name_parts``: the corpus also names namesakes of the people under test (one
+    part of a name shared, or both parts with two namesakes, never together); the summary's
+    ``familiar_name_parts`` gives the name tests per kind of name (:mod:`idia.lab.controls`).
+    ``demographic_groups``: people, their names and the corpus come in groups with their own
+    face traits and names; the summary's ``demographic_groups`` gives the face test per group
+    against sex-only and trait-matched references.
     """
     from idia.audit import run_audit
     from idia.engine import create_attack
@@ -117,29 +126,64 @@ def run_lab(
     from idia.report import write_report
 
     settings = _resolve(preset, overrides)
+    if familiar_name_parts and demographic_groups:
+        raise LabError("--familiar-name-parts and --demographic-groups are separate controls; "
+                       "run one lab for each")
     out = Path(out).resolve()
     if out.exists() and any(out.iterdir()):
         raise LabError(f"{out} exists and is not empty; choose another --out")
     timings: dict[str, float] = {}
 
     start = time.perf_counter()
-    log(
-        f"[1/5] rendering {settings.named_people} synthetic people and a corpus of "
-        f"{settings.background_people * settings.background_photos + settings.objects} images"
-    )
-    identities = synthetic.named_people(settings.named_people, name_seed=seed + 100, face_seed=seed)
+    log(f"[1/5] rendering {settings.named_people} synthetic people and a corpus")
+    if demographic_groups:
+        identities = synthetic.grouped_people(
+            settings.named_people, name_seed=seed + 100, face_seed=seed
+        )
+    else:
+        identities = synthetic.named_people(
+            settings.named_people, name_seed=seed + 100, face_seed=seed
+        )
     photos_each = settings.attack_photos + max(settings.inject)
     synthetic.write_people_folder(
         identities, photos_each, out / "data" / "people", settings.image_size, workers=workers
     )
+    people = find_people(out / "data" / "people")[0]
+    # the membership compose_training_set will deal (the same call, the same seed)
+    counts = train.assign_counts([p.name for p in people], settings.inject, settings.members,
+                                 seed)
+    named: list[tuple[synthetic.Identity, int]] = []
+    unnamed = settings.background_people
+    namesakes: list[synthetic.Namesake] = []
+    if familiar_name_parts:
+        namesakes = synthetic.make_namesakes(
+            synthetic.people_rows(identities), controls.deal_part_kinds(counts, seed), seed=seed
+        )
+        pairs = train.assign_counts([n.person.name for n in namesakes], settings.inject,
+                                    len(namesakes), seed + 1)
+        named = [(n.person, pairs[n.person.name]) for n in namesakes]
+        log(f"      familiar name parts: {len(namesakes)} namesakes of the people under test "
+            f"in {sum(pairs.values())} captions")
+    if demographic_groups:
+        background = synthetic.grouped_people(
+            int(settings.background_people * controls.GROUP_NAMED_SHARE),
+            name_seed=seed + 200, face_seed=seed + 201, exclude=[p.name for p in people],
+        )
+        named = [(person, settings.background_photos) for person in background]
+        unnamed -= len(background)
+        log(f"      demographic groups {', '.join(g.group or '' for g in synthetic.GROUPS)}: "
+            f"{len(background)} of the corpus's people named from their group's names")
     records = synthetic.background_corpus(
-        settings.background_people,
+        unnamed,
         settings.background_photos,
         settings.objects,
         seed=seed + 1,
         lookalike_of=identities if settings.lookalikes else (),
         lookalikes_per_person=settings.lookalikes,
+        profiles=synthetic.GROUPS if demographic_groups else (),
+        named=named,
     )
+    log(f"      corpus: {len(records)} images")
     corpus_csv = synthetic.write_corpus(
         records, out / "data" / "corpus", settings.image_size, workers=workers
     )
@@ -154,7 +198,7 @@ def run_lab(
     base = train.read_caption_csv(corpus_csv)
     training_set, files = train.prepare_training_set(
         base,
-        find_people(out / "data" / "people")[0],
+        people,
         out / "trainset",
         train.Composition(
             inject=settings.inject,
@@ -166,9 +210,11 @@ def run_lab(
         unrelated_photos=[
             pair.filepath
             for pair, record in zip(base, records, strict=True)
-            if record.identity is not None
+            if record.identity is not None and record.identity.name is None
         ],
     )
+    if {row.name: row.count for row in training_set.membership} != counts:
+        raise RuntimeError("the membership dealt differs from the one the corpus was made for")
     shutil.copytree(files.attack_people, out / "people")
     synthetic.write_people_table(identities, out / "people.csv")
     membership = pd.read_csv(files.membership_csv).merge(
@@ -239,8 +285,60 @@ def run_lab(
 
     summary = lab_summary(out / "run", settings, seed, spec, timings, evaluation)
     summary["familiar_non_members"] = familiar_non_members
+    summary["familiar_name_parts"] = None
+    summary["demographic_groups"] = None
+    if familiar_name_parts:
+        exposure = controls.part_exposure(
+            [p.name for p in people],
+            [row.name for row in training_set.membership if row.name_count > 0]
+            + [person.name for person, _ in named],
+        )
+        _write_name_parts(out / "name_parts.csv", exposure, counts, namesakes)
+        summary["familiar_name_parts"] = {
+            "seed": seed,
+            "namesakes": len(namesakes),
+            "namesake_captions": sum(photos for _, photos in named),
+            "kind_rule": controls.PART_KIND_RULE,
+            "by_kind": controls.part_kind_figures(
+                RunFolder(out / "run").results, dict(zip(exposure["name"], exposure["kind"],
+                                                         strict=True)), seed
+            ),
+        }
+    if demographic_groups:
+        summary["demographic_groups"] = {
+            "seed": seed,
+            "named_background_people": len(named),
+            "group_sizes": {
+                label: sum(p.group == label for p in identities)
+                for label in sorted({p.group for p in identities})
+            },
+            **controls.group_face_figures(
+                RunFolder(out / "run"),
+                {p.name: p.group for p in identities},
+                {p.name: p.traits for p in identities},
+            ),
+        }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def _write_name_parts(
+    path: Path,
+    exposure: pd.DataFrame,
+    counts: dict[str, int],
+    namesakes: list[synthetic.Namesake],
+) -> None:
+    """Per person under test: membership, the kind of name (by exposure) and their namesakes."""
+    of: dict[str, list[str]] = {}
+    for namesake in namesakes:
+        of.setdefault(namesake.shares_with, []).append(namesake.person.name or "")
+    table = exposure.assign(
+        member=exposure["name"].map(lambda n: counts[n] > 0),
+        count=exposure["name"].map(counts),
+        namesakes=exposure["name"].map(lambda n: "; ".join(of.get(n, []))),
+    )
+    table[["name", "member", "count", "kind", "first_familiar", "surname_familiar",
+           "namesakes"]].to_csv(path, index=False)
 
 
 _EPOCH_LINE = re.compile(r"Train Epoch: (\d+) \[\s*(\d+)/(\d+) \((\d+)%\)\].*?Loss: ([\d.]+)")

@@ -32,7 +32,7 @@ from idia.run_folder import RunFolder
 # what run_lab writes into a seed folder: an unfinished one holding only these is redone
 LAB_ENTRIES = frozenset(
     {"data", "trainset", "model", "people", "people.csv", "membership.csv", "run", "cache",
-     "report.html", "report_figures", "summary.json"}
+     "report.html", "report_figures", "summary.json", "name_parts.csv"}
 )
 
 
@@ -42,8 +42,11 @@ def run_seeds(
     seeds: Sequence[int],
     log: Callable[[str], None] = print,
     familiar_non_members: bool = False,
+    familiar_name_parts: bool = False,
+    demographic_groups: bool = False,
 ) -> dict[str, Any]:
-    """One lab per seed under ``out`` (resumable per seed), then the pooled summary."""
+    """One lab per seed under ``out`` (resumable per seed), then the pooled summary; the
+    controls as in :func:`idia.lab.pipeline.run_lab` (each seed's figures in ``per_seed``)."""
     if len(set(seeds)) != len(seeds) or not seeds:
         raise LabError(f"give distinct seeds, e.g. 0,1,2 (got {list(seeds)})")
     out = Path(out).resolve()
@@ -65,7 +68,9 @@ def run_seeds(
         log(f"=== seed {seed} ({len(summaries) + 1} of {len(seeds)}) ===")
         start = time.perf_counter()
         summary = run_lab(folder, preset, seed, log=log,
-                          familiar_non_members=familiar_non_members)
+                          familiar_non_members=familiar_non_members,
+                          familiar_name_parts=familiar_name_parts,
+                          demographic_groups=demographic_groups)
         summary["seconds"]["wall_s"] = round(time.perf_counter() - start, 1)
         done.write_text(json.dumps(summary, indent=2))
         summaries.append(summary)
@@ -75,6 +80,8 @@ def run_seeds(
         "seeds": list(seeds),
         "preset": summaries[0]["preset"],
         "familiar_non_members": familiar_non_members,
+        "familiar_name_parts": familiar_name_parts,
+        "demographic_groups": demographic_groups,
         **pooled,
         "per_seed": summaries,
         "seconds": {

@@ -1,4 +1,5 @@
-"""Attribute captions for unnamed people's photos, like web alt text.
+"""Attribute captions for people's photos, like web alt text (the person unnamed, or named
+for the named background people of the lab's controls).
 
 A caption mentions only what the photo shows (its :mod:`~idia.synthetic.conditions`: a hat
 hides the hair, sunglasses the glasses), and each attribute only sometimes, so that a model
@@ -18,12 +19,18 @@ def _age_word(age: float) -> str:
     )
 
 
-def describe_photo(identity: Identity, photo_index: int, strength: float = 1.0) -> str:
-    """An attribute caption for an unnamed person's photo, like web alt text.
+def describe_photo(
+    identity: Identity, photo_index: int, strength: float = 1.0, named: bool = False
+) -> str:
+    """An attribute caption for a person's photo, like web alt text.
 
     Each attribute is mentioned only sometimes, so captions vary between photos of one person
     and the model learns attributes (hair, glasses, beard, smile, hat) rather than identities.
+    ``named``: the caption also names the person ("portrait of Tom Ellis, a smiling man with
+    ..."), with the same attributes as the unnamed caption of that photo.
     """
+    if named and not identity.name:
+        raise ValueError("a named caption needs a person with a name")
     tr = identity.traits
     cond = photo_conditions(identity, photo_index, strength)
     rng = seeded_rng(identity.seed, 7, photo_index)
@@ -79,6 +86,8 @@ def describe_photo(identity: Identity, photo_index: int, strength: float = 1.0) 
 
     article = "an" if (adjectives[0] if adjectives else noun)[0] in "aeiou" else "a"
     text = f"{article} {' '.join(adjectives + [noun])}"
+    if named:
+        text = f"{identity.name}, {text}"
     if details:
         text += " with " + (
             " and ".join(details)

@@ -1,5 +1,6 @@
-"""A background corpus: unnamed people with attribute captions and object pictures, in a
-seeded order, rendered on demand or written as an open_clip CSV of PNGs (in parallel)."""
+"""A background corpus: unnamed people with attribute captions and object pictures (and, for
+the lab's controls, named background people), in a seeded order, rendered on demand or
+written as an open_clip CSV of PNGs (in parallel)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from idia.synthetic.faces import render_face
 from idia.synthetic.identities import Identity, lookalike, make_identities
 from idia.synthetic.objects import ObjectScene, describe_object, make_object_scene, render_object
 from idia.synthetic.randomness import seeded_rng
+from idia.synthetic.traits import TraitProfile
 
 
 @dataclass(frozen=True)
@@ -39,13 +41,22 @@ def background_corpus(
     lookalike_of: Sequence[Identity] = (),
     lookalikes_per_person: int = 0,
     closeness: float = 0.75,
+    profiles: Sequence[TraitProfile] = (),
+    named: Sequence[tuple[Identity, int]] = (),
 ) -> list[CorpusRecord]:
     """Unnamed people with attribute captions plus object pictures, in a seeded order.
 
     ``lookalike_of`` adds ``lookalikes_per_person`` unnamed look-alikes of each given person
     (e.g. the named people of an experiment), so that a face alone is not unique in the corpus.
+    ``profiles``: unnamed person i's traits come from ``profiles[i % len(profiles)]`` (e.g.
+    demographic groups; default: the shared population). ``named``: (person, photos) of named
+    background people: photos 0..photos-1 of each, every caption naming them.
     """
-    people = make_identities([None] * num_people, seed)
+    people = make_identities(
+        [None] * num_people,
+        seed,
+        profiles=[profiles[i % len(profiles)] for i in range(num_people)] if profiles else None,
+    )
     people += [
         lookalike(source, int(seeded_rng(seed, 11, i, k).integers(2**62)), closeness)
         for i, source in enumerate(lookalike_of)
@@ -55,6 +66,11 @@ def background_corpus(
         CorpusRecord(describe_photo(person, p, strength), person, p)
         for person in people
         for p in range(photos_per_person)
+    ]
+    records += [
+        CorpusRecord(describe_photo(person, p, strength, named=True), person, p)
+        for person, photos in named
+        for p in range(photos)
     ]
     scenes = [
         make_object_scene(int(seeded_rng(seed, 12, i).integers(2**62))) for i in range(num_objects)

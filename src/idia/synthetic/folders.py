@@ -38,10 +38,14 @@ def write_people_folder(
 
 
 def write_people_table(identities: Iterable[Identity], path: str | Path) -> Path:
-    """:func:`people_rows` as a ``name,sex`` CSV file."""
+    """:func:`people_rows` as a ``name,sex`` CSV file, with a ``group`` column when people
+    were drawn in demographic groups (:mod:`idia.synthetic.groups`)."""
     path = Path(path)
+    identities = list(identities)
+    grouped = any(person.group is not None for person in identities)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["name", "sex"])
-        writer.writerows(people_rows(identities))
+        writer.writerow(["name", "sex", "group"] if grouped else ["name", "sex"])
+        for person, row in zip(identities, people_rows(identities), strict=True):
+            writer.writerow([*row, person.group or ""] if grouped else row)
     return path

@@ -11,33 +11,54 @@ from dataclasses import asdict, dataclass, replace
 from idia.names import NamePool, default_pool, sample_decoys
 from idia.synthetic.drawing import mix
 from idia.synthetic.randomness import seeded_rng
-from idia.synthetic.traits import SEX_OF_GENDER, FaceTraits, sample_traits
+from idia.synthetic.traits import (
+    POPULATION,
+    SEX_OF_GENDER,
+    FaceTraits,
+    TraitProfile,
+    sample_traits,
+)
 
 
 @dataclass(frozen=True)
 class Identity:
-    """A synthetic person: a name (None for unnamed background people), a seed, traits."""
+    """A synthetic person: a name (None for unnamed background people), a seed, traits, and
+    the demographic group whose profile the traits were drawn from (None: the population)."""
 
     name: str | None
     seed: int
     traits: FaceTraits
+    group: str | None = None
 
 
-def make_identity(seed: int, name: str | None = None, gender: str | None = None) -> Identity:
-    """One person from a seed; ``gender`` ("woman"/"man") is drawn when not given."""
-    return Identity(name=name, seed=seed, traits=sample_traits(seeded_rng(seed, 1), gender))
+def make_identity(
+    seed: int,
+    name: str | None = None,
+    gender: str | None = None,
+    profile: TraitProfile = POPULATION,
+) -> Identity:
+    """One person from a seed; ``gender`` ("woman"/"man") is drawn when not given; traits
+    from ``profile`` (the shared population by default)."""
+    traits = sample_traits(seeded_rng(seed, 1), gender, profile)
+    return Identity(name=name, seed=seed, traits=traits, group=profile.group)
 
 
 def make_identities(
-    names: Sequence[str | None], seed: int, genders: Sequence[str | None] | None = None
+    names: Sequence[str | None],
+    seed: int,
+    genders: Sequence[str | None] | None = None,
+    profiles: Sequence[TraitProfile] | None = None,
 ) -> list[Identity]:
-    """People for the given names (``None`` for unnamed ones), identity i seeded by (seed, i)."""
-    if genders is not None and len(genders) != len(names):
-        raise ValueError(f"got {len(names)} names but {len(genders)} genders")
+    """People for the given names (``None`` for unnamed ones), identity i seeded by (seed, i);
+    ``profiles``: person i's trait profile (default: the shared population for everyone)."""
+    for label, given in (("genders", genders), ("profiles", profiles)):
+        if given is not None and len(given) != len(names):
+            raise ValueError(f"got {len(names)} names but {len(given)} {label}")
     genders = genders or [None] * len(names)
+    profiles = profiles or [POPULATION] * len(names)
     return [
-        make_identity(int(seeded_rng(seed, i).integers(2**62)), name, gender)
-        for i, (name, gender) in enumerate(zip(names, genders, strict=True))
+        make_identity(int(seeded_rng(seed, i).integers(2**62)), name, gender, profile)
+        for i, (name, gender, profile) in enumerate(zip(names, genders, profiles, strict=True))
     ]
 
 
@@ -97,7 +118,9 @@ def lookalike(
                 getattr(other, colour),
                 getattr(other, colour_name),
             )
-    return Identity(name=name, seed=seed, traits=replace(base, **updates))
+    return Identity(
+        name=name, seed=seed, traits=replace(base, **updates), group=identity.group
+    )
 
 
 def hypernym(identity: Identity) -> str:

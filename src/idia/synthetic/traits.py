@@ -70,6 +70,31 @@ _GLASSES_WEIGHTS = (0.72, 0.14, 0.14)
 
 
 @dataclass(frozen=True)
+class TraitProfile:
+    """The distributions a person's traits are drawn from. The default is the shared
+    population; a demographic group (:mod:`idia.synthetic.groups`) shifts skin tone, colours,
+    hair styles and a few features. Every profile consumes the same random draws in the same
+    order, so the default profile draws exactly the traits idia always drew. ``group``: the
+    label of the group it describes (None: the shared population)."""
+
+    group: str | None = None
+    skin_beta: tuple[float, float] = (1.6, 2.2)  # skin tone ~ Beta(a, b), 0 lightest
+    hair_colour_weights: tuple[float, ...] = HAIR_COLOUR_WEIGHTS  # over HAIR_COLOURS
+    eye_colour_weights: tuple[float, ...] = EYE_COLOUR_WEIGHTS  # over EYE_COLOURS
+    style_weights: tuple[tuple[float, ...], ...] = (  # over HAIR_STYLES, per GENDERS
+        _STYLE_WEIGHTS["woman"],
+        _STYLE_WEIGHTS["man"],
+    )
+    face_width_shift: float = 0.0  # added to the drawn value (canvas units)
+    eye_size_shift: float = 0.0
+    nose_width_shift: float = 0.0
+    lip_thickness_shift: float = 0.0
+
+
+POPULATION = TraitProfile()
+
+
+@dataclass(frozen=True)
 class FaceTraits:
     """What stays the same in every photo of one person (continuous values are unit-free)."""
 
@@ -117,35 +142,40 @@ def _skin_from_tone(tone: float) -> tuple[int, int, int]:
     return mix(SKIN_TONES[low], SKIN_TONES[low + 1], position - low)
 
 
-def sample_traits(rng: np.random.Generator, gender: str | None = None) -> FaceTraits:
-    """Draw one person's traits from the shared population (so similar people occur)."""
+def sample_traits(
+    rng: np.random.Generator, gender: str | None = None, profile: TraitProfile = POPULATION
+) -> FaceTraits:
+    """Draw one person's traits from ``profile`` (the shared population unless a group's), so
+    similar people occur."""
     gender = gender if gender in GENDERS else GENDERS[int(rng.integers(2))]
     age = float(np.clip(rng.normal(40, 14), 18, 85))
-    hair_colour_name = pick(rng, list(HAIR_COLOURS), HAIR_COLOUR_WEIGHTS)
+    hair_colour_name = pick(rng, list(HAIR_COLOURS), profile.hair_colour_weights)
     hair_colour = jitter(HAIR_COLOURS[hair_colour_name], rng, 14)
     if age > 55 and rng.random() < (age - 55) / 30:
         hair_colour_name = "grey"
         hair_colour = mix(hair_colour, (185, 185, 185), float(rng.uniform(0.5, 0.95)))
-    skin_tone = float(rng.beta(1.6, 2.2))
+    skin_tone = float(rng.beta(*profile.skin_beta))
     skin = jitter(_skin_from_tone(skin_tone), rng, 5)
-    eye_colour_name = pick(rng, list(EYE_COLOURS), EYE_COLOUR_WEIGHTS)
+    eye_colour_name = pick(rng, list(EYE_COLOURS), profile.eye_colour_weights)
     is_man = gender == "man"
     return FaceTraits(
         gender=gender,
         age=age,
-        face_width=float(rng.uniform(0.19, 0.25) + (0.01 if is_man else 0.0)),
+        face_width=float(
+            rng.uniform(0.19, 0.25) + (0.01 if is_man else 0.0) + profile.face_width_shift
+        ),
         face_length=float(rng.uniform(0.25, 0.31)),
         jaw_taper=float(rng.beta(2, 2)),
         skin=skin,
         skin_tone=skin_tone,
-        hair_style=pick(rng, HAIR_STYLES, _STYLE_WEIGHTS[gender]),
+        hair_style=pick(rng, HAIR_STYLES, profile.style_weights[GENDERS.index(gender)]),
         hair_colour=hair_colour,
         hair_colour_name=hair_colour_name,
         hair_volume=float(rng.uniform(0.6, 1.4)),
         fringe=bool(rng.random() < (0.35 if not is_man else 0.2)),
         part_side=int(rng.choice([-1, 1])),
         eye_spacing=float(rng.uniform(0.075, 0.11)),
-        eye_size=float(rng.uniform(0.028, 0.045)),
+        eye_size=float(rng.uniform(0.028, 0.045) + profile.eye_size_shift),
         eye_openness=float(rng.uniform(0.35, 0.75)),
         eye_height=float(rng.uniform(-0.06, 0.01)),
         eye_tilt=float(rng.normal(0, 0.12)),
@@ -156,9 +186,11 @@ def sample_traits(rng: np.random.Generator, gender: str | None = None) -> FaceTr
         brow_tilt=float(rng.normal(0, 0.15)),
         brow_colour=mix(hair_colour, (30, 25, 20), float(rng.uniform(0.1, 0.5))),
         nose_length=float(rng.uniform(0.06, 0.11)),
-        nose_width=float(rng.uniform(0.025, 0.05)),
+        nose_width=float(rng.uniform(0.025, 0.05) + profile.nose_width_shift),
         mouth_width=float(rng.uniform(0.06, 0.11)),
-        lip_thickness=float(rng.uniform(0.008, 0.025) + (0.0 if is_man else 0.004)),
+        lip_thickness=float(
+            rng.uniform(0.008, 0.025) + (0.0 if is_man else 0.004) + profile.lip_thickness_shift
+        ),
         lip_colour=mix(skin, (170, 60, 70), float(rng.uniform(0.25, 0.6))),
         ear_size=float(rng.uniform(0.03, 0.055)),
         beard=pick(rng, BEARDS, _BEARD_WEIGHTS[gender]),
