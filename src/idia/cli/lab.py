@@ -14,9 +14,11 @@ from idia.cli.options import (
     BaseOpt,
     CardCropOpt,
     CompositionOptions,
+    FacesOpt,
     FamiliarNonMembersOpt,
     LabDefenceOpt,
     LabOutOpt,
+    LabThreadsOpt,
     PeopleOpt,
     PrepareOnlyOpt,
     PresetOpt,
@@ -107,14 +109,24 @@ def lab(
     defence: LabDefenceOpt = None,
     seeds: SeedsOpt = None,
     familiar_non_members: FamiliarNonMembersOpt = False,
+    faces: FacesOpt = None,
+    threads: LabThreadsOpt = None,
 ) -> None:
     """The paper's controlled experiment, offline: synthetic people injected at 1-75 pairs,
-    a small CLIP trained on CPU, every person attacked, evaluated and reported."""
+    a small CLIP trained on CPU, every person attacked, evaluated and reported. With --faces:
+    real people, and a LiT model (a locked face encoder, a text tower trained here)."""
+    from idia.lab.faces import run_faces_lab
     from idia.lab.pipeline import run_lab
     from idia.lab.seeds import run_seeds
 
     if defence not in (None, "unlearn", "mask-names"):
         fail(f"--defence must be 'unlearn' or 'mask-names', not {defence!r}")
+    if threads is not None and faces is None:
+        fail("--threads sets the LiT training's threads: give it with --faces (the synthetic "
+             "lab trains with open_clip_train in its own process)")
+    if defence is not None and faces is not None:
+        fail("--defence runs on synthetic labs only: with --faces the image tower is a locked "
+             "face encoder that 'idia unlearn' does not fine-tune")
     chosen: list[int] | None = None
     if seeds is not None:
         try:
@@ -126,7 +138,13 @@ def lab(
                  "'idia defence OUT/seed-N' on each seed afterwards)")
     if chosen is not None:
         render_seeds(run_seeds(out, preset, chosen, log=log_line,
-                               familiar_non_members=familiar_non_members), out)
+                               familiar_non_members=familiar_non_members, faces=faces,
+                               threads=threads), out)
+        return
+    if faces is not None:
+        render_lab(run_faces_lab(out, faces, preset, seed, log=log_line,
+                                 familiar_non_members=familiar_non_members, threads=threads),
+                   out)
         return
     render_lab(run_lab(out, preset, seed, log=log_line,
                        familiar_non_members=familiar_non_members), out)

@@ -258,11 +258,25 @@ LabOutOpt = Annotated[
     Path, typer.Option(help="Folder to create (must not exist or be empty).")
 ]
 PresetOpt = Annotated[
-    str, typer.Option(help="'standard' (the main job, ~10 min on 2 free cores) or 'quick'.")
+    str, typer.Option(help="'standard' (the main job, ~10 min on 2 free cores; with --faces "
+                      "up to 15) or 'quick' (a few minutes).")
+]
+FacesOpt = Annotated[
+    str | None,
+    typer.Option(help="Real people instead of synthetic ones: 'lfw' (Labeled Faces in the "
+                 "Wild, fetched once through scikit-learn), 'lfw:DIR' (a copy in "
+                 "scikit-learn's layout) or a people folder (one subfolder per person; an "
+                 "optional people.csv name,sex declares sexes). The model is then a LiT "
+                 "model: dlib's face encoder locked, a text tower trained from scratch."),
 ]
 LabDefenceOpt = Annotated[
     str | None, typer.Option(help="Then certify a defence on half of the members: "
                              "'unlearn' or 'mask-names' (see 'idia defence').")
+]
+LabThreadsOpt = Annotated[
+    int | None,
+    typer.Option(min=1, help="With --faces: PyTorch's CPU threads for training and attack "
+                 "(default 1; on cores shared with other jobs, 2 can be many times slower)."),
 ]
 SeedsOpt = Annotated[
     str | None,

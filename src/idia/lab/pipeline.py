@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -92,6 +92,16 @@ PAPER_CC3M = {  # the paper's CC3M results (ResNet-50 CLIP, 30 attack photos), f
 }
 
 
+class Preset(Protocol):
+    """What the stages every lab shares read from its preset (a dataclass: the summary
+    records all of it): :class:`LabPreset`, or the real-faces lab's
+    (:class:`idia.lab.faces.FacesPreset`)."""
+
+    attack_photos: int
+    num_names: int
+    draws: int
+
+
 class LabError(IdiaError, ValueError):
     """The lab cannot run with these settings."""
 
@@ -111,15 +121,8 @@ def run_lab(
     :func:`idia.lab.train.compose_training_set`): non-members' names also occur in the
     captions, with photos of unrelated people, so only the face-name link separates the groups.
     """
-    from idia.audit import run_audit
-    from idia.engine import create_attack
-    from idia.evaluation import EvaluationSettings, evaluate_run
-    from idia.report import write_report
-
     settings = _resolve(preset, overrides)
-    out = Path(out).resolve()
-    if out.exists() and any(out.iterdir()):
-        raise LabError(f"{out} exists and is not empty; choose another --out")
+    out = new_lab_folder(out)
     timings: dict[str, float] = {}
 
     start = time.perf_counter()
@@ -209,14 +212,36 @@ def run_lab(
         model_dir=out / "model",
         on_line=lambda line: _log_training_line(line, log),
     )
-    spec = trained.model_spec
     timings["train_s"] = time.perf_counter() - start
 
+    summary = attack_and_summarize(out, trained.model_spec, settings, seed, timings, log,
+                                   settings.named_people)
+    summary["familiar_non_members"] = familiar_non_members
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def attack_and_summarize(
+    out: Path,
+    spec: str,
+    settings: Preset,
+    seed: int,
+    timings: dict[str, float],
+    log: Callable[[str], None],
+    n_people: int,
+) -> dict[str, Any]:
+    """The last stages every lab shares: attack everyone in ``out/people`` with the trained
+    model (``spec``) through ``idia audit`` (the run in ``out/run``, whole photos, embeddings
+    cached in ``out/cache``), evaluate by repeated sampling, write the report; returns the
+    summary (:func:`lab_summary`; ``timings`` gains ``attack_s`` and ``evaluate_s``)."""
+    from idia.audit import run_audit
+    from idia.engine import create_attack
+    from idia.evaluation import EvaluationSettings, evaluate_run
+    from idia.report import write_report
+
     start = time.perf_counter()
-    log(
-        f"[4/5] attacking all {settings.named_people} people ({settings.num_names} candidate "
-        "names, 21 templates)"
-    )
+    log(f"[4/5] attacking all {n_people} people ({settings.num_names} candidate names, "
+        "21 templates)")
     attacker = create_attack(
         spec,
         num_names=settings.num_names,
@@ -236,11 +261,7 @@ def run_lab(
     )
     write_report([out / "run"], out / "report.html")
     timings["evaluate_s"] = time.perf_counter() - start
-
-    summary = lab_summary(out / "run", settings, seed, spec, timings, evaluation)
-    summary["familiar_non_members"] = familiar_non_members
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    return summary
+    return lab_summary(out / "run", settings, seed, spec, timings, evaluation)
 
 
 _EPOCH_LINE = re.compile(r"Train Epoch: (\d+) \[\s*(\d+)/(\d+) \((\d+)%\)\].*?Loss: ([\d.]+)")
@@ -252,6 +273,14 @@ def _log_training_line(line: str, log: Callable[[str], None]) -> None:
     if match:
         epoch, done, total, percent, loss = match.groups()
         log(f"      epoch {int(epoch) + 1}: {done}/{total} pairs ({percent}%), loss {loss}")
+
+
+def new_lab_folder(out: str | Path) -> Path:
+    """``out`` resolved; a :class:`LabError` when it exists and holds anything."""
+    out = Path(out).resolve()
+    if out.exists() and any(out.iterdir()):
+        raise LabError(f"{out} exists and is not empty; choose another --out")
+    return out
 
 
 def _resolve(preset: str | LabPreset, overrides: dict[str, Any] | None) -> LabPreset:
@@ -267,7 +296,7 @@ def _resolve(preset: str | LabPreset, overrides: dict[str, Any] | None) -> LabPr
 
 def lab_summary(
     run: Path,
-    settings: LabPreset,
+    settings: Preset,
     seed: int,
     spec: str,
     timings: dict[str, float],
