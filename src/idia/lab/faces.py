@@ -238,9 +238,11 @@ def corpus_pairs(corpus: Sequence[Person], seed: int) -> list[train.Pair]:
             for (name, photo), t in zip(photos, templates, strict=True)]
 
 
-def sexes_of(people: Sequence[Person], declared: dict[str, str]) -> list[tuple[str, str]]:
-    """(sex or "", where it came from) per person: declared, else the name tables, else
-    unknown."""
+def sexes_of(
+    people: Sequence[Person], declared: dict[str, str], cache_dir: str | Path | None = None
+) -> list[tuple[str, str]]:
+    """(sex or "", where it came from) per person: declared, else the name tables (read from
+    ``cache_dir``, extracted there on first use), else unknown."""
     from idia.origins import load_origin_table, sex_of_name
 
     table = None
@@ -250,7 +252,7 @@ def sexes_of(people: Sequence[Person], declared: dict[str, str]) -> list[tuple[s
         if key in declared:
             out.append((declared[key], "declared"))
             continue
-        table = table or load_origin_table()
+        table = table or load_origin_table(cache_dir)
         sex = sex_of_name(person.name, table)
         out.append((sex, "name tables") if sex else ("", "unknown"))
     return out
@@ -282,8 +284,9 @@ def run_faces_lab(
     """Run the real-faces experiment into ``out`` and return (and write) its summary.
 
     ``faces``: ``lfw``, ``lfw:DIR`` or a people folder. ``workers``: processes describing
-    faces (default 2). ``cache_dir``: where a public set's descriptors are cached (default
-    idia's cache folder). ``familiar_non_members``: the confound control of the synthetic
+    faces (default 2). ``cache_dir``: idia's cache folder (default
+    :func:`idia.cache.default_cache_dir`), where a public set's descriptors are cached and the
+    name tables are read. ``familiar_non_members``: the confound control of the synthetic
     lab, with corpus photos as the unrelated photos. ``threads``: PyTorch's CPU threads for
     training and attack (default :data:`DEFAULT_THREADS`)."""
     settings = _resolve(preset, overrides)
@@ -335,7 +338,7 @@ def _run(
         unrelated_photos=[pair.filepath for pair in base],
     )
     shutil.copytree(files.attack_people, out / "people")
-    sexes = sexes_of(tested, source.declared_sexes)
+    sexes = sexes_of(tested, source.declared_sexes, cache_dir)
     people_table = pd.DataFrame({"name": [p.name for p in tested],
                                  "sex": [s for s, _ in sexes],
                                  "sex_from": [f for _, f in sexes]})
