@@ -322,6 +322,9 @@ def _run(
               for p in selection.tested]
     tested = [replace(p, index=i) for i, p in enumerate(
         p for p in tested if len(p.photos) > settings.attack_photos)]
+    if len(tested) < 2:
+        raise LabError(f"fewer than 2 people under test have {settings.attack_photos + 1} "
+                       "readable photos; add photos or people")
     base = [pair for pair in corpus_pairs(selection.corpus, seed) if pair.filepath in described]
     timings["describe_s"] = time.perf_counter() - start
 
