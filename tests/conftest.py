@@ -64,6 +64,17 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
+def origin_cache(tmp_path_factory) -> Path:
+    """A cache folder holding the origin table (idia.origins), extracted once per session
+    (over a minute) for every test that needs the name tables."""
+    from idia.origins import load_origin_table
+
+    folder = tmp_path_factory.mktemp("idia-cache")
+    load_origin_table(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
 def tiny_open_clip(tmp_path_factory) -> tuple[Path, Path]:
     """(config JSON, checkpoint) of a random tiny open_clip model, saved as open_clip_train
     does under DDP: the state dict under 'state_dict', keys prefixed with 'module.'."""

@@ -124,3 +124,15 @@ def test_the_encoder_identity_names_the_box_rule() -> None:
     detected, boxed = encoder_identity(), encoder_identity(FULL_IMAGE)
     assert detected != boxed and detected.startswith("dlib-resnet-v1-")
     assert encoder_identity(FULL_IMAGE) == boxed
+
+
+def test_a_fallback_box_answers_only_where_detection_finds_nothing(encoder, astronaut) -> None:
+    blank = Image.new("RGB", (64, 64), (128, 128, 128))
+    with_fallback = FaceDescriptorEncoder(fallback=FULL_IMAGE)
+    np.testing.assert_array_equal(with_fallback.describe(astronaut), encoder.describe(astronaut))
+    np.testing.assert_array_equal(with_fallback.describe(blank),
+                                  FaceDescriptorEncoder(FULL_IMAGE).describe(blank))
+    assert describe_images([blank], fallback=FULL_IMAGE).status == ("ok",)
+    identities = {encoder_identity(), encoder_identity(FULL_IMAGE),
+                  encoder_identity(fallback=FULL_IMAGE)}
+    assert len(identities) == 3 and with_fallback.identity == encoder_identity(fallback=FULL_IMAGE)

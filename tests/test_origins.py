@@ -26,10 +26,8 @@ pytestmark = pytest.mark.slow  # the session's first use extracts the table (ove
 
 
 @pytest.fixture(scope="session")
-def table_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("idia-cache")
-    load_origin_table(folder)
-    return folder
+def table_dir(origin_cache):
+    return origin_cache
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,15 @@ from idia.serve import demo as web_demo
 from idia.serve import page as web_page
 from idia.serve.catalog import find_local_models, model_label, offered_models, split_entry
 from idia.serve.demo import MAX_NAME_CHARS, WebDemo
+from idia.serve.examples import lab_examples
 from idia.serve.logins import login_check, read_logins
-from idia.serve.markdown import MAX_MESSAGE_CHARS, NO_MODEL_HELP, NOT_OFFERED, visitor_text
+from idia.serve.markdown import (
+    MAX_MESSAGE_CHARS,
+    NO_MODEL_HELP,
+    NOT_OFFERED,
+    examples_markdown,
+    visitor_text,
+)
 from idia.serve.page import create_web_app, launch_web
 from idia.serve.uploads import delete_uploads, remove_stale_upload_dirs
 from idia.zeroshot import EmbeddingZeroShot
@@ -118,7 +126,8 @@ def synthetic_lab(familiarity_model, familiarity_people, tmp_path_factory) -> Pa
         "name": "Synthetic lab model",
         "photos": {"crop": "none", "face_margin": 0.3},
         "trained_on": {"made_by": "idia lab", "seed": 0, "people": "../people",
-                       "audit_run": "../run", "membership": "../membership.csv"},
+                       "audit_run": "../run", "membership": "../membership.csv",
+                       "synthetic": True},
     }))
     return root
 
@@ -143,6 +152,18 @@ def browser_demo(request) -> WebDemo:
     demo = WebDemo(offered_models(find_local_models([Path(real)])), device="cpu")
     demo.prepare(next(iter(demo.models)), log=lambda _: None)
     return demo
+
+
+def test_a_lab_whose_card_does_not_say_synthetic_shows_no_examples(synthetic_lab):
+    """Real people's photos (idia lab --faces, or a card that does not say) are never
+    offered as examples; the lab's people remain the face test's reference."""
+    card = read_card(synthetic_lab / "model" / "model.card.json")
+    real = replace(card, trained_on={**card.trained_on, "synthetic": False})
+    lab, why = lab_examples(real)
+    assert why is None and lab is not None
+    assert lab.real_people and lab.examples == ()
+    assert lab.people_dir == synthetic_lab / "people"
+    assert "not shown" in examples_markdown("m", lab)
 
 
 def test_lab_examples_are_chosen_by_the_labs_audit(lab_demo, synthetic_lab):

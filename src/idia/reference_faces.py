@@ -114,11 +114,13 @@ def reference_faces(
     cache_dir: str | Path | None = None,
     workers: int = 1,
     progress: Progress | None = None,
+    fallback: FaceBox | None = None,
 ) -> ReferenceFaces:
     """Descriptors of every photo of a public reference set (``set_key``: its identity, e.g.
     :attr:`idia.lfw.LFWReference.key`), from the cache or computed in ``workers`` processes
-    and cached. Never pass a user's own photos: they would be stored."""
-    encoder = encoder_identity(box)
+    and cached. Never pass a user's own photos: they would be stored. ``box`` and
+    ``fallback``: the rule that places the face (see ``FaceDescriptorEncoder``)."""
+    encoder = encoder_identity(box, fallback)
     path = cache_path(set_key, encoder, cache_dir)
     if path.is_file():
         try:
@@ -127,7 +129,8 @@ def reference_faces(
             log.warning("warning: reference descriptors %s are unusable (%s); recomputing",
                         path, err)
     photos = [photo for person in people for photo in person.photos]
-    described = describe_paths(photos, box=box, workers=workers, progress=progress)
+    described = describe_paths(photos, box=box, workers=workers, progress=progress,
+                               fallback=fallback)
     faces = ReferenceFaces(
         names=tuple(p.name for p in people),
         owner=np.repeat(np.arange(len(people)), [len(p.photos) for p in people]),

@@ -15,10 +15,12 @@ from idia.cli.options import (
     CardCropOpt,
     CompositionOptions,
     DemographicGroupsOpt,
+    FacesOpt,
     FamiliarNamePartsOpt,
     FamiliarNonMembersOpt,
     LabDefenceOpt,
     LabOutOpt,
+    LabThreadsOpt,
     PeopleOpt,
     PrepareOnlyOpt,
     PresetOpt,
@@ -111,14 +113,27 @@ def lab(
     familiar_non_members: FamiliarNonMembersOpt = False,
     familiar_name_parts: FamiliarNamePartsOpt = False,
     demographic_groups: DemographicGroupsOpt = False,
+    faces: FacesOpt = None,
+    threads: LabThreadsOpt = None,
 ) -> None:
     """The paper's controlled experiment, offline: synthetic people injected at 1-75 pairs,
-    a small CLIP trained on CPU, every person attacked, evaluated and reported."""
+    a small CLIP trained on CPU, every person attacked, evaluated and reported. With --faces:
+    real people, and a LiT model (a locked face encoder, a text tower trained here)."""
+    from idia.lab.faces import run_faces_lab
     from idia.lab.pipeline import run_lab
     from idia.lab.seeds import run_seeds
 
     if defence not in (None, "unlearn", "mask-names"):
         fail(f"--defence must be 'unlearn' or 'mask-names', not {defence!r}")
+    if threads is not None and faces is None:
+        fail("--threads sets the LiT training's threads: give it with --faces (the synthetic "
+             "lab trains with open_clip_train in its own process)")
+    if faces is not None and (familiar_name_parts or demographic_groups):
+        fail("--familiar-name-parts and --demographic-groups are controls of the synthetic "
+             "lab; give them without --faces")
+    if defence is not None and faces is not None:
+        fail("--defence runs on synthetic labs only: with --faces the image tower is a locked "
+             "face encoder that 'idia unlearn' does not fine-tune")
     chosen: list[int] | None = None
     if seeds is not None:
         try:
@@ -132,7 +147,13 @@ def lab(
                 "familiar_name_parts": familiar_name_parts,
                 "demographic_groups": demographic_groups}
     if chosen is not None:
-        render_seeds(run_seeds(out, preset, chosen, log=log_line, **controls), out)
+        render_seeds(run_seeds(out, preset, chosen, log=log_line, faces=faces, threads=threads,
+                               **controls), out)
+        return
+    if faces is not None:
+        render_lab(run_faces_lab(out, faces, preset, seed, log=log_line,
+                                 familiar_non_members=familiar_non_members, threads=threads),
+                   out)
         return
     render_lab(run_lab(out, preset, seed, log=log_line, **controls), out)
     if defence is not None:

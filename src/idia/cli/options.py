@@ -262,7 +262,16 @@ LabOutOpt = Annotated[
     Path, typer.Option(help="Folder to create (must not exist or be empty).")
 ]
 PresetOpt = Annotated[
-    str, typer.Option(help="'standard' (the main job, ~10 min on 2 free cores) or 'quick'.")
+    str, typer.Option(help="'standard' (the main job, ~10 min on 2 free cores; with --faces "
+                      "up to 15) or 'quick' (a few minutes).")
+]
+FacesOpt = Annotated[
+    str | None,
+    typer.Option(help="Real people instead of synthetic ones: 'lfw' (Labeled Faces in the "
+                 "Wild, fetched once through scikit-learn), 'lfw:DIR' (a copy in "
+                 "scikit-learn's layout) or a people folder (one subfolder per person; an "
+                 "optional people.csv name,sex declares sexes). The model is then a LiT "
+                 "model: dlib's face encoder locked, a text tower trained from scratch."),
 ]
 LabDefenceOpt = Annotated[
     str | None, typer.Option(help="Then certify a defence on half of the members: "
@@ -279,6 +288,11 @@ DemographicGroupsOpt = Annotated[
     typer.Option(help="Control for the face test: people fall into 3 groups with their own "
                  "face traits and names, paired consistently in the corpus; the summary gives "
                  "the face test per group with sex-only and trait-matched references."),
+]
+LabThreadsOpt = Annotated[
+    int | None,
+    typer.Option(min=1, help="With --faces: PyTorch's CPU threads for training and attack "
+                 "(default 1; on cores shared with other jobs, 2 can be many times slower)."),
 ]
 SeedsOpt = Annotated[
     str | None,

@@ -229,7 +229,8 @@ def render_seeds(summary: dict, out: Path) -> None:
     rules = {r: summary["pooled_rules"][r] for r in LAB_RULES if r in summary["pooled_rules"]}
     counts = list(rules["paper"]["tpr_by_count"])
     table = Table("injected pairs", *(RULE_LABELS[r].name for r in rules),
-                  title=f"idia lab, seeds {', '.join(map(str, summary['seeds']))} pooled: "
+                  title=f"idia lab ({lab_people(summary)}), seeds "
+                  f"{', '.join(map(str, summary['seeds']))} pooled: "
                   "share called member [95% CI over seeds] of n")
 
     def seed_ci(cell: dict) -> list:  # summaries written before the seed-aware intervals
@@ -307,7 +308,7 @@ def render_lab(summary: dict, out: Path) -> None:
     rules = {r: summary["rules"][r] for r in LAB_RULES if r in summary.get("rules", {})}
     counts = list(summary["tpr_by_count"])
     table = Table("injected pairs", *(RULE_LABELS[r].name for r in rules),
-                  title="idia lab (synthetic people): share of people called member "
+                  title=f"idia lab ({lab_people(summary)}): share of people called member "
                   "[95% CI]")
     for count in counts:
         cells = []
@@ -350,7 +351,9 @@ def render_lab(summary: dict, out: Path) -> None:
         f"Report: {out / 'report.html'}   Summary: {out / 'summary.json'}\n"
         f"Reproduce the verdicts: idia audit --people {out / 'people'} --model "
         f"{summary['model']} --membership {out / 'membership.csv'} --out RUN\n"
-        "Try it on the web page (the lab's people as examples): idia web"
+        + ("Try it on the web page (the lab's people as examples): idia web"
+           if summary.get("synthetic", True) else
+           "Try it on the web page (no examples: real people's photos are not shown): idia web")
         + ("" if out == Path("lab") else f" --lab-dir {out}")
     )
 
@@ -430,6 +433,15 @@ def render_groups(figures: dict, console: Console) -> None:
                       f"{ref['p_floor']:.3f}), {ref['same_group_share']:.0%} from the person's "
                       f"own group; AUC {auc}.")
     console.print(f"Trait-matched: {figures['oracle']}.")
+
+
+def lab_people(summary: dict) -> str:
+    """Who a lab's people are, for its tables' titles."""
+    faces = summary.get("faces")
+    if not faces:
+        return "synthetic people"
+    source = "LFW" if faces.get("source") == "lfw" else "a people folder"
+    return f"real people from {source}, LiT model"
 
 
 def render_defence(defence: dict) -> None:

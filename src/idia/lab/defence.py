@@ -208,6 +208,12 @@ def read_lab(lab_dir: str | Path) -> Lab:
     except RunFolderError as err:
         raise DefenceError(f"{path} is not a finished lab folder ({err})") from err
     summary = json.loads(summary_path.read_text())
+    if summary.get("faces"):
+        raise DefenceError(
+            f"{path} is a lab of real people (idia lab --faces): its model's image tower is a "
+            "locked face encoder that idia unlearn does not fine-tune; defences run on "
+            "synthetic labs"
+        )
     preset = LabPreset(**{k: tuple(v) if isinstance(v, list) else v
                           for k, v in summary["preset"].items()})
     membership = pd.read_csv(path / "membership.csv", dtype={"name": str})

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -93,6 +93,16 @@ PAPER_CC3M = {  # the paper's CC3M results (ResNet-50 CLIP, 30 attack photos), f
 }
 
 
+class Preset(Protocol):
+    """What the stages every lab shares read from its preset (a dataclass: the summary
+    records all of it): :class:`LabPreset`, or the real-faces lab's
+    (:class:`idia.lab.faces.FacesPreset`)."""
+
+    attack_photos: int
+    num_names: int
+    draws: int
+
+
 class LabError(IdiaError, ValueError):
     """The lab cannot run with these settings."""
 
@@ -120,18 +130,11 @@ def run_lab(
     face traits and names; the summary's ``demographic_groups`` gives the face test per group
     against sex-only and trait-matched references.
     """
-    from idia.audit import run_audit
-    from idia.engine import create_attack
-    from idia.evaluation import EvaluationSettings, evaluate_run
-    from idia.report import write_report
-
     settings = _resolve(preset, overrides)
     if familiar_name_parts and demographic_groups:
         raise LabError("--familiar-name-parts and --demographic-groups are separate controls; "
                        "run one lab for each")
-    out = Path(out).resolve()
-    if out.exists() and any(out.iterdir()):
-        raise LabError(f"{out} exists and is not empty; choose another --out")
+    out = new_lab_folder(out)
     timings: dict[str, float] = {}
 
     start = time.perf_counter()
@@ -255,35 +258,10 @@ def run_lab(
         model_dir=out / "model",
         on_line=lambda line: _log_training_line(line, log),
     )
-    spec = trained.model_spec
     timings["train_s"] = time.perf_counter() - start
 
-    start = time.perf_counter()
-    log(
-        f"[4/5] attacking all {settings.named_people} people ({settings.num_names} candidate "
-        "names, 21 templates)"
-    )
-    attacker = create_attack(
-        spec,
-        num_names=settings.num_names,
-        seed=seed,
-        crop="none",
-        cache_dir=out / "cache",
-        progress=False,
-    )
-    run_audit(attacker, out / "people", out / "run", out / "membership.csv", log=log)
-    timings["attack_s"] = time.perf_counter() - start
-
-    start = time.perf_counter()
-    log("[5/5] evaluating (repeated sampling) and writing the report")
-    sizes = sorted({1, *range(3, settings.attack_photos + 1, 2), settings.attack_photos})
-    evaluation = evaluate_run(
-        out / "run", EvaluationSettings(sizes=sizes, draws=settings.draws, seed=seed)
-    )
-    write_report([out / "run"], out / "report.html")
-    timings["evaluate_s"] = time.perf_counter() - start
-
-    summary = lab_summary(out / "run", settings, seed, spec, timings, evaluation)
+    summary = attack_and_summarize(out, trained.model_spec, settings, seed, timings, log,
+                                   settings.named_people)
     summary["familiar_non_members"] = familiar_non_members
     summary["familiar_name_parts"] = None
     summary["demographic_groups"] = None
@@ -322,6 +300,49 @@ def run_lab(
     return summary
 
 
+def attack_and_summarize(
+    out: Path,
+    spec: str,
+    settings: Preset,
+    seed: int,
+    timings: dict[str, float],
+    log: Callable[[str], None],
+    n_people: int,
+) -> dict[str, Any]:
+    """The last stages every lab shares: attack everyone in ``out/people`` with the trained
+    model (``spec``) through ``idia audit`` (the run in ``out/run``, whole photos, embeddings
+    cached in ``out/cache``), evaluate by repeated sampling, write the report; returns the
+    summary (:func:`lab_summary`; ``timings`` gains ``attack_s`` and ``evaluate_s``)."""
+    from idia.audit import run_audit
+    from idia.engine import create_attack
+    from idia.evaluation import EvaluationSettings, evaluate_run
+    from idia.report import write_report
+
+    start = time.perf_counter()
+    log(f"[4/5] attacking all {n_people} people ({settings.num_names} candidate names, "
+        "21 templates)")
+    attacker = create_attack(
+        spec,
+        num_names=settings.num_names,
+        seed=seed,
+        crop="none",
+        cache_dir=out / "cache",
+        progress=False,
+    )
+    run_audit(attacker, out / "people", out / "run", out / "membership.csv", log=log)
+    timings["attack_s"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    log("[5/5] evaluating (repeated sampling) and writing the report")
+    sizes = sorted({1, *range(3, settings.attack_photos + 1, 2), settings.attack_photos})
+    evaluation = evaluate_run(
+        out / "run", EvaluationSettings(sizes=sizes, draws=settings.draws, seed=seed)
+    )
+    write_report([out / "run"], out / "report.html")
+    timings["evaluate_s"] = time.perf_counter() - start
+    return lab_summary(out / "run", settings, seed, spec, timings, evaluation)
+
+
 def _write_name_parts(
     path: Path,
     exposure: pd.DataFrame,
@@ -352,6 +373,14 @@ def _log_training_line(line: str, log: Callable[[str], None]) -> None:
         log(f"      epoch {int(epoch) + 1}: {done}/{total} pairs ({percent}%), loss {loss}")
 
 
+def new_lab_folder(out: str | Path) -> Path:
+    """``out`` resolved; a :class:`LabError` when it exists and holds anything."""
+    out = Path(out).resolve()
+    if out.exists() and any(out.iterdir()):
+        raise LabError(f"{out} exists and is not empty; choose another --out")
+    return out
+
+
 def _resolve(preset: str | LabPreset, overrides: dict[str, Any] | None) -> LabPreset:
     if isinstance(preset, str):
         if preset not in PRESETS:
@@ -365,7 +394,7 @@ def _resolve(preset: str | LabPreset, overrides: dict[str, Any] | None) -> LabPr
 
 def lab_summary(
     run: Path,
-    settings: LabPreset,
+    settings: Preset,
     seed: int,
     spec: str,
     timings: dict[str, float],

@@ -23,6 +23,7 @@ import pandas as pd
 
 from idia.audit import rule_table
 from idia.audit_claims import rule_verdicts
+from idia.lab.faces import FacesPreset, run_faces_lab
 from idia.lab.pipeline import LabError, LabPreset, run_lab
 from idia.lab.pooling import CI_METHOD, seed_mean, seed_rate
 from idia.lab.trend import METHOD as TREND_METHOD
@@ -38,15 +39,19 @@ LAB_ENTRIES = frozenset(
 
 def run_seeds(
     out: str | Path,
-    preset: str | LabPreset,
+    preset: str | LabPreset | FacesPreset,
     seeds: Sequence[int],
     log: Callable[[str], None] = print,
     familiar_non_members: bool = False,
     familiar_name_parts: bool = False,
     demographic_groups: bool = False,
+    faces: str | None = None,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """One lab per seed under ``out`` (resumable per seed), then the pooled summary; the
-    controls as in :func:`idia.lab.pipeline.run_lab` (each seed's figures in ``per_seed``)."""
+    controls as in :func:`idia.lab.pipeline.run_lab` (each seed's figures in ``per_seed``).
+    ``faces``: real people instead of synthetic ones (:func:`idia.lab.faces.run_faces_lab`;
+    ``preset`` then names one of its presets; ``threads``: its PyTorch threads)."""
     if len(set(seeds)) != len(seeds) or not seeds:
         raise LabError(f"give distinct seeds, e.g. 0,1,2 (got {list(seeds)})")
     out = Path(out).resolve()
@@ -67,10 +72,14 @@ def run_seeds(
             shutil.rmtree(folder)
         log(f"=== seed {seed} ({len(summaries) + 1} of {len(seeds)}) ===")
         start = time.perf_counter()
-        summary = run_lab(folder, preset, seed, log=log,
-                          familiar_non_members=familiar_non_members,
-                          familiar_name_parts=familiar_name_parts,
-                          demographic_groups=demographic_groups)
+        if faces is None:
+            summary = run_lab(folder, preset, seed, log=log,
+                              familiar_non_members=familiar_non_members,
+                              familiar_name_parts=familiar_name_parts,
+                              demographic_groups=demographic_groups)
+        else:
+            summary = run_faces_lab(folder, faces, preset, seed, log=log,
+                                    familiar_non_members=familiar_non_members, threads=threads)
         summary["seconds"]["wall_s"] = round(time.perf_counter() - start, 1)
         done.write_text(json.dumps(summary, indent=2))
         summaries.append(summary)
@@ -88,7 +97,8 @@ def run_seeds(
             "wall_s_per_seed": [s["seconds"].get("wall_s") for s in summaries],
             "train_s_per_seed": [s["seconds"].get("train_s") for s in summaries],
         },
-        "synthetic": True,
+        "synthetic": faces is None,
+        **({} if faces is None else {"faces": summaries[0]["faces"]}),
     }
     (out / "summary.json").write_text(json.dumps(document, indent=2))
     return document

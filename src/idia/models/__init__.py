@@ -3,6 +3,7 @@
 A spec is one string: ``open_clip:ARCH[:PRETRAINED]`` (ARCH an open_clip model name or a
 model-config JSON; PRETRAINED a pretrained tag, a checkpoint file or ``random``) or
 ``hf:ID_OR_DIR`` (a transformers CLIP/SigLIP model id or a saved folder) or
+``lit:DIR`` (a LiT model ``idia lab --faces`` trained: :mod:`idia.models.lit`) or
 ``http(s)://HOST:PORT`` (a model behind ``idia serve``'s API: closed-box, answers only).
 """
 
@@ -54,6 +55,10 @@ def load_model(
         return OpenCLIPModel.from_spec(
             model, weights, device=device, precision=precision, **kwargs
         )
+    if backend == "lit":
+        from idia.models.lit import LiTModel
+
+        return LiTModel.from_spec(model, device=device, precision=precision, **kwargs)
     from idia.models.hf import HFCLIPModel
 
     return HFCLIPModel.from_spec(model, device=device, precision=precision, **kwargs)

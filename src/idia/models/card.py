@@ -10,9 +10,11 @@ describes another checkpoint, changes nothing but a warning.
 
 Fields (docs/lab.md, "The model card"): ``idia_model_card`` (format version, 1), ``name``,
 ``architecture``, ``config``, ``image_size``, ``checkpoint`` (``file``, ``bytes``,
-``copied_from``), ``photos`` (``crop``, ``face_margin``), ``trained_on`` (counts, seed,
-``plan_sha256``, and paths relative to the card: ``membership``, ``people``, ``audit_run``),
-``idia_version``, ``created``.
+``copied_from``), ``photos`` (``crop``, ``face_margin``), ``image_encoder`` (only for a
+model whose image tower is a locked pretrained encoder, as ``idia lab --faces`` trains: its
+``name``, ``packages``, ``identity``, how ``faces`` are found, ``trained``: false),
+``trained_on`` (counts, seed, ``plan_sha256``, and paths relative to the card:
+``membership``, ``people``, ``audit_run``), ``idia_version``, ``created``.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 
 from idia.errors import IdiaError
 from idia.files import write_atomic
-from idia.models.spec import parse_spec
+from idia.models.spec import LIT_CHECKPOINT, parse_spec
 from idia.version import __version__
 
 CARD_FORMAT = 1
@@ -55,6 +57,7 @@ class ModelCard:
     image_size: int | None = None
     checkpoint: dict[str, Any] = field(default_factory=dict)
     trained_on: dict[str, Any] = field(default_factory=dict)
+    image_encoder: dict[str, Any] = field(default_factory=dict)
     idia_version: str | None = None
     created: str | None = None
     folder: Path | None = field(default=None, compare=False)
@@ -67,6 +70,8 @@ class ModelCard:
         if self.checkpoint:
             data["checkpoint"] = dict(self.checkpoint)
         data["photos"] = {"crop": self.crop, "face_margin": self.face_margin}
+        if self.image_encoder:
+            data["image_encoder"] = dict(self.image_encoder)
         data["trained_on"] = dict(self.trained_on)
         data["idia_version"] = self.idia_version
         data["created"] = self.created
@@ -88,14 +93,18 @@ def card_path(checkpoint: str | Path) -> Path:
 
 
 def checkpoint_of_spec(spec: str) -> Path | None:
-    """The local checkpoint file a spec names (``open_clip:ARCH:FILE``), else None."""
+    """The local checkpoint file a spec names (``open_clip:ARCH:FILE``, or the checkpoint
+    in a ``lit:DIR`` folder), else None."""
     try:
-        backend, _, weights = parse_spec(spec)
+        backend, model, weights = parse_spec(spec)
     except ValueError:
         return None
-    if backend != "open_clip" or not weights:
+    if backend == "lit":
+        path = Path(model).expanduser() / LIT_CHECKPOINT
+    elif backend == "open_clip" and weights:
+        path = Path(weights)
+    else:
         return None
-    path = Path(weights)
     return path if path.is_file() else None
 
 
@@ -174,6 +183,11 @@ def parse_card(data: Any, folder: Path | None = None) -> ModelCard:
     trained_on = data.get("trained_on", {})
     if not isinstance(trained_on, dict):
         raise CardError("trained_on must be an object")
+    image_encoder = data.get("image_encoder", {})
+    if not isinstance(image_encoder, dict) or (
+        image_encoder and not isinstance(image_encoder.get("name"), str)
+    ):
+        raise CardError("image_encoder must be an object with a name")
     texts = {key: data.get(key) for key in ("architecture", "config", "idia_version", "created")}
     for key, value in texts.items():
         if value is not None and not isinstance(value, str):
@@ -185,6 +199,7 @@ def parse_card(data: Any, folder: Path | None = None) -> ModelCard:
         image_size=image_size,
         checkpoint=checkpoint,
         trained_on=trained_on,
+        image_encoder=image_encoder,
         folder=folder,
         **texts,
     )
@@ -280,9 +295,11 @@ def write_training_card(
     people: Path | None = None,
     audit_run: Path | None = None,
     copied_from: Path | None = None,
+    image_encoder: dict[str, Any] | None = None,
     **more: Any,
 ) -> Path:
-    """The card of a model ``idia train`` or ``idia lab`` trained (see the module docstring)."""
+    """The card of a model ``idia train`` or ``idia lab`` trained (see the module docstring);
+    ``image_encoder``: the locked image tower of a LiT model."""
     folder = checkpoint.resolve().parent
     try:
         vision = json.loads(config.read_text(encoding="utf-8")).get("vision_cfg", {})
@@ -300,6 +317,7 @@ def write_training_card(
             "made_by": made_by,
             **training_record(plan_json, folder, membership, people, audit_run, **more),
         },
+        image_encoder=dict(image_encoder or {}),
     )
     return write_card(card, checkpoint)
 

@@ -6,9 +6,14 @@ from idia.models.base import ModelLoadError
 
 SPEC_HELP = (
     "open_clip:ARCH[:PRETRAINED] (e.g. open_clip:ViT-B-32:laion400m_e32, "
-    "open_clip:config.json:checkpoint.pt), hf:ID_OR_DIR (e.g. hf:openai/clip-vit-base-patch32) "
-    "or http(s)://HOST:PORT (a model served by 'idia serve', queried as a closed box)"
+    "open_clip:config.json:checkpoint.pt), hf:ID_OR_DIR (e.g. hf:openai/clip-vit-base-patch32), "
+    "lit:DIR (a LiT model 'idia lab --faces' trained: a locked face encoder and a trained text "
+    "tower) or http(s)://HOST:PORT (a model served by 'idia serve', queried as a closed box)"
 )
+
+# A LiT model's folder (``lit:DIR``): its config and weights, the card beside the weights.
+LIT_CONFIG = "lit.json"
+LIT_CHECKPOINT = "checkpoint.pt"
 
 
 def parse_spec(spec: str) -> tuple[str, str, str | None]:
@@ -25,6 +30,6 @@ def parse_spec(spec: str) -> tuple[str, str, str | None]:
             return backend, rest, None
         arch, _, weights = rest.partition(":")
         return backend, arch, weights or None
-    if backend == "hf":
+    if backend in ("hf", "lit"):
         return backend, rest, None
     raise ModelLoadError(f"unknown model backend {backend!r} in {spec!r}; use {SPEC_HELP}")

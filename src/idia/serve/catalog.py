@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from idia.models import parse_spec
 from idia.models.card import checkpoint_of_spec, find_card
+from idia.models.spec import LIT_CHECKPOINT, LIT_CONFIG
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".safetensors", ".bin")
 _SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".cache"}
@@ -56,6 +57,8 @@ def model_label(spec: str) -> str:
     if backend == "hf":
         local = model.startswith(("/", ".", "~")) or Path(model).exists()
         return f"hf {Path(model).name if local else model}"  # a hub id, or never a path
+    if backend == "lit":
+        return f"LiT ({Path(model).name})"
     if model.startswith("local-dir:"):
         return Path(model.removeprefix("local-dir:")).name
     if model.startswith("hf-hub:"):
@@ -93,10 +96,11 @@ def offered_models(entries: Sequence[str]) -> dict[str, str]:
 
 def find_local_models(roots: Sequence[Path], max_depth: int = 4) -> list[str]:
     """open_clip specs for model-config JSONs with a checkpoint beside them (or in a
-    ``checkpoints/`` folder beside them), as ``idia lab`` and ``idia train`` write them:
-    models with a card first, then the others, newest checkpoint first. A checkpoint that a
-    card says its model was copied from (``idia lab``'s training run) is left out. The
-    search is bounded in depth and folders visited."""
+    ``checkpoints/`` folder beside them), as ``idia lab`` and ``idia train`` write them, and
+    ``lit:DIR`` specs for LiT folders (``idia lab --faces``): models with a card first,
+    then the others, newest checkpoint first. A checkpoint that a card says its model was
+    copied from (``idia lab``'s training run) is left out. The search is bounded in depth and
+    folders visited."""
     found: dict[str, float] = {}
     carded: set[str] = set()
     copies: set[Path] = set()
@@ -117,7 +121,12 @@ def find_local_models(roots: Sequence[Path], max_depth: int = 4) -> list[str]:
                 else sorted(d for d in dirs if d not in _SKIP_DIRS and not d.startswith("."))
             )
             for name in files:
-                if name.endswith(".json") and _is_model_config(Path(folder) / name):
+                if name == LIT_CONFIG and (Path(folder) / LIT_CHECKPOINT).is_file():
+                    spec = f"lit:{folder}"
+                    found[spec] = (Path(folder) / LIT_CHECKPOINT).stat().st_mtime
+                    if find_card(spec)[0] is not None:
+                        carded.add(spec)
+                elif name.endswith(".json") and _is_model_config(Path(folder) / name):
                     checkpoint = _newest_checkpoint(Path(folder))
                     if checkpoint is not None:
                         spec = f"open_clip:{Path(folder) / name}:{checkpoint}"

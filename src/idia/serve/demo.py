@@ -150,7 +150,7 @@ class WebDemo:
     def reference(self, label: str, attacker: IdentityInferenceAttack) -> ReferenceSet | None:
         """The lab's people, the face test's reference for a lab model (None for others):
         loaded, prepared as the card says and encoded once, then kept in memory. They are the
-        lab's synthetic people, never a visitor."""
+        lab's people (synthetic, or real ones never shown), never a visitor."""
         lab = self.labs.get(label)
         if lab is None:
             return None
@@ -172,7 +172,7 @@ class WebDemo:
         attacker = self._attacker(label, self.num_names, 0, self.default_crop(label))
         lab = self.labs.get(label)
         groups = attacker.prompt_groups(
-            attacker.candidates([lab.examples[0].name if lab else "Jane Doe"])
+            attacker.candidates([lab.examples[0].name if lab and lab.examples else "Jane Doe"])
         )
         start = time.perf_counter()
         log(f"{label}: encoding {sum(map(len, groups)):,} prompts ({len(groups)} templates x "

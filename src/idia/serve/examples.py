@@ -7,6 +7,12 @@ that the page shows the effect honestly: members injected many times whose face 
 face test linked to their name, a member injected only once or a few times (whatever the
 audit found), and people kept out of training in whom it found nothing.
 
+Only a lab of synthetic people (its card says so) brings examples. A lab of real people
+(``idia lab --faces``: Labeled Faces in the Wild or a people folder) brings none: LFW's photos
+are news photos from the web, published for research without a licence to show them again,
+and a people folder's licence is unknown. Its people still serve as the face test's reference,
+in memory and never shown, as the synthetic lab's do.
+
 A check on the page tests one person, as the audit's per-person p-values do; the audit's
 verdicts also correct for having tested every lab person at once (Benjamini-Hochberg), which
 a single check does not. The examples are chosen by the per-person tests, and the page shows
@@ -87,13 +93,14 @@ class Example:
 
 @dataclass(frozen=True)
 class LabExamples:
-    """A lab's people folder (the face test's reference people), the examples, and the
-    audit's overall findings in one line."""
+    """A lab's people folder (the face test's reference people), the examples (none for a
+    lab of real people: ``real_people``), and the audit's overall findings in one line."""
 
     people_dir: Path
     examples: tuple[Example, ...]
     overview: str
     n_people: int
+    real_people: bool = False
 
     def find(self, name: str) -> Example | None:
         key = normalize_name(name)
@@ -117,10 +124,11 @@ def lab_examples(card: ModelCard) -> tuple[LabExamples | None, str | None]:
         return None, f"the lab's audit results lack {', '.join(sorted(missing))}"
     alpha = float(config.get("alpha") or DEFAULT_ALPHA)
     table = judged(results, people, alpha)
-    examples = choose_examples(table, int(card.trained_on.get("seed", 0) or 0))
-    if not examples:
+    if table.empty:
         return None, "no lab person with photos and a known membership"
-    return LabExamples(people, tuple(examples), overview(table, alpha), len(results)), None
+    real = card.trained_on.get("synthetic") is not True
+    examples = [] if real else choose_examples(table, int(card.trained_on.get("seed", 0) or 0))
+    return LabExamples(people, tuple(examples), overview(table, alpha), len(results), real), None
 
 
 def _claim(value: object) -> str | None:

@@ -204,7 +204,17 @@ def privacy_markdown(models: Mapping[str, object]) -> str:
 
 
 def examples_markdown(label: str, lab: LabExamples) -> str:
-    """What the examples are, above them."""
+    """What the examples are, above them; for a lab of real people, why there are none."""
+    if lab.real_people:
+        return (
+            f"**This model's lab.** {label} was trained by `idia lab --faces` on real people: "
+            "members were in its training captions 1 to 75 times, the others never. Their "
+            "photos are not shown here: showing a real person's photo again needs its licence, "
+            "and Labeled Faces in the Wild's news photos, published for research, come with "
+            "none; so this page offers no examples: check a person with photos of your own. "
+            "The face test compares them with the lab's people, in memory, never shown. "
+            + lab.overview
+        )
     return (
         f"**Try it with the lab's people.** {label} was trained by `idia lab` on synthetic "
         "people: members were in its training captions 1 to 75 times, the others never. One "

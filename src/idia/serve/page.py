@@ -79,6 +79,8 @@ def create_web_app(demo: WebDemo, default_model: str | None = None) -> Any:
         explanation = gr.Markdown(elem_id="explanation", render=False)
         for label, lab in demo.labs.items():
             gr.Markdown(examples_markdown(label, lab), elem_id="examples-help")
+            if not lab.examples:  # a lab of real people: their photos are not shown
+                continue
             gr.Examples(
                 examples=[[label, example.name] for example in lab.examples],
                 inputs=[model, name],

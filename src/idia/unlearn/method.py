@@ -260,6 +260,12 @@ def load_source(spec: str, device: str | None = None) -> _Source:
         backend, arch, _ = parse_spec(spec)
     except ModelLoadError as err:
         raise UnlearnError(str(err)) from err
+    if backend == "lit":
+        raise UnlearnError(
+            f"{spec!r} is a LiT model ('idia lab --faces'): its image tower is a locked face "
+            "encoder, and idia unlearn fine-tunes open_clip models only (erasing names from a "
+            "LiT model's text tower is not implemented)"
+        )
     if backend != "open_clip":
         raise UnlearnError(
             f"{spec!r} is not an open_clip model: unlearning needs the weights, as "
