@@ -32,6 +32,32 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
+def origin_table_dir(tmp_path_factory) -> Path:
+    """The folder of the session's origin table (idia.origins: public reference data, extracted
+    from names-dataset on first use, over a minute)."""
+    return tmp_path_factory.mktemp("origin-table")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _origin_table_of_the_session(origin_table_dir) -> Iterator[None]:
+    """Every attack of the session reads the origin table from the session's folder (extracted
+    there once, when an attack first needs it), never from a user's cache folder."""
+    from idia import name_null, origins
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(name_null, "load_origin_table",
+                      lambda: origins.load_origin_table(origin_table_dir))
+        yield
+
+
+@pytest.fixture(scope="session")
+def origin_table(origin_table_dir):
+    from idia.origins import load_origin_table
+
+    return load_origin_table(origin_table_dir)
+
+
+@pytest.fixture(scope="session")
 def tiny_open_clip(tmp_path_factory) -> tuple[Path, Path]:
     """(config JSON, checkpoint) of a random tiny open_clip model, saved as open_clip_train
     does under DDP: the state dict under 'state_dict', keys prefixed with 'module.'."""
