@@ -4,6 +4,7 @@ people by construction, one quick lab for the whole test session, and the path t
 
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
 import json
@@ -144,10 +145,15 @@ def lab_copy(tmp_path) -> Callable[[Path], Path]:
     return lambda lab: _copy_lab(lab, tmp_path / "lab_copy" / lab.name)
 
 
+@functools.lru_cache(maxsize=500_000)
 def _unit(seed_text: str, dim: int) -> np.ndarray:
+    """A random unit vector per text (read-only: cached, as the models below ask for the same
+    prompts and name parts again and again)."""
     seed = int.from_bytes(hashlib.blake2b(seed_text.encode(), digest_size=8).digest(), "little")
     v = np.random.default_rng(seed).normal(size=dim)
-    return v / np.linalg.norm(v)
+    v /= np.linalg.norm(v)
+    v.setflags(write=False)
+    return v
 
 
 class KnowingModel:

@@ -24,6 +24,7 @@ for whom those give too few comparable decoys gets decoys from the origin's pool
 from __future__ import annotations
 
 import json
+import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -36,7 +37,7 @@ from idia.fullname import (
     DEFAULT_DECOYS,
     FULL_NAME_NULL,
     MATCHED_PER_SIDE,
-    MIN_PER_SIDE,
+    MIN_DECOYS,
     NOT_TESTED,
     Familiarity,
     FullNameDecoys,
@@ -64,20 +65,23 @@ CLOSED_BOX_REASON = (
 )
 AUDIT_SOURCE = "the audited people's own parts"
 FAMILIARITY_MEMORY = 2  # pools (origin, scripts) whose part embeddings stay in memory
+MIN_NAME_DECOYS = 2 * (MIN_DECOYS + 1)  # 200: one kind alone (2 x 50) reaches MIN_DECOYS
 
 
 def matched_per_side(total: int) -> int:
-    """Pool parts matched on each side of a real part for ``total`` decoys: a tenth of them (at
-    most :data:`~idia.fullname.MATCHED_PER_SIDE`), so the kinds that keep a part hold at most
-    40% and recombinations fill the rest."""
-    return min(MATCHED_PER_SIDE, total // 10)
+    """Pool parts matched on each side of a real part for ``total`` decoys: a quarter of them,
+    at most :data:`~idia.fullname.MATCHED_PER_SIDE` (2,000 decoys: 100 on each side, so the
+    kinds that keep a part hold 400 and recombinations fill the rest). A name with one part
+    held fixed gets the decoys of one kind only, 2 x this many."""
+    return min(MATCHED_PER_SIDE, total // 4)
 
 
 def check_decoy_count(total: int) -> int:
-    """``total`` if a full-name null can have that many decoys (a tenth of them matched on
-    each side of a part, at least MIN_PER_SIDE), else :class:`ValueError`."""
-    if total < 10 * MIN_PER_SIDE:
-        raise ValueError(f"the full-name null needs at least {10 * MIN_PER_SIDE} decoys per "
+    """``total`` if a full-name null can have that many decoys, else :class:`ValueError`: at
+    least :data:`MIN_NAME_DECOYS`, so that a name with one part held fixed still gets enough
+    decoys (one kind, 2 x :func:`matched_per_side`) to be tested."""
+    if total < MIN_NAME_DECOYS:
+        raise ValueError(f"the full-name null needs at least {MIN_NAME_DECOYS} decoys per "
                          f"name, not {total}")
     return total
 
@@ -181,7 +185,8 @@ class NameNulls:
     """Builds :class:`NameNull` objects for one model: the origin table (``table``, else read
     from idia's cache folder on first use) and the model's familiarity with name parts, from
     ``encode`` (prompts -> L2-normalised embeddings, e.g. through the embedding cache; None for
-    a closed box). The part embeddings of the pools used last stay in memory."""
+    a closed box). The part embeddings of the pools used last stay in memory; one builder can
+    serve several threads."""
 
     def __init__(
         self,
@@ -191,6 +196,7 @@ class NameNulls:
         self.encode = encode
         self._table = table
         self._familiarity: OrderedDict[tuple, Familiarity] = OrderedDict()
+        self._lock = threading.Lock()
 
     @property
     def table(self) -> OriginTable:
@@ -334,13 +340,14 @@ class NameNulls:
         embeddings) per pool and scripts, the last :data:`FAMILIARITY_MEMORY` kept."""
         assert self.encode is not None
         key = (tuple(templates), pool, script_of(name.given), script_of(name.family))
-        if key in self._familiarity:
-            self._familiarity.move_to_end(key)
-        else:
-            self._familiarity[key] = familiarity_from_encoder(self.encode, list(templates))
-            while len(self._familiarity) > FAMILIARITY_MEMORY:
-                self._familiarity.popitem(last=False)
-        return self._familiarity[key]
+        with self._lock:  # one builder may serve several threads (idia web)
+            if key in self._familiarity:
+                self._familiarity.move_to_end(key)
+            else:
+                self._familiarity[key] = familiarity_from_encoder(self.encode, list(templates))
+                while len(self._familiarity) > FAMILIARITY_MEMORY:
+                    self._familiarity.popitem(last=False)
+            return self._familiarity[key]
 
 
 def _with_decoys(base: NameNull, result: FullNameDecoys | NoComparableDecoys) -> NameNull:

@@ -70,7 +70,7 @@ NameDecoysOpt = Annotated[
     int,
     typer.Option(help="Decoy names per person for the name-familiarity and text-only tests "
                  "(names made of parts the model knows as well as the person's; the smallest "
-                 "p-value is 1/(1 + this)). At least 100; each costs one prompt per template."),
+                 "p-value is 1/(1 + this)). At least 200; each costs one prompt per template."),
 ]
 SeedOpt = Annotated[int, typer.Option(help="Seed for the random candidate names and sampling.")]
 ThresholdOpt = Annotated[
