@@ -23,7 +23,7 @@ runner = CliRunner()
 
 
 def attack(model, cache_dir, **kwargs):
-    return create_attack(model, crop="none", num_names=50, seed=1,
+    return create_attack(model, crop="none", num_names=50, name_decoys=200, seed=1,
                          cache_dir=cache_dir, progress=False, **kwargs)
 
 
@@ -154,7 +154,7 @@ def test_cli_check_caches_photos_only_with_the_flag(tiny_open_clip, tmp_path):
     folder = tmp_path / "c"
     args = ["check", str(photo), "--name", "Jane Doe", "--model",
             f"open_clip:{config}:{checkpoint}", "--crop", "none", "--num-names", "20", "--json",
-            "--cache-dir", str(folder)]
+            "--name-decoys", "200", "--cache-dir", str(folder)]
     assert runner.invoke(app, args).exit_code == 0
     assert cache_info(folder)["images"] == 0 and cache_info(folder)["texts"] == 21 * 20
     assert runner.invoke(app, [*args, "--cache-images"]).exit_code == 0

@@ -153,7 +153,7 @@ def audited(familiarity_model, familiarity_people, tmp_path_factory):
          "member": [n in members for n in familiarity_model.people]}
     ).to_csv(root / "membership.csv", index=False)
     attacker = IdentityInferenceAttack(familiarity_model, crop="none", num_names=300, seed=0,
-                                       progress=False)
+                                       name_decoys=200, progress=False)
     summary = run_audit(attacker, people, root / "run", root / "membership.csv",
                         log=lambda _: None)
     results = pd.read_parquet(root / "run" / "results.parquet")
@@ -219,7 +219,7 @@ def test_check_with_reference_people(familiarity_model, familiarity_people, tmp_
     reference_names = familiarity_people["unknown"][:40]
     reference = _people_folder(familiarity_model, reference_names, tmp_path / "reference")
     attacker = IdentityInferenceAttack(familiarity_model, crop="none", num_names=300, seed=0,
-                                       progress=False)
+                                       name_decoys=200, progress=False)
 
     def check(name):
         photos = [familiarity_model.photo(name, v) for v in range(4)]
@@ -244,7 +244,7 @@ def test_check_without_reference_or_photos_says_what_was_not_tested(
     familiarity_model, familiarity_people
 ):
     attacker = IdentityInferenceAttack(familiarity_model, crop="none", num_names=300, seed=0,
-                                       progress=False)
+                                       name_decoys=200, progress=False)
     name = familiarity_people["familiar"][1]
     result = attacker.check([familiarity_model.photo(name, 0)], name)
     assert not result.claims["face_association"].tested

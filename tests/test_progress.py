@@ -83,7 +83,8 @@ def test_idia_check_writes_plain_stage_lines_to_a_log(
     photo = tmp_path / "photo.png"
     Image.new("RGB", (64, 64), (200, 120, 80)).save(photo)
     arguments = ["check", str(photo), "--name", "Ann Lee", "--model", spec, "--crop", "none"]
-    arguments += ["--num-names", "50", "--cache-dir", str(tmp_path / "cache")]
+    arguments += ["--num-names", "50", "--name-decoys", "200", "--cache-dir",
+                  str(tmp_path / "cache")]
     log = tmp_path / "check.log"
     with log.open("w") as stderr:
         subprocess.run(

@@ -487,7 +487,10 @@ def finalize_run(
     n_templates = int(predictions["template"].max()) + 1 if len(predictions) else 0
     grid, n_photos = predictions_grid(predictions, len(people), n_templates)
     names, cross = audit_claims.split_responses(responses, len(people))
-    full_names, full_best = audit_claims.split_name_responses(name_responses, len(people))
+    full_names, full_best = (  # None: a run older than the full-name null
+        audit_claims.split_name_responses(name_responses, len(people)) if nulls is not None
+        else (None, None)
+    )
     tests = audit_claims.claim_columns(
         grid, n_photos, real, people, candidates,
         [None if pd.isna(s) else s for s in results["sex"]],

@@ -213,11 +213,13 @@ def claim_columns(
     per claim, and one verdict over all claims (:func:`idia.claims.hierarchical_verdicts`).
 
     The name test compares each person's name with their full-name decoys
-    (``full_name_tables``: :func:`split_name_responses`; None for a person not tested); the
-    same test against the paper's decoys (``name_tables``) is kept beside it
-    (``p_name_paper_null``, ``z_name_paper_null``)."""
+    (``full_name_tables``, ``full_name_best``: :func:`split_name_responses`; None for a person
+    not tested); the same test against the paper's decoys (``name_tables``) is kept beside it
+    (``p_name_paper_null``, ``z_name_paper_null``). A run without full-name nulls (older than
+    them: ``full_name_best`` None) keeps the paper's decoys as the name test's null."""
     n = len(people)
     has_photos = n_photos > 0
+    legacy = full_name_best is None
     full_tables = list(full_name_tables or [None] * n)
     full_best = list(full_name_best or [None] * n)
     keys = [name_key(p.name) for p in people]
@@ -232,13 +234,16 @@ def claim_columns(
     hit_table = np.stack(
         [claims.hit_counts(grid[i, : max(n_photos[i], 0)], len(candidates)) for i in range(n)]
     )
-    p_paper_hit, z_paper_hit = np.full(n, np.nan), np.full(n, np.nan)
+    p_paper_hit, z_paper_hit, p_paper_hit_conservative, n_paper_null = (
+        np.full(n, np.nan) for _ in range(4)
+    )
     p_hit, p_hit_conservative, z_hit, n_name_null = (np.full(n, np.nan) for _ in range(4))
     for i in np.flatnonzero(has_photos):
         paper = claims.name_hit_test(hit_table[i], real_index[i], decoys, decoy_sexes,
                                      name_sexes[i],
                                      claims.tie_break_draw(seed, names[i], "name_top1"))
         p_paper_hit[i], z_paper_hit[i] = paper.p_value, _number(paper.z)
+        p_paper_hit_conservative[i], n_paper_null[i] = paper.p_conservative, paper.n_null
         if full_best[i] is None or full_tables[i] is None:
             continue
         width = full_tables[i].shape[1]  # the name and its decoys
@@ -256,6 +261,9 @@ def claim_columns(
         claims.matched_means(real_hits, real_index, seed, keys), mask,
         np.array([claims.tie_break_draw(seed, name, "face_top1") for name in names]),
     )
+    if legacy:
+        p_hit, z_hit, p_hit_conservative = p_paper_hit, z_paper_hit, p_paper_hit_conservative
+        n_name_null = n_paper_null
     out["p_name_top1"], out["z_name_top1"] = p_hit, z_hit
     out["p_name_top1_conservative"] = p_hit_conservative
     out["p_face_top1"], out["z_face_top1"] = _masked(face_hits.p_value, has_photos), _masked(
@@ -270,6 +278,9 @@ def claim_columns(
         for i in np.flatnonzero(has_photos):
             paper = claims.name_test(name_tables[i], decoy_sexes, name_sexes[i])
             paper_p[i], paper_z[i] = paper.p_value, _number(paper.z)
+            if legacy:
+                name_p[i], name_stat[i], name_z[i] = paper_p[i], paper.statistic, paper_z[i]
+                continue
             if full_tables[i] is None:
                 continue
             width = full_tables[i].shape[1] - 1

@@ -40,7 +40,13 @@ from idia.models import (
     load_model_and_card,
 )
 from idia.models.card import CROP_WORDS, ModelCard, photo_settings
-from idia.name_null import NameNull, NameNulls, check_decoy_count, null_from_row
+from idia.name_null import (
+    CLOSED_BOX_REASON,
+    NameNull,
+    NameNulls,
+    check_decoy_count,
+    null_from_row,
+)
 from idia.names import (
     DEFAULT_NUM_CANDIDATES,
     CandidateSet,
@@ -394,7 +400,7 @@ class IdentityInferenceAttack:
 
     def text_only_test(self, null: NameNull) -> TestResult:
         """The text-only test of a name against the decoys of its null."""
-        if null.key == "closed_box":
+        if not isinstance(self.classifier, EmbeddedClassifier):
             return claims.not_tested(
                 "text_only", "the model's text encoder is not in reach (closed box)"
             )
@@ -409,11 +415,13 @@ class IdentityInferenceAttack:
     ) -> TestResult:
         """The name-familiarity test of a name on its photos (``embeddings``: theirs, already
         computed by this model) against the decoys of its null."""
+        if not isinstance(self.classifier, EmbeddedClassifier):  # e.g. an audit's decoys
+            return claims.not_tested("name_familiarity", CLOSED_BOX_REASON)
         if not null.tested:
             return claims.not_tested("name_familiarity", null.sentence)
         candidates = null.candidates()
         answer = self.predict(images, candidates, 0, embeddings)
-        assert answer.responses is not None  # a null is tested only with a text tower in reach
+        assert answer.responses is not None  # an EmbeddedClassifier gives scores
         result = claims.name_test(answer.responses.name, candidates.decoy_sexes, None)
         return replace(result, null=null.sentence)
 

@@ -121,6 +121,8 @@ class NameNull:
     @property
     def sentence(self) -> str:
         """The null in plain words, or why there is none."""
+        if self.key == "closed_box":
+            return f"not tested: {self.reason}"
         return FULL_NAME_NULL if self.tested else f"{NOT_TESTED} ({self.reason})"
 
     def counts(self) -> dict[str, int]:
