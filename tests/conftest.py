@@ -4,6 +4,7 @@ people by construction, one quick lab for the whole test session, and the path t
 
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
 import json
@@ -64,14 +65,35 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
-def origin_cache(tmp_path_factory) -> Path:
-    """A cache folder holding the origin table (idia.origins), extracted once per session
-    (over a minute) for every test that needs the name tables."""
+def origin_table_dir(tmp_path_factory) -> Path:
+    """The folder of the session's origin table (idia.origins: public reference data, extracted
+    from names-dataset on first use, over a minute)."""
+    return tmp_path_factory.mktemp("origin-table")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _origin_table_of_the_session(origin_table_dir) -> Iterator[None]:
+    """Every attack of the session reads the origin table from the session's folder (extracted
+    there once, when an attack first needs it), never from a user's cache folder."""
+    from idia import name_null, origins
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(name_null, "load_origin_table",
+                      lambda: origins.load_origin_table(origin_table_dir))
+        yield
+
+
+@pytest.fixture(scope="session")
+def origin_table(origin_table_dir):
     from idia.origins import load_origin_table
 
-    folder = tmp_path_factory.mktemp("idia-cache")
-    load_origin_table(folder)
-    return folder
+    return load_origin_table(origin_table_dir)
+
+
+@pytest.fixture(scope="session")
+def origin_cache(origin_table_dir, origin_table) -> Path:
+    """A cache folder holding the origin table, for code that takes a cache folder."""
+    return origin_table_dir
 
 
 @pytest.fixture(scope="session")
@@ -161,10 +183,15 @@ def lab_copy(tmp_path) -> Callable[[Path], Path]:
     return lambda lab: _copy_lab(lab, tmp_path / "lab_copy" / lab.name)
 
 
+@functools.lru_cache(maxsize=500_000)
 def _unit(seed_text: str, dim: int) -> np.ndarray:
+    """A random unit vector per text (read-only: cached, as the models below ask for the same
+    prompts and name parts again and again)."""
     seed = int.from_bytes(hashlib.blake2b(seed_text.encode(), digest_size=8).digest(), "little")
     v = np.random.default_rng(seed).normal(size=dim)
-    return v / np.linalg.norm(v)
+    v /= np.linalg.norm(v)
+    v.setflags(write=False)
+    return v
 
 
 class KnowingModel:

@@ -35,7 +35,7 @@ def membership_csv(path, model):
 
 
 def attack_for(model, tmp_path):
-    return create_attack(model, crop="none", num_names=100, seed=3,
+    return create_attack(model, crop="none", num_names=100, name_decoys=200, seed=3,
                          cache_dir=tmp_path / "cache", progress=False)
 
 
@@ -104,7 +104,7 @@ def test_an_interrupted_audit_resumes_and_loses_nothing(knowing_model, tmp_path)
 def test_a_run_folder_with_other_settings_is_not_mixed(knowing_model, tmp_path):
     people = people_folder(tmp_path / "people", knowing_model)
     run_audit(attack_for(knowing_model, tmp_path), people, tmp_path / "run", log=lambda m: None)
-    other = create_attack(knowing_model, crop="none", num_names=100, seed=4,
+    other = create_attack(knowing_model, crop="none", num_names=100, name_decoys=200, seed=4,
                           cache_dir=tmp_path / "cache", progress=False)
     with pytest.raises(AuditError, match="other settings \\(seed"):
         run_audit(other, people, tmp_path / "run", log=lambda m: None)
@@ -136,7 +136,7 @@ def test_overwrite_never_deletes_a_folder_idia_did_not_create(knowing_model, tmp
     (run / "report_figures").mkdir()
     (run / "report_figures" / "roc.png").write_bytes(b"png")
     (run / "notes.txt").write_text("my notes")  # anything else stops the deletion
-    other = create_attack(knowing_model, crop="none", num_names=100, seed=4,
+    other = create_attack(knowing_model, crop="none", num_names=100, name_decoys=200, seed=4,
                           cache_dir=tmp_path / "cache", progress=False)
     with pytest.raises(AuditError, match="does not write \\(notes.txt\\); nothing deleted"):
         run_audit(other, people, run, overwrite=True, log=lambda m: None)
@@ -156,7 +156,7 @@ def test_a_run_begun_before_the_marker_resumes_but_is_never_deleted(knowing_mode
     run_audit(attack_for(knowing_model, tmp_path), people, run, log=messages.append)
     assert "resuming: 6 of 6 people already done" in messages and (run / ".idia-run").exists()
     (run / ".idia-run").unlink()
-    other = create_attack(knowing_model, crop="none", num_names=100, seed=4,
+    other = create_attack(knowing_model, crop="none", num_names=100, name_decoys=200, seed=4,
                           cache_dir=tmp_path / "cache", progress=False)
     with pytest.raises(AuditError, match="not an idia run folder"):
         run_audit(other, people, run, overwrite=True, log=lambda m: None)
@@ -216,7 +216,7 @@ def test_an_audit_without_a_usable_photo_fails_and_stays_resumable(knowing_model
     (people / "Erika Musterfrau").mkdir()
     (people / "Erika Musterfrau" / "broken.jpg").write_bytes(b"not a photo")
     attack = IdentityInferenceAttack(knowing_model, crop="face", detector="haar", num_names=50,
-                                     progress=False)
+                                     name_decoys=200, progress=False)
     message = ("none of the 3 people has a usable photo (3 photos: 2 no face found, "
                "1 unreadable); try --crop none")
     with pytest.raises(AuditError, match=message.replace("(", "\\(").replace(")", "\\)")):
@@ -282,7 +282,7 @@ def test_cli_check_json_and_errors(tiny_open_clip, tmp_path):
     config, checkpoint = tiny_open_clip
     spec = f"open_clip:{config}:{checkpoint}"
     photo = save_image(tmp_path / "me" / "1.png")
-    common = ["--model", spec, "--crop", "none", "--num-names", "50",
+    common = ["--model", spec, "--crop", "none", "--num-names", "50", "--name-decoys", "200",
               "--cache-dir", str(tmp_path / "c")]
     result = runner.invoke(app, ["check", str(photo), "--name", "Conan O'Brien", "--json",
                                  *common])
@@ -329,7 +329,7 @@ def test_cli_audit_end_to_end(tiny_open_clip, tmp_path):
     args = ["audit", "--people", str(tmp_path / "people"), "--model",
             f"open_clip:{config}:{checkpoint}", "--out", str(tmp_path / "run"), "--membership",
             str(tmp_path / "m.csv"), "--crop", "none", "--num-names", "40", "--quiet",
-            "--cache-dir", str(tmp_path / "c")]
+            "--name-decoys", "200", "--cache-dir", str(tmp_path / "c")]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
@@ -355,7 +355,7 @@ def test_cli_uses_the_papers_name_files(shared_data, tiny_open_clip, tmp_path):
     result = runner.invoke(app, [
         "check", str(photo), "--name", "Jane Doe", "--model", f"open_clip:{config}:{checkpoint}",
         "--crop", "none", "--num-names", "30", "--json", "--cache-dir", str(tmp_path / "c"),
-        "--first-names", str(names / "ssa_first_names_top1000_by_sex.csv"),
+        "--name-decoys", "200", "--first-names", str(names / "ssa_first_names_top1000_by_sex.csv"),
         "--surnames", str(names / "census2010_surnames_top1000.csv")])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
@@ -368,7 +368,8 @@ def test_cli_audit_refuses_out_dot_in_a_project_and_fails_without_usable_photos(
     save_image(tmp_path / "people" / "Jane Doe" / "1.png")
     save_image(tmp_path / "people" / "Max Mustermann" / "1.png")
     common = ["--people", str(tmp_path / "people"), "--model", f"open_clip:{config}:{checkpoint}",
-              "--num-names", "20", "--quiet", "--cache-dir", str(tmp_path / "c")]
+              "--num-names", "20", "--name-decoys", "200", "--quiet", "--cache-dir",
+              str(tmp_path / "c")]
     project = a_project(tmp_path / "project")
     before = sorted(str(p) for p in project.rglob("*"))
     monkeypatch.chdir(project)

@@ -23,7 +23,7 @@ runner = CliRunner()
 
 
 def attack(model, cache_dir, **kwargs):
-    return create_attack(model, crop="none", num_names=50, seed=1,
+    return create_attack(model, crop="none", num_names=50, name_decoys=200, seed=1,
                          cache_dir=cache_dir, progress=False, **kwargs)
 
 
@@ -33,12 +33,14 @@ def mode(path) -> int:
 
 def test_photos_are_cached_only_when_asked(knowing_model, tmp_path):
     photos = [knowing_model.photo("Jane Doe", v) for v in range(3)]
-    attack(knowing_model, tmp_path / "c").check(photos, "Jane Doe")
+    first = attack(knowing_model, tmp_path / "c")
+    first.check(photos, "Jane Doe")
+    texts = first.classifier.encoded_texts  # the paper's candidates, the name tests' decoys
     info = cache_info(tmp_path / "c")
-    assert info["texts"] == 21 * 50 and info["images"] == 0
+    assert info["texts"] == texts > 21 * 50 and info["images"] == 0
     assert info["bytes"] > 0 and info["path"] == str(tmp_path / "c" / "embeddings.sqlite")
     attack(knowing_model, tmp_path / "c").check(photos, "Jane Doe")
-    assert knowing_model.image_calls == 6 and knowing_model.text_calls == 21 * 50
+    assert knowing_model.image_calls == 6 and knowing_model.text_calls == texts
     opted_in = attack(knowing_model, tmp_path / "c", cache_images=True)
     opted_in.check(photos, "Jane Doe")
     assert cache_info(tmp_path / "c")["images"] == 3
@@ -125,16 +127,17 @@ def test_a_read_only_cache_folder_warns_and_the_run_goes_on(knowing_model, tmp_p
 
 def test_cli_cache_info_and_purge(knowing_model, tmp_path):
     folder = tmp_path / "c"
-    attack(knowing_model, folder, cache_images=True).check(
-        [knowing_model.photo("Jane Doe", v) for v in range(2)], "Jane Doe")
+    checked = attack(knowing_model, folder, cache_images=True)
+    checked.check([knowing_model.photo("Jane Doe", v) for v in range(2)], "Jane Doe")
+    texts = checked.classifier.encoded_texts
     (folder / "notes.txt").write_text("mine")
     shown = runner.invoke(app, ["cache", "info", "--cache-dir", str(folder), "--json"])
     assert shown.exit_code == 0, shown.output
     info = json.loads(shown.stdout)
     assert set(info) == {"path", "bytes", "texts", "images"}
-    assert (info["texts"], info["images"]) == (21 * 50, 2) and info["bytes"] > 21 * 50 * 64 * 4
+    assert (info["texts"], info["images"]) == (texts, 2) and info["bytes"] > texts * 64 * 4
     human = runner.invoke(app, ["cache", "info", "--cache-dir", str(folder)])
-    assert "1,050 prompt embeddings, 2 photo embeddings" in human.stdout
+    assert f"{texts:,} prompt embeddings, 2 photo embeddings" in human.stdout
     purged = runner.invoke(app, ["cache", "purge", "--cache-dir", str(folder)])
     assert purged.exit_code == 0 and "deleted embeddings.sqlite" in purged.stdout
     assert [p.name for p in folder.iterdir()] == ["notes.txt"], "only the cache is deleted"
@@ -154,8 +157,9 @@ def test_cli_check_caches_photos_only_with_the_flag(tiny_open_clip, tmp_path):
     folder = tmp_path / "c"
     args = ["check", str(photo), "--name", "Jane Doe", "--model",
             f"open_clip:{config}:{checkpoint}", "--crop", "none", "--num-names", "20", "--json",
-            "--cache-dir", str(folder)]
+            "--name-decoys", "200", "--cache-dir", str(folder)]
     assert runner.invoke(app, args).exit_code == 0
-    assert cache_info(folder)["images"] == 0 and cache_info(folder)["texts"] == 21 * 20
+    # the paper's 20 candidates, 200 decoys of the name tests and the parts of their pools
+    assert cache_info(folder)["images"] == 0 and cache_info(folder)["texts"] > 21 * 220
     assert runner.invoke(app, [*args, "--cache-images"]).exit_code == 0
     assert cache_info(folder)["images"] == 1

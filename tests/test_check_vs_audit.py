@@ -26,7 +26,7 @@ def test_check_in_the_audits_candidate_set_gives_the_audits_verdict(knowing_mode
         for v in range(3):
             knowing_model.photo(person, v).save(people / person.replace(" ", "_") / f"{v}.png")
     attack = IdentityInferenceAttack(knowing_model, crop="none", num_names=60, seed=5,
-                                     progress=False)
+                                     name_decoys=200, progress=False)
     run_audit(attack, people, tmp_path / "run", log=lambda m: None)
     results = pd.read_parquet(tmp_path / "run" / "results.parquet").set_index("name")
     for person in knowing_model.people:
@@ -57,7 +57,7 @@ def test_cli_check_with_an_audits_candidates(tiny_open_clip, tmp_path):
             pixels = rng.integers(0, 255, (40, 40, 3)) // 2 + 30 * i
             Image.fromarray(pixels.astype(np.uint8)).save(folder / f"{v}.png")
     common = ["--model", spec, "--crop", "none", "--num-names", "25", "--seed", "2",
-              "--cache-dir", str(tmp_path / "c")]
+              "--name-decoys", "200", "--cache-dir", str(tmp_path / "c")]
     audited = runner.invoke(app, ["audit", "--people", str(tmp_path / "people"),
                                   "--out", str(tmp_path / "run"), "--quiet", *common])
     assert audited.exit_code == 0, audited.output

@@ -227,7 +227,7 @@ def test_certificate_for_an_erased_person(defended_lab, tmp_path):
     result = CliRunner().invoke(app, [
         "certify", *map(str, photos), "--name", name, "--model", model, "--unlearned",
         str(defended_lab / "defence" / "unlearn" / "model"), "--no-cache", "--num-names",
-        "300", "--out", str(tmp_path / "certificate.html"), "--json",
+        "300", "--name-decoys", "200", "--out", str(tmp_path / "certificate.html"), "--json",
         "--reference", str(defended_lab / "people")])
     assert result.exit_code == 0, result.output
     data = json.loads(next(line for line in result.output.splitlines() if line.startswith("{")))

@@ -63,7 +63,7 @@ def test_idia_audit_reproduces_the_lab_verdicts(quick_lab, tmp_path):
     spec = f"open_clip:{config}:{quick_lab / 'model' / 'checkpoint.pt'}"
     result = CliRunner().invoke(app, [
         "audit", "--people", str(quick_lab / "people"), "--model", spec, "--membership",
-        str(quick_lab / "membership.csv"), "--num-names", "300",
+        str(quick_lab / "membership.csv"), "--num-names", "300", "--name-decoys", "200",
         "--out", str(tmp_path / "run"), "--quiet", "--cache-dir", str(tmp_path / "c")])
     assert result.exit_code == 0, result.output
     lab = pd.read_csv(quick_lab / "run" / "results.csv")

@@ -152,7 +152,8 @@ def test_check_follows_the_card_and_shows_its_name(model_dir, grey_wall, tmp_pat
     uses whole photos, as the lab's audit did."""
     runner = CliRunner()
     common = ["check", str(grey_wall), "--name", "Ada Lovelace", "--model", spec_of(model_dir),
-              "--num-names", "20", "--cache-dir", str(tmp_path / "cache"), "--quiet"]
+              "--num-names", "20", "--name-decoys", "200", "--cache-dir", str(tmp_path / "cache"),
+              "--quiet"]
     before = runner.invoke(app, common)
     assert before.exit_code == 2 and "no face found" in before.output, "no card: face crops"
     lab_card(model_dir)
@@ -174,7 +175,8 @@ def test_audit_follows_the_card(model_dir, grey_wall, tmp_path):
     people.mkdir(parents=True)
     shutil.copy(grey_wall, people / "1.png")
     command = ["audit", "--people", str(people.parent), "--model", spec_of(model_dir),
-               "--num-names", "20", "--cache-dir", str(tmp_path / "cache"), "--quiet"]
+               "--num-names", "20", "--name-decoys", "200", "--cache-dir",
+               str(tmp_path / "cache"), "--quiet"]
     lab_card(model_dir)
     result = CliRunner().invoke(app, [*command, "--out", str(tmp_path / "run")])
     assert result.exit_code == 0, result.output
@@ -190,7 +192,7 @@ def test_certify_follows_the_original_models_card_on_both_models(model_dir, grey
     command = ["certify", str(grey_wall), "--name", "Ada Lovelace", "--model", spec_of(model_dir),
                "--unlearned", str(unlearned), "--out", str(tmp_path / "certificate.html"),
                "--num-names", "20", "--templates", "0,2", "--precision", "fp32",
-               "--cache-dir", str(tmp_path / "cache"), "--json"]
+               "--name-decoys", "200", "--cache-dir", str(tmp_path / "cache"), "--json"]
     runner = CliRunner()
     before = runner.invoke(app, command)
     assert before.exit_code == 2 and "no face found" in before.output, "no card: face crops"
@@ -260,7 +262,7 @@ def test_a_reference_set_is_encoded_once_and_answers_alike(
         for v in range(3):
             familiarity_model.photo(name, v).save(folder / f"{v}.png")
     model = Counting(familiarity_model)
-    attacker = IdentityInferenceAttack(model, crop="none", num_names=100,
+    attacker = IdentityInferenceAttack(model, crop="none", num_names=100, name_decoys=200,
                                        progress=False)
     references = attacker.reference_set(tmp_path / "reference")
     assert model.images == 3 * len(names) and references.n_photos == 3 * len(names)
@@ -272,7 +274,7 @@ def test_a_reference_set_is_encoded_once_and_answers_alike(
         again = attacker.check(photos, name, reference=tmp_path / "reference")
         assert kept.claims == again.claims and kept.n_reference_people == again.n_reference_people
         assert kept.n_reference_people < len(names), "the person is never their own reference"
-    face_crops = IdentityInferenceAttack(model, crop="face", num_names=100,
+    face_crops = IdentityInferenceAttack(model, crop="face", num_names=100, name_decoys=200,
                                          progress=False)
     photo = familiarity_model.photo(names[-1], 0)
     result = face_crops.assess([Photo("x", "ok", image=photo)], names[-1], reference=references)

@@ -263,7 +263,8 @@ def test_precision_through_the_attack_and_the_cli(tiny_open_clip, tmp_path):
     Image.new("RGB", (40, 40), "red").save(photo)
     runner = CliRunner()
     base = ["check", str(photo), "--name", "Jane Doe", "--model", spec, "--crop", "none",
-            "--num-names", "20", "--json", "--cache-dir", str(tmp_path / "c")]
+            "--num-names", "20", "--name-decoys", "200", "--json", "--cache-dir",
+            str(tmp_path / "c")]
     result = runner.invoke(app, [*base, "--precision", "fp16"])
     assert result.exit_code == 0, result.output
     bad = runner.invoke(app, [*base, "--precision", "fp64"])

@@ -1,5 +1,6 @@
 """Decoy pools by origin from names-dataset: the compact table (extracted once per test session
-into a temporary cache), origins, sex, pools by script, and full-name decoys from them."""
+into a temporary folder, conftest.origin_table_dir), origins, sex, pools by script, and
+full-name decoys from them."""
 
 from __future__ import annotations
 
@@ -26,13 +27,14 @@ pytestmark = pytest.mark.slow  # the session's first use extracts the table (ove
 
 
 @pytest.fixture(scope="session")
-def table_dir(origin_cache):
-    return origin_cache
+def table_dir(origin_table_dir):
+    load_origin_table(origin_table_dir)
+    return origin_table_dir
 
 
 @pytest.fixture(scope="session")
-def table(table_dir):
-    return load_origin_table(table_dir)
+def table(origin_table):
+    return origin_table
 
 
 def hashed(parts, kind):

@@ -52,12 +52,11 @@ def photos(n: int) -> list[Image.Image]:
 
 
 def comparable(result) -> dict:
+    """What a check through the API shares with the same check in process: the paper's rule.
+    A remote model has no text tower in reach: the name tests, whose decoys are matched on the
+    text tower's familiarity with each part of the name, run only in process."""
     data = result.to_dict()
-    # the q-value is adjusted over the person's tested claims, and a remote model has no text
-    # tower: the text-only test runs only in process
-    name_test = {k: v for k, v in data["claims"]["name_familiarity"].items() if k != "q_value"}
     return {
-        "name_test": name_test,
         **{
             k: data[k]
             for k in (
@@ -86,7 +85,8 @@ def test_specs_name_remote_models():
 
 def test_check_through_the_api_equals_in_process(model, served):
     images = photos(4)
-    local = IdentityInferenceAttack(model, crop="none", num_names=60, progress=False)
+    local = IdentityInferenceAttack(model, crop="none", num_names=60, name_decoys=200,
+                                    progress=False)
     remote = IdentityInferenceAttack(
         load_model(served, api_key="k3y"), crop="none", num_names=60, progress=False
     )
@@ -94,8 +94,10 @@ def test_check_through_the_api_equals_in_process(model, served):
     assert remote.classifier.identity == model.identity and remote.model_name == model.name
     expected, got = local.check(images, "Ada Lovelace"), remote.check(images, "Ada Lovelace")
     assert comparable(got) == comparable(expected)
-    # a remote model's text tower is out of reach: the text-only test says so
+    # a remote model's text tower is out of reach: the name tests say so
     assert not got.claims["text_only"].tested and "closed box" in got.claims["text_only"].reason
+    assert not got.claims["name_familiarity"].tested and got.name_null["key"] == "closed_box"
+    assert expected.claims["name_familiarity"].tested
     usage = remote.classifier.usage()
     assert usage["queries"] == 4 * 21, "one query per photo and template"
     assert usage["requests"] == 2 and usage["retries"] == 0, "/info, then one packed request"
@@ -104,17 +106,17 @@ def test_check_through_the_api_equals_in_process(model, served):
 def test_a_known_person_is_found_through_the_api(knowing_model):
     person = knowing_model.people[0]
     images = [knowing_model.photo(person, v) for v in range(3)]
-    local = IdentityInferenceAttack(knowing_model, crop="none", num_names=100, progress=False)
+    local = IdentityInferenceAttack(knowing_model, crop="none", num_names=100, name_decoys=200,
+                                    progress=False)
     expected = local.check(images, person)
     with running_server(create_app(knowing_model, top1_only=True)) as url:
         remote = create_attack(url, crop="none", num_names=100, progress=False)
         got = remote.check(images, person)
     assert expected.member and got.member and got.score == expected.score == 21
     assert [t.prediction for t in got.templates] == [t.prediction for t in expected.templates]
-    # top-1 answers only: the name test counts hits, and the real name is every top answer
+    # top-1 answers only: no text tower, so no decoys matched on it for the name test
     name_test = got.claims["name_familiarity"]
-    assert name_test.method.startswith("top-1") and name_test.statistic == 3 * 21
-    assert name_test.p_value == 1 / (1 + name_test.n_null)
+    assert not name_test.tested and "closed box" in name_test.reason
     assert got.mean_real_rank is None, "a top-1-only provider reveals no ranks"
 
 
@@ -359,7 +361,8 @@ def test_cli_check_and_audit_run_through_the_api(spec, served, tmp_path):
     pd.DataFrame({"name": ["Ada Lovelace", "Alan Turing"], "member": [1, 0]}).to_csv(
         tmp_path / "m.csv", index=False
     )
-    common = ["--crop", "none", "--num-names", "30", "--templates", "0,3,7", "--quiet"]
+    common = ["--crop", "none", "--num-names", "30", "--name-decoys", "200", "--templates",
+              "0,3,7", "--quiet"]
     photo = str(tmp_path / "people" / "Ada Lovelace" / "0.png")
     check = runner.invoke(
         app,
@@ -419,10 +422,18 @@ def test_cli_check_and_audit_run_through_the_api(spec, served, tmp_path):
     remote, remote_results = audit(served, "remote", "--api-key", "k3y")
     assert "12 queries (photo x template)" in remote.stderr
     _, local_results = audit(spec, "local", "--no-cache")
-    # the same per-person results, but for the text-only test, which needs the text tower
-    text = [c for c in local_results if "text" in c] + ["verdict", "p_person", "q_person"]
-    text += [c for c in local_results if c.endswith("_holds")]  # they combine the text test
+    # the same per-person results, but for the name and text-only tests, which need the text
+    # tower (the name tests' decoys are matched on its familiarity with each part of the name);
+    # the name test against the paper's decoys, kept beside them, agrees
+    text = [c for c in local_results if "text" in c]
+    text += [c for c in local_results if c.startswith(("p_name", "z_name", "q_name", "name_"))
+             and "paper_null" not in c]
+    text += ["n_name_null", "null", "null_reason", "n_decoys", "n_given_kept", "n_family_kept",
+             "n_recombined", "decoy_source", "verdict", "p_person", "q_person"]
+    text += [c for c in local_results if c.endswith("_holds")]  # they combine the name tests
     assert remote_results["p_text"].isna().all() and remote_results["text_verdict"].eq(False).all()
+    assert remote_results["p_name"].isna().all() and remote_results["null"].eq("closed_box").all()
+    assert local_results["null"].eq("full_name").all()
     pd.testing.assert_frame_equal(
         remote_results.drop(columns=text, errors="ignore"), local_results.drop(columns=text)
     )

@@ -264,7 +264,7 @@ def test_end_to_end_audit_evaluate_report(knowing_model, tmp_path):
         }
     ).to_csv(membership, index=False)
     attacker = IdentityInferenceAttack(
-        knowing_model, crop="none", num_names=60, seed=1, progress=False
+        knowing_model, crop="none", num_names=60, name_decoys=200, seed=1, progress=False
     )
     run_audit(attacker, people, tmp_path / "run", membership, log=lambda m: None)
     settings = EvaluationSettings(sizes=[1, 3, 5, 7], draws=5, population="per-size")
@@ -294,7 +294,8 @@ def test_cli_check_report(tiny_open_clip, tmp_path):
         [
             "check", str(photo), "--name", "Jane Doe", "--model",
             f"open_clip:{config}:{checkpoint}", "--crop", "none", "--num-names", "30",
-            "--cache-dir", str(tmp_path / "c"), "--json", "--report", str(out),
+            "--name-decoys", "200", "--cache-dir", str(tmp_path / "c"), "--json", "--report",
+            str(out),
         ],
     )  # fmt: skip
     assert result.exit_code == 0, result.output

@@ -28,7 +28,7 @@ def run(knowing_model, tmp_path):
                   "member": [p in knowing_model.known for p in knowing_model.people]}
                  ).to_csv(membership, index=False)
     attack = IdentityInferenceAttack(knowing_model, crop="none", num_names=60, seed=2,
-                                     progress=False)
+                                     name_decoys=200, progress=False)
     run_audit(attack, people, tmp_path / "run", membership, log=lambda m: None)
     return tmp_path / "run"
 

@@ -77,7 +77,8 @@ def knowing_clip(tmp_path_factory) -> tuple[str, Path]:
 
 
 def attack_score(spec: str, name: str) -> int:
-    attacker = create_attack(spec, num_names=100, crop="none", use_cache=False, progress=False)
+    attacker = create_attack(spec, num_names=100, name_decoys=200, crop="none", use_cache=False,
+                             progress=False)
     photos = [photo(PEOPLE[name], 5000 + k) for k in range(5)]  # never seen in training
     return attacker.check(photos, name).score
 
@@ -248,7 +249,7 @@ def test_cli_writes_a_model_that_idia_check_loads(knowing_clip, tmp_path):
     photo(PEOPLE["Jane Miller"], 1).save(tmp_path / "p.png")
     check = CliRunner().invoke(app, ["check", str(tmp_path / "p.png"), "--name", "Jane Miller",
                                      "--model", new_spec, "--crop", "none", "--num-names", "50",
-                                     "--no-cache", "--json"])
+                                     "--name-decoys", "200", "--no-cache", "--json"])
     assert check.exit_code == 0, check.output
     assert json.loads(check.output.strip().splitlines()[-1])["model"] == new_spec
 

@@ -117,7 +117,7 @@ def synthetic_lab(familiarity_model, familiarity_people, tmp_path_factory) -> Pa
         f.write("name,member,count\n")
         f.writelines(f"{n},{str(c > 0).lower()},{c}\n" for n, c in counts.items())
     attacker = IdentityInferenceAttack(familiarity_model, crop="none", num_names=300, seed=0,
-                                       progress=False)
+                                       name_decoys=200, progress=False)
     run_audit(attacker, root / "people", root / "run", root / "membership.csv",
               log=lambda _: None)
     (root / "model").mkdir()

@@ -30,6 +30,8 @@ from idia.faces import usable
 from idia.files import write_atomic
 from idia.membership import read_membership
 from idia.metrics import confusion_counts, rates, to_json_number
+from idia.models import EmbeddedClassifier
+from idia.name_null import NameNull, null_from_row, null_summary, null_table_rows, nulls_frame
 from idia.names import CandidateSet, normalize_name
 from idia.people import PeopleFolderError, Person, find_people, sample_photos
 from idia.progress import track
@@ -37,6 +39,8 @@ from idia.run_folder import (
     CANDIDATES,
     CONFIG,
     MARKER,
+    NAME_NULL,
+    NAME_RESPONSES,
     PARTS,
     PHOTOS,
     PREDICTIONS,
@@ -97,7 +101,11 @@ def run_audit(
     """Attack every person under ``people_dir``; write and return the run's summary.
 
     ``alpha``: the level of the calibrated tests' verdicts (Benjamini-Hochberg across the
-    audit's people)."""
+    audit's people). The paper's rule takes the attack's candidates; the name-familiarity and
+    text-only tests each person's own full-name decoys (:meth:`idia.name_null.NameNulls.
+    for_people`: recombinations of the audited people's parts, else their origin's pools; of
+    the sex the membership table declares, else the one inferred), written to
+    ``name_null.parquet``."""
     out = Path(out)
     if photos_per_person is not None and photos_per_person < 1:
         raise AuditError(f"photos per person must be at least 1, got {photos_per_person}")
@@ -114,6 +122,7 @@ def run_audit(
                 f"(ignored): {', '.join(absent[:10])}{' ...' if len(absent) > 10 else ''}"
             )
     candidates = attacker.candidates([p.name for p in people])
+    declared = declared_sexes(people, truth)
     config = {
         "idia_version": __version__,
         "model": attacker.model_name,
@@ -131,20 +140,56 @@ def run_audit(
         "people_dir": str(Path(people_dir).resolve()),
         "membership": None if membership is None else str(Path(membership).resolve()),
         "people": [p.name for p in people],
+        "name_decoys": attacker.name_decoys,
+        "declared_sexes": declared,
+        "origin_table": f"names-dataset {attacker.name_nulls.table.version}",
     }
     _prepare_run_folder(out, config, overwrite)
     write_parquet(out / CANDIDATES, candidates.to_frame())
-    text = audit_claims.text_only_table(attacker.text_statistics(candidates), candidates)
+    nulls = _name_nulls(attacker, people, declared, out)
+    text = audit_claims.text_only_table(
+        attacker.text_statistics(candidates), candidates,
+        {candidates.index_of(p.name): attacker.text_only_test(n)
+         for p, n in zip(people, nulls, strict=True)},
+    )
     if text is not None:
         write_parquet(out / TEXT_ONLY, text)
     parts = out / PARTS
-    todo = _unfinished(people, parts, photos_per_person, attacker, log)
+    todo = _unfinished(people, nulls, parts, photos_per_person, attacker, log)
     for person in track(todo, "people", "person", enabled=attacker.progress):
-        _attack_person(attacker, person, candidates, photos_per_person, parts)
+        _attack_person(attacker, person, candidates, photos_per_person, parts,
+                       nulls[person.index])
     _require_a_usable_photo(people, parts, attacker.crop)
     return finalize_run(
         out, people, candidates, truth, attacker.threshold, alpha=alpha, seed=attacker.seed
     )
+
+
+def declared_sexes(people: list[Person], truth: pd.DataFrame | None) -> list[str | None]:
+    """Per person, the sex the membership table declares ("f", "m"), None where it does not."""
+    if truth is None:
+        return [None] * len(people)
+    table = truth.set_index("key")["sex"]
+    found = [table.get(normalize_name(p.name)) for p in people]
+    return [None if s is None or pd.isna(s) else str(s) for s in found]
+
+
+def _name_nulls(
+    attacker: IdentityInferenceAttack, people: list[Person], sexes: list[str | None], out: Path
+) -> list[NameNull]:
+    """The null of every person's name tests: read from the run folder when a run is resumed
+    (the config that made them is the run's), else built and written."""
+    path = out / NAME_NULL
+    if path.is_file():
+        frame = pd.read_parquet(path).sort_values("person")
+        if frame["name"].tolist() == [p.name for p in people]:
+            return [null_from_row(row) for _, row in frame.iterrows()]
+    nulls = attacker.name_nulls.for_people(
+        [p.name for p in people], sexes, attacker.templates, attacker.seed,
+        total=attacker.name_decoys,
+    )
+    write_parquet(path, nulls_frame(nulls, [p.index for p in people]))
+    return nulls
 
 
 def _prepare_run_folder(out: Path, config: dict[str, Any], overwrite: bool) -> None:
@@ -223,6 +268,7 @@ def _empty_run_folder(out: Path) -> None:
 
 def _unfinished(
     people: list[Person],
+    nulls: list[NameNull],
     parts: Path,
     photos_per_person: int | None,
     attacker: IdentityInferenceAttack,
@@ -235,7 +281,8 @@ def _unfinished(
             todo.append(person)
             continue
         n_photos = len(sample_photos(person, photos_per_person, attacker.seed))
-        problem = _part_problem(parts, person, n_photos, len(attacker.templates))
+        problem = _part_problem(parts, person, n_photos, len(attacker.templates),
+                                nulls[person.index].tested)
         if problem:
             log(f"warning: redoing {person.name}: {problem}")
             todo.append(person)
@@ -244,8 +291,11 @@ def _unfinished(
     return todo
 
 
-def _part_problem(parts: Path, person: Person, n_photos: int, n_templates: int) -> str | None:
-    """Why a finished person's parts cannot be trusted, or None when they can."""
+def _part_problem(
+    parts: Path, person: Person, n_photos: int, n_templates: int, has_null: bool
+) -> str | None:
+    """Why a finished person's parts cannot be trusted, or None when they can (``has_null``:
+    the person's name tests have decoys, so their responses must be there too)."""
     tables, names = {}, {}
     for kind, columns in (("photos", PHOTO_COLUMNS), ("predictions", PREDICTION_COLUMNS)):
         path = parts / part_name(person.index, kind)
@@ -267,15 +317,16 @@ def _part_problem(parts: Path, person: Person, n_photos: int, n_templates: int) 
     if len(predictions) != expected:
         return f"{names['predictions']} has {len(predictions)} rows, not {expected}"
     if n_usable and predictions["real_rank"].notna().all():  # the model gave scores
-        path = parts / part_name(person.index, "responses")
-        try:
-            responses = pq.read_table(path, columns=["person", "photo"])
-        except (OSError, ValueError, pa.ArrowException) as err:
-            return f"{path.name} is missing or unreadable ({str(err).splitlines()[0][:120]})"
-        if responses.num_rows != n_usable or set(responses["person"].to_pylist()) != {
-            person.index
-        }:
-            return f"{path.name} does not hold this person's {n_usable} photos"
+        for kind in ("responses", "name_responses") if has_null else ("responses",):
+            path = parts / part_name(person.index, kind)
+            try:
+                responses = pq.read_table(path, columns=["person", "photo"])
+            except (OSError, ValueError, pa.ArrowException) as err:
+                return f"{path.name} is missing or unreadable ({str(err).splitlines()[0][:120]})"
+            if responses.num_rows != n_usable or set(responses["person"].to_pylist()) != {
+                person.index
+            }:
+                return f"{path.name} does not hold this person's {n_usable} photos"
     return None
 
 
@@ -301,6 +352,7 @@ def _attack_person(
     candidates: CandidateSet,
     photos_per_person: int | None,
     parts: Path,
+    null: NameNull,
 ) -> None:
     chosen = sample_photos(person, photos_per_person, attacker.seed)
     prepared = attacker.prepare(chosen)
@@ -312,7 +364,12 @@ def _attack_person(
     real = candidates.index_of(person.name)
     rows: dict[str, Any]
     if good:
-        predictions = attacker.predict([p.image for p in good], candidates, real)
+        images = [p.image for p in good]
+        embeddings = (  # encoded once for both candidate sets
+            attacker.classifier.image_embeddings(images)
+            if isinstance(attacker.classifier, EmbeddedClassifier) else None
+        )
+        predictions = attacker.predict(images, candidates, real, embeddings)
         n_photos, n_templates = predictions.best.shape
         photo_index = np.repeat(np.arange(n_photos), n_templates)
         rows = {
@@ -329,6 +386,13 @@ def _attack_person(
             write_arrow(
                 parts / part_name(person.index, "responses"),
                 audit_claims.responses_table(person.index, predictions.responses),
+            )
+        if null.tested:  # the name test against the person's full-name decoys
+            write_arrow(
+                parts / part_name(person.index, "name_responses"),
+                audit_claims.name_responses_table(
+                    person.index, attacker.predict(images, null.candidates(), 0, embeddings)
+                ),
             )
     else:
         rows = {
@@ -383,6 +447,14 @@ def finalize_run(
     responses = audit_claims.read_responses(
         [parts / part_name(p.index, "responses") for p in people]
     )
+    name_responses = audit_claims.read_responses(
+        [parts / part_name(p.index, "name_responses") for p in people]
+    )
+    nulls = (
+        [null_from_row(row) for _, row in pd.read_parquet(out / NAME_NULL)
+         .sort_values("person").iterrows()]
+        if (out / NAME_NULL).is_file() else None
+    )
     text_file = out / TEXT_ONLY
     text = pd.read_parquet(text_file) if text_file.exists() else None
     results = person_results(predictions, people, candidates, threshold)
@@ -415,20 +487,30 @@ def finalize_run(
     n_templates = int(predictions["template"].max()) + 1 if len(predictions) else 0
     grid, n_photos = predictions_grid(predictions, len(people), n_templates)
     names, cross = audit_claims.split_responses(responses, len(people))
+    full_names, full_best = (  # None: a run older than the full-name null
+        audit_claims.split_name_responses(name_responses, len(people)) if nulls is not None
+        else (None, None)
+    )
     tests = audit_claims.claim_columns(
         grid, n_photos, real, people, candidates,
         [None if pd.isna(s) else s for s in results["sex"]],
-        names, cross, text, seed, alpha,
+        names, cross, text, seed, alpha, full_names, full_best,
     )  # fmt: skip
+    if nulls is not None:
+        results = pd.concat([results, pd.DataFrame(null_table_rows(nulls))], axis=1)
     results = pd.concat([results, tests], axis=1)
     results["outcome"] = _outcomes(results)
     write_parquet(out / PREDICTIONS, predictions)
     if responses is not None:
         write_arrow(out / RESPONSES, responses)
+    if name_responses is not None:
+        write_arrow(out / NAME_RESPONSES, name_responses)
     write_parquet(out / PHOTOS, photos)
     write_parquet(out / RESULTS, results)
     write_atomic(out / RESULTS_CSV, lambda p: results.to_csv(p, index=False))
     summary = summarize(results, threshold, alpha, tests.attrs["method"], seed)
+    if nulls is not None:
+        summary["name_null"] = null_summary(nulls)
     write_json(out / SUMMARY, summary)
     return summary
 

@@ -3,15 +3,21 @@ and the per-person p-values, q-values and verdicts computed from it.
 
 Per person the audit stores the responses of :class:`idia.claims.Responses` (``parts/
 NNNNNN.responses.parquet``, merged into ``RUN/responses.parquet``): per photo, the own name and
-every decoy ranked within {own name} + decoys (the name test's null), and every real name of
+every decoy of the paper's candidates ranked within {own name} + decoys (the name test against
+the paper's decoys, kept as a comparison: ``*_paper_null`` columns), and every real name of
 the audit ranked against the decoys (the face test's references: each person's name on every
-other person's photos). ``RUN/text_only.parquet`` holds the text-only test of every real name.
-Closed-box models reveal no scores: then only the top-1 counting versions run.
+other person's photos). The name test itself compares the name with the person's own
+full-name decoys (:mod:`idia.name_null`): ``parts/NNNNNN.name_responses.parquet``, merged
+into ``RUN/name_responses.parquet``, holds per photo the responses of the name and each of
+those decoys and the top answer among them per template. ``RUN/text_only.parquet`` holds the
+text-only test of every real name, against its full-name decoys and against the paper's.
+Closed-box models reveal no scores: then only the top-1 counting versions run, and a name test
+needs the text tower (idia.name_null's ``closed_box``): not tested.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +95,49 @@ def _values(column: pa.ChunkedArray) -> np.ndarray:
     return array.flatten().to_numpy(zero_copy_only=False).reshape(-1, width).astype(np.float32)
 
 
+def name_responses_table(person: int, answer: Any) -> pa.Table:
+    """One person's photos against their full-name decoys (:class:`idia.engine.Predictions`
+    on the candidate set {name} + decoys): person, photo, name (the responses of the name and
+    each decoy, a list as long as 1 + decoys), best (the top answer per template)."""
+    name = np.ascontiguousarray(answer.responses.name, np.float32)
+    best = np.ascontiguousarray(answer.best, np.int32)
+    n_photos = name.shape[0]
+    return pa.table(
+        {
+            "person": pa.array(np.full(n_photos, person, np.int64)),
+            "photo": pa.array(np.arange(n_photos, dtype=np.int64)),
+            "name": _variable_list(name),
+            "best": _variable_list(best),
+        }
+    )
+
+
+def _variable_list(values: np.ndarray) -> pa.ListArray:
+    """Rows of a 2-D array as a list column whose width may differ between people."""
+    offsets = pa.array(np.arange(values.shape[0] + 1, dtype=np.int32) * values.shape[1])
+    return pa.ListArray.from_arrays(offsets, pa.array(values.ravel()))
+
+
+def split_name_responses(
+    table: pa.Table | None, n_people: int
+) -> tuple[list[np.ndarray | None], list[np.ndarray | None]]:
+    """Per person: the full-name responses (P, 1 + D) and top answers (P, T) of
+    :func:`name_responses_table`, None without them (no photos, or not tested)."""
+    names: list[np.ndarray | None] = [None] * n_people
+    best: list[np.ndarray | None] = [None] * n_people
+    if table is None or table.num_rows == 0:
+        return names, best
+    table = table.sort_by([("person", "ascending"), ("photo", "ascending")])
+    people = table["person"].to_numpy()
+    name_rows = table["name"].to_pylist()
+    best_rows = table["best"].to_pylist()
+    for person in np.unique(people):
+        rows = np.flatnonzero(people == person)
+        names[person] = np.asarray([name_rows[r] for r in rows], np.float32)
+        best[person] = np.asarray([best_rows[r] for r in rows], np.int64)
+    return names, best
+
+
 def split_responses(
     table: pa.Table | None, n_people: int
 ) -> tuple[list[np.ndarray | None], list[np.ndarray | None]]:
@@ -108,24 +157,36 @@ def split_responses(
 
 
 def text_only_table(
-    statistics: tuple[np.ndarray, np.ndarray] | None, candidates: CandidateSet
+    statistics: tuple[np.ndarray, np.ndarray] | None,
+    candidates: CandidateSet,
+    full_name: Mapping[int, claims.TestResult],
 ) -> pd.DataFrame | None:
-    """The text-only test of every real name (None for a closed-box model)."""
+    """The text-only test of every real name (None for a closed-box model): against its
+    full-name decoys (``full_name``: by real name index, see
+    :meth:`idia.engine.IdentityInferenceAttack.text_only_test`; NaN where not tested) and,
+    as a comparison, against the paper's same-sex decoys (``statistics``, the ``*_paper_null``
+    columns)."""
     if statistics is None:
         return None
     real_stats, decoy_stats = statistics
     rows = []
     for index in range(candidates.n_real):
-        result = claims.text_test(
+        paper = claims.text_test(
             real_stats[index], decoy_stats[index], candidates.decoy_sexes, candidates.sexes[index]
         )
+        own = full_name.get(index)
+        tested = own is not None and own.tested
         rows.append(
             {
                 "real_index": index,
-                "text_statistic": result.statistic,
-                "p_text": result.p_value,
-                "z_text": result.z,
-                "n_text_null": result.n_null,
+                "text_statistic": own.statistic if tested else np.nan,
+                "p_text": own.p_value if tested else np.nan,
+                "z_text": (np.nan if own.z is None else own.z) if tested else np.nan,
+                "n_text_null": own.n_null if tested else 0,
+                "text_statistic_paper_null": paper.statistic,
+                "p_text_paper_null": paper.p_value,
+                "z_text_paper_null": paper.z,
+                "n_text_paper_null": paper.n_null,
             }
         )
     return pd.DataFrame(rows)
@@ -143,13 +204,24 @@ def claim_columns(
     text: pd.DataFrame | None,
     seed: int,
     alpha: float,
+    full_name_tables: Sequence[np.ndarray | None] | None = None,
+    full_name_best: Sequence[np.ndarray | None] | None = None,
 ) -> pd.DataFrame:
     """Per person: the three tests (continuous where the model gave scores, top-1 counts
     otherwise and beside them, their ties broken at random with draws seeded by ``seed`` and
     the person's name, the conservative p-values beside them), BH q-values across the audit
-    per claim, and one verdict over all claims (:func:`idia.claims.hierarchical_verdicts`)."""
+    per claim, and one verdict over all claims (:func:`idia.claims.hierarchical_verdicts`).
+
+    The name test compares each person's name with their full-name decoys
+    (``full_name_tables``, ``full_name_best``: :func:`split_name_responses`; None for a person
+    not tested); the same test against the paper's decoys (``name_tables``) is kept beside it
+    (``p_name_paper_null``, ``z_name_paper_null``). A run without full-name nulls (older than
+    them: ``full_name_best`` None) keeps the paper's decoys as the name test's null."""
     n = len(people)
     has_photos = n_photos > 0
+    legacy = full_name_best is None
+    full_tables = list(full_name_tables or [None] * n)
+    full_best = list(full_name_best or [None] * n)
     keys = [name_key(p.name) for p in people]
     names = [normalize_name(p.name) for p in people]
     mask = claims.reference_mask(face_sexes, has_photos)
@@ -157,18 +229,29 @@ def claim_columns(
     name_sexes = [candidates.sexes[r] if r >= 0 else None for r in real_index]
     out: dict[str, Any] = {}
 
-    # top-1 counting versions (any model)
+    # top-1 counting versions (any model): the name test against the full-name decoys, the
+    # same against the paper's decoys (a comparison), and the face test
     hit_table = np.stack(
         [claims.hit_counts(grid[i, : max(n_photos[i], 0)], len(candidates)) for i in range(n)]
     )
+    p_paper_hit, z_paper_hit, p_paper_hit_conservative, n_paper_null = (
+        np.full(n, np.nan) for _ in range(4)
+    )
     p_hit, p_hit_conservative, z_hit, n_name_null = (np.full(n, np.nan) for _ in range(4))
     for i in np.flatnonzero(has_photos):
-        result = claims.name_hit_test(hit_table[i], real_index[i], decoys, decoy_sexes,
-                                      name_sexes[i],
+        paper = claims.name_hit_test(hit_table[i], real_index[i], decoys, decoy_sexes,
+                                     name_sexes[i],
+                                     claims.tie_break_draw(seed, names[i], "name_top1"))
+        p_paper_hit[i], z_paper_hit[i] = paper.p_value, _number(paper.z)
+        p_paper_hit_conservative[i], n_paper_null[i] = paper.p_conservative, paper.n_null
+        if full_best[i] is None or full_tables[i] is None:
+            continue
+        width = full_tables[i].shape[1]  # the name and its decoys
+        result = claims.name_hit_test(claims.hit_counts(full_best[i], width), 0,
+                                      np.arange(1, width), np.full(width - 1, None), None,
                                       claims.tie_break_draw(seed, names[i], "name_top1"))
         p_hit[i], p_hit_conservative[i] = result.p_value, result.p_conservative
-        z_hit[i] = np.nan if result.z is None else result.z
-        n_name_null[i] = result.n_null
+        z_hit[i], n_name_null[i] = _number(result.z), result.n_null
     real_hits = [
         None if not has_photos[i] else (grid[i, : n_photos[i], :, None] == np.arange(
             candidates.n_real)).sum(axis=1).astype(np.float64)
@@ -178,6 +261,9 @@ def claim_columns(
         claims.matched_means(real_hits, real_index, seed, keys), mask,
         np.array([claims.tie_break_draw(seed, name, "face_top1") for name in names]),
     )
+    if legacy:
+        p_hit, z_hit, p_hit_conservative = p_paper_hit, z_paper_hit, p_paper_hit_conservative
+        n_name_null = n_paper_null
     out["p_name_top1"], out["z_name_top1"] = p_hit, z_hit
     out["p_name_top1_conservative"] = p_hit_conservative
     out["p_face_top1"], out["z_face_top1"] = _masked(face_hits.p_value, has_photos), _masked(
@@ -188,14 +274,25 @@ def claim_columns(
     continuous = all(name_tables[i] is not None for i in np.flatnonzero(has_photos))
     if continuous and has_photos.any():
         name_p, name_z, name_stat = (np.full(n, np.nan) for _ in range(3))
+        paper_p, paper_z = np.full(n, np.nan), np.full(n, np.nan)
         for i in np.flatnonzero(has_photos):
-            result = claims.name_test(name_tables[i], decoy_sexes, name_sexes[i])
-            name_p[i], name_stat[i] = result.p_value, result.statistic
-            name_z[i] = np.nan if result.z is None else result.z
+            paper = claims.name_test(name_tables[i], decoy_sexes, name_sexes[i])
+            paper_p[i], paper_z[i] = paper.p_value, _number(paper.z)
+            if legacy:
+                name_p[i], name_stat[i], name_z[i] = paper_p[i], paper.statistic, paper_z[i]
+                continue
+            if full_tables[i] is None:
+                continue
+            width = full_tables[i].shape[1] - 1
+            result = claims.name_test(full_tables[i], np.full(width, None), None)
+            name_p[i], name_stat[i], name_z[i] = result.p_value, result.statistic, _number(
+                result.z)
+            n_name_null[i] = result.n_null
         face = claims.face_tests(
             claims.matched_means(list(cross_tables), real_index, seed, keys), mask
         )
         out |= {"name_statistic": name_stat, "p_name": name_p, "z_name": name_z}
+        out |= {"p_name_paper_null": paper_p, "z_name_paper_null": paper_z}
         out |= {
             "face_statistic": _masked(face.statistic, has_photos),
             "p_face": _masked(face.p_value, has_photos),
@@ -207,15 +304,19 @@ def claim_columns(
     else:
         out |= {"p_name": p_hit, "z_name": z_hit, "p_face": out["p_face_top1"],
                 "z_face": out["z_face_top1"]}
+        out |= {"p_name_paper_null": p_paper_hit, "z_name_paper_null": z_paper_hit}
         n_reference = face_hits.n_reference
         method = "top1"
-    out["n_name_null"] = np.where(has_photos, n_name_null, 0).astype(np.int64)
+    out["n_name_null"] = np.where(has_photos, np.nan_to_num(n_name_null), 0).astype(np.int64)
     out["n_face_reference"] = np.where(has_photos, n_reference, 0)
     out["face_reference_same_sex"] = _same_sex_rows(mask, face_sexes)
+    text_columns = ("text_statistic", "p_text", "z_text", "n_text_null", "p_text_paper_null",
+                    "z_text_paper_null")
     if text is not None:
         by_index = text.set_index("real_index")
-        for column in ("text_statistic", "p_text", "z_text", "n_text_null"):
-            out[column] = by_index[column].reindex(real_index).to_numpy(float)
+        for column in text_columns:
+            if column in by_index:  # runs older than the full-name null lack the last two
+                out[column] = by_index[column].reindex(real_index).to_numpy(float)
     else:
         out["p_text"] = np.full(n, np.nan)
         out["z_text"] = np.full(n, np.nan)
@@ -226,6 +327,10 @@ def claim_columns(
     frame = pd.concat([frame, verdict_columns(frame, alpha)], axis=1)
     frame.attrs["method"] = method
     return frame
+
+
+def _number(value: float | None) -> float:
+    return np.nan if value is None else float(value)
 
 
 def verdict_columns(frame: pd.DataFrame, alpha: float) -> pd.DataFrame:

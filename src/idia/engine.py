@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from idia.faces import (
     prepare_photo,
     usable,
 )
+from idia.fullname import DEFAULT_DECOYS
 from idia.labels import verdict_label
 from idia.models import (
     ClosedBoxModel,
@@ -39,6 +40,13 @@ from idia.models import (
     load_model_and_card,
 )
 from idia.models.card import CROP_WORDS, ModelCard, photo_settings
+from idia.name_null import (
+    CLOSED_BOX_REASON,
+    NameNull,
+    NameNulls,
+    check_decoy_count,
+    null_from_row,
+)
 from idia.names import (
     DEFAULT_NUM_CANDIDATES,
     MIN_DECOYS,
@@ -92,6 +100,9 @@ class CheckResult:
     text only), each tested or not with a reason; ``verdict``: the strongest claim whose test
     rejects its null at ``alpha``, or None. ``score`` / ``member``: the paper's rule (templates
     won >= threshold), kept exactly for reproduction; None when no photo was given.
+    ``name_null``: which null the name-familiarity and text-only tests used
+    (:meth:`idia.name_null.NameNull.record`: its key, the null in words, origin, sex and the
+    decoy counts); the paper's rule keeps its own ``n_candidates``.
     ``chance_member_probability``: P(score >= threshold) for a model guessing at random *if
     the templates were independent*; they share photos and model, so it understates the
     chance for thresholds above 1.
@@ -116,6 +127,7 @@ class CheckResult:
     n_reference_people: int = 0
     mean_real_rank: float | None = None
     mean_real_probability: float | None = None
+    name_null: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -139,6 +151,20 @@ def read_run_candidates(path: str | Path) -> tuple[CandidateSet, dict[str, Any]]
         raise AttackInputError(str(err)) from err
 
 
+def read_run_null(path: str | Path, name: str) -> NameNull | None:
+    """The null an ``idia audit`` run gave ``name`` (None when the run has none for it: an
+    audit older than the full-name null, or a name it did not cover)."""
+    path = Path(path)
+    try:
+        frame = RunFolder(path.parent if path.is_file() else path, finished=False).name_nulls
+    except RunFolderError as err:
+        raise AttackInputError(str(err)) from err
+    if frame is None:
+        return None
+    rows = frame[frame["name"].map(normalize_name) == normalize_name(name)]
+    return None if rows.empty else null_from_row(rows.iloc[0])
+
+
 def photo_record(photo: Photo) -> dict[str, Any]:
     box = photo.box
     return {
@@ -151,10 +177,18 @@ def photo_record(photo: Photo) -> dict[str, Any]:
 
 
 def check_settings(
-    templates: Sequence[str], num_names: int, threshold: int, crop: str | None
+    templates: Sequence[str],
+    num_names: int,
+    threshold: int,
+    crop: str | None,
+    name_decoys: int = DEFAULT_DECOYS,
 ) -> tuple[str, ...]:
     """The attack's settings checked (:class:`AttackInputError` says what to change); returns
     the templates, validated."""
+    try:
+        check_decoy_count(name_decoys)
+    except ValueError as err:
+        raise AttackInputError(f"{err} (name_decoys, --name-decoys)") from None
     if threshold < 1:
         raise AttackInputError(f"threshold must be at least 1, got {threshold}")
     if num_names < 1 + MIN_DECOYS:
@@ -187,6 +221,10 @@ class IdentityInferenceAttack:
     with a 0.3 margin. An explicit crop that differs from the card's is warned about.
     ``warnings``: problems met while loading (e.g. a malformed card); logged with the attack's
     own and kept in :attr:`warnings`.
+    ``name_decoys``: decoys per name of the full-name null, the name-familiarity and text-only
+    tests' candidates beside the paper's (:mod:`idia.name_null`); ``name_nulls``: the builder
+    of those nulls (the origin table and the model's part familiarity), to share one between
+    attacks on one model (None: the attack's own).
     """
 
     def __init__(
@@ -205,6 +243,8 @@ class IdentityInferenceAttack:
         face_margin: float | None = None,
         decoy_names: Sequence[str] | None = None,
         name_pool: NamePool | None = None,
+        name_decoys: int = DEFAULT_DECOYS,
+        name_nulls: NameNulls | None = None,
         progress: bool = True,
         warnings: Sequence[str] = (),
     ) -> None:
@@ -213,7 +253,7 @@ class IdentityInferenceAttack:
                 "IdentityInferenceAttack takes a loaded model; for a spec string use "
                 f"idia.create_attack({model!r}, ...)"
             )
-        self.templates = check_settings(templates, num_names, threshold, crop)
+        self.templates = check_settings(templates, num_names, threshold, crop, name_decoys)
         self.card = card
         self.warnings = list(warnings)
         crop, face_margin, differs = photo_settings(card, crop, face_margin)
@@ -228,6 +268,7 @@ class IdentityInferenceAttack:
         self.face_margin = face_margin
         self.decoy_names = decoy_names
         self.name_pool = name_pool
+        self.name_decoys = name_decoys
         self.progress = progress
         self._detector = detector
         self._last_groups: tuple[CandidateSet, list[list[str]]] | None = None
@@ -240,6 +281,10 @@ class IdentityInferenceAttack:
             raise AttackInputError(
                 f"{type(model).__name__} is neither an EmbeddingModel nor a ClosedBoxModel"
             )
+        if name_nulls is None:
+            embedded = isinstance(self.classifier, EmbeddedClassifier)
+            name_nulls = NameNulls(self.classifier.text_embeddings if embedded else None)
+        self.name_nulls = name_nulls
 
     @property
     def model_name(self) -> str:
@@ -346,6 +391,44 @@ class IdentityInferenceAttack:
         chosen = np.arange(candidates.n_real) if real is None else np.asarray(real)
         return claims.text_only_statistics(embeddings, chosen, candidates.decoy_indices)
 
+    def name_null(
+        self, name: str, origin: str | None = None, sex: str | None = None
+    ) -> NameNull:
+        """The null of ``name``'s name-familiarity and text-only tests: decoys for the full
+        name, from its origin and of its sex, matched on this model's familiarity with each
+        part alone (:mod:`idia.name_null`); ``origin`` (a country code) and ``sex`` override
+        what is inferred. Raises :class:`~idia.nameparts.NameInputError` for a name no test
+        can take (empty, no letters, too long, a script no decoy pool covers)."""
+        return self.name_nulls.for_name(name, self.templates, self.seed, origin=origin,
+                                        sex=sex, total=self.name_decoys)
+
+    def text_only_test(self, null: NameNull) -> TestResult:
+        """The text-only test of a name against the decoys of its null."""
+        if not isinstance(self.classifier, EmbeddedClassifier):
+            return claims.not_tested(
+                "text_only", "the model's text encoder is not in reach (closed box)"
+            )
+        if not null.tested:
+            return claims.not_tested("text_only", null.sentence)
+        real, decoys = self.text_statistics(null.candidates(), [0])  # type: ignore[misc]
+        result = claims.text_test(real[0], decoys[0], np.full(null.n_decoys, None), None)
+        return replace(result, null=null.sentence)
+
+    def name_familiarity_test(
+        self, null: NameNull, images: Sequence[Image.Image], embeddings: np.ndarray | None
+    ) -> TestResult:
+        """The name-familiarity test of a name on its photos (``embeddings``: theirs, already
+        computed by this model) against the decoys of its null."""
+        if not isinstance(self.classifier, EmbeddedClassifier):  # e.g. an audit's decoys
+            return claims.not_tested("name_familiarity", CLOSED_BOX_REASON)
+        if not null.tested:
+            return claims.not_tested("name_familiarity", null.sentence)
+        candidates = null.candidates()
+        answer = self.predict(images, candidates, 0, embeddings)
+        assert answer.responses is not None  # an EmbeddedClassifier gives scores
+        result = claims.name_test(answer.responses.name, candidates.decoy_sexes, None)
+        return replace(result, null=null.sentence)
+
     def check(
         self,
         photos: Sequence[str | Path | Image.Image],
@@ -354,6 +437,7 @@ class IdentityInferenceAttack:
         reference: str | Path | Sequence[Person] | ReferenceSet | None = None,
         sex: str | None = None,
         alpha: float = claims.DEFAULT_ALPHA,
+        origin: str | None = None,
     ) -> CheckResult:
         """Run the attack for one person; raises AttackInputError if no photo is usable.
 
@@ -361,14 +445,17 @@ class IdentityInferenceAttack:
         ``reference``: other people's photos (a folder of person folders, Person records, or
         a :meth:`reference_set` prepared once for many checks) for the face-association test;
         without it that test is reported as not run.
-        ``sex``: "f" or "m", the person's sex for matching reference people (default:
-        inferred from the first name). ``candidates``: None draws the person's own set (the
-        real name + seeded decoys); a :class:`CandidateSet`, or an ``idia audit`` run folder (or
-        its ``candidates.parquet``), puts the person among that set instead, so the verdict is
-        the audit's for them.
+        ``sex``: "f" or "m", the person's sex, for the decoys of the name tests and for
+        matching reference people (default: inferred from the first name). ``origin``: the
+        country code of the name's decoys (default: inferred from its parts). ``candidates``:
+        None draws the person's own set for the paper's rule (the real name + seeded decoys); a
+        :class:`CandidateSet`, or an ``idia audit`` run folder (or its ``candidates.parquet``),
+        puts the person among that set instead, so the verdict is the audit's for them. The
+        name tests compare the name with its full-name decoys (:meth:`name_null`; from the
+        run folder when it holds the person's).
         """
         prepared = self.prepare(photos) if photos else []
-        return self.assess(prepared, name, candidates, reference, sex, alpha)
+        return self.assess(prepared, name, candidates, reference, sex, alpha, origin)
 
     def assess(
         self,
@@ -378,18 +465,20 @@ class IdentityInferenceAttack:
         reference: str | Path | Sequence[Person] | ReferenceSet | None = None,
         sex: str | None = None,
         alpha: float = claims.DEFAULT_ALPHA,
+        origin: str | None = None,
     ) -> CheckResult:
         """:meth:`check` on photos already prepared (loaded and cropped by :meth:`prepare`)."""
-        if not name or not name.strip():
-            raise AttackInputError("the person's name is empty")
         if not 0 < alpha < 1:
             raise AttackInputError(f"alpha must be between 0 and 1, got {alpha}")
         if sex not in (None, "f", "m"):
             raise AttackInputError(f"sex must be 'f' or 'm', not {sex!r}")
-        run_config = None
+        run_config, null = None, None
         if isinstance(candidates, str | Path):
             run = Path(candidates)
             candidates, run_config = read_run_candidates(run)
+            null = read_run_null(run, name)
+        from_run = null is not None
+        null = null or self.name_null(name, origin, sex)
         candidates = candidates or self.candidates([name])
         try:
             real = candidates.index_of(name)
@@ -402,44 +491,35 @@ class IdentityInferenceAttack:
         if real >= candidates.n_real:
             raise AttackInputError(f"{name!r} is a decoy in this candidate set, not a real name")
         name_sex = candidates.sexes[real]
-        results: dict[Claim, TestResult] = {}
-        text = self.text_statistics(candidates, [real])  # this person's name only
-        if text is None:
-            results["text_only"] = claims.not_tested(
-                "text_only", "the model's text encoder is not in reach (closed box)"
-            )
-        else:
-            results["text_only"] = claims.text_test(
-                text[0][0], text[1][0], candidates.decoy_sexes, name_sex
-            )
+        results: dict[Claim, TestResult] = {"text_only": self.text_only_test(null)}
         if not prepared:
             for claim in ("name_familiarity", "face_association"):
                 results[claim] = claims.not_tested(claim, "no photo given")
-            return self._result(name, candidates, None, [], results, alpha, sex or name_sex, 0)
+            return self._result(name, candidates, None, [], results, alpha, sex or name_sex, 0,
+                                null)
         good = usable(prepared)
         if not good:
             reasons = "; ".join(f"{p.path}: {p.reason}" for p in prepared)
             raise AttackInputError(f"none of the {len(prepared)} photos is usable ({reasons})")
-        predictions = self.predict([p.image for p in good], candidates, real)
-        if predictions.responses is not None:
-            results["name_familiarity"] = claims.name_test(
-                predictions.responses.name, candidates.decoy_sexes, name_sex
-            )
-        else:
-            hits = claims.hit_counts(predictions.best, len(candidates))
-            results["name_familiarity"] = claims.name_hit_test(
-                hits, real, candidates.decoy_indices, candidates.decoy_sexes, name_sex,
-                claims.tie_break_draw(self.seed, normalize_name(name), "name_top1"),
-            )
+        images = [p.image for p in good]
+        embeddings = (  # encoded once for both candidate sets
+            self.classifier.image_embeddings(images)
+            if isinstance(self.classifier, EmbeddedClassifier) else None
+        )
+        predictions = self.predict(images, candidates, real, embeddings)
+        results["name_familiarity"] = self.name_familiarity_test(null, images, embeddings)
         results["face_association"], n_reference = self._face_test(
             name, sex or name_sex, predictions, candidates, real, reference
         )
         result = self._result(
-            name, candidates, predictions, prepared, results, alpha, sex or name_sex, n_reference
+            name, candidates, predictions, prepared, results, alpha, sex or name_sex, n_reference,
+            null,
         )
         if run_config is not None:
             result.extra["audit_run"] = str(run)
-            result.extra["differs_from_audit"] = self.differences_from_run(run_config)
+            result.extra["differs_from_audit"] = self.differences_from_run(run_config) + (
+                [] if from_run else ["name_null"]
+            )
         return result
 
     def differences_from_run(self, config: dict[str, Any]) -> list[str]:
@@ -525,6 +605,7 @@ class IdentityInferenceAttack:
         alpha: float,
         sex: str | None,
         n_reference: int,
+        null: NameNull,
     ) -> CheckResult:
         real = candidates.index_of(name)
         templates: list[TemplateResult] = []
@@ -570,6 +651,7 @@ class IdentityInferenceAttack:
             mean_real_probability=None
             if predictions is None or predictions.probability is None
             else float(predictions.probability.mean()),
+            name_null=null.record(),
             extra={} if self.card is None else {"model_spec": self.model_name},
         )
 
@@ -593,14 +675,16 @@ def create_attack(
     :func:`idia.cache.default_cache_dir`); ``use_cache=False``: no disk cache at all.
     ``device``, ``precision``: how a spec string is loaded. ``settings``: the attack's own
     (``templates``, ``num_names``, ``seed``, ``threshold``, ``crop``, ``detector``,
-    ``face_margin``, ``decoy_names``, ``name_pool``; see :class:`IdentityInferenceAttack`).
+    ``face_margin``, ``decoy_names``, ``name_pool``, ``name_decoys``, ``name_nulls``; see
+    :class:`IdentityInferenceAttack`).
     """
     if isinstance(cache_dir, bool):
         raise TypeError("cache_dir is a folder or None (the default); use_cache=False: no cache")
     # the settings (with the attack's defaults) are checked before the slow load
     given = inspect.signature(IdentityInferenceAttack).bind(None, **settings)
     given.apply_defaults()
-    check_settings(*(given.arguments[k] for k in ("templates", "num_names", "threshold", "crop")))
+    check_settings(*(given.arguments[k] for k in ("templates", "num_names", "threshold", "crop",
+                                                  "name_decoys")))
     card, warnings = None, []
     if isinstance(model, str):
         model, card, warnings = load_model_and_card(

@@ -7,7 +7,9 @@ of :mod:`idia.claims` (each a claim about the model) and the face-blind baseline
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,8 @@ RULE_LABELS: dict[str, RuleLabel] = {
         "name familiarity",
         "name",
         meaning="the model has seen this name",
-        evidence="has seen this name (your photos vs random names)",
+        evidence="has seen this name (your photos vs decoy names whose parts it knows as "
+        "well)",
         finding="has seen the name",
         tag="name seen",
         headline="The model has seen the name {name}",
@@ -63,7 +66,7 @@ RULE_LABELS: dict[str, RuleLabel] = {
         "text only",
         "text only",
         meaning="the model's text encoder knows this name",
-        evidence="knows the name as text (no photo used)",
+        evidence="knows the name as text (vs the same decoy names; no photo used)",
         finding="knows the name as text",
         tag="name known as text",
         headline="The model's text encoder knows the name {name}",
@@ -96,3 +99,34 @@ def verdict_label(verdict: str | None) -> RuleLabel:
 def rule_name(rule: str) -> str:
     """A rule's name in tables and legends; an unknown rule (from a newer run) as stored."""
     return RULE_LABELS[rule].name if rule in RULE_LABELS else rule
+
+
+# Which null the name-familiarity and text-only tests used (idia.name_null), in a few words.
+NULL_LABELS: dict[str, str] = {
+    "full_name": "decoy names made of parts the model knows as well",
+    "no_comparable_decoys": "not tested: no comparable decoy names",
+    "closed_box": "not tested: the model's text encoder is out of reach",
+}
+DECOY_KIND_WORDS: dict[str, str] = {
+    "given_kept": "the same given name with other family names",
+    "family_kept": "other given names with the same family name",
+    "recombined": "recombinations of both",
+}
+SEX_WORDS: dict[str | None, str] = {"f": "female", "m": "male", None: "unknown"}
+
+
+def null_description(record: Mapping[str, Any]) -> str:
+    """The null of a result's name tests in one sentence (``record``: a
+    :meth:`idia.name_null.NameNull.record`): what the decoys are, how many of each kind, from
+    where and of which sex; or why the name was not tested."""
+    if not record:
+        return "the paper's random decoy names"
+    if record["key"] != "full_name":
+        return f"{NULL_LABELS[record['key']]} ({record['reason']})"
+    counts = ", ".join(
+        f"{DECOY_KIND_WORDS[kind]} ({n:,})" for kind, n in record["decoy_counts"].items() if n
+    )
+    return (
+        f"{record['n_decoys']:,} {NULL_LABELS['full_name']}, from {record['origin']} "
+        f"({record['source']}), given names {SEX_WORDS[record['sex']]}: {counts}"
+    )

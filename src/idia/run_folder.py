@@ -9,9 +9,16 @@ RUN/photos.parquet      per photo: person, path, status (ok / no_face / unreadab
 RUN/predictions.parquet per (person, photo, template): predicted candidate, real name's rank
 RUN/responses.parquet   per (person, photo): the responses of idia.claims (see audit_claims);
                         absent for a closed-box model
-RUN/text_only.parquet   per real name: the text-only test; absent for a closed-box model
+RUN/text_only.parquet   per real name: the text-only test against the paper's decoys (a
+                        comparison); absent for a closed-box model
+RUN/name_null.parquet   per person: the null of the name and text-only tests (full-name
+                        decoys, or why not tested: idia.name_null), with the decoy names
+RUN/name_responses.parquet per (person, photo): the person's name and each of its full-name
+                        decoys on the photo (the name test's responses) and the top answer
+                        among them per template; absent for a closed-box model
 RUN/results.parquet/csv per person: the paper's score and verdict; p, q and verdict of the
-                        name-familiarity, face-association and text-only tests; truth, count
+                        name-familiarity, face-association and text-only tests; the null of
+                        the name tests (null, origin, n_decoys, ...); truth, count
 RUN/summary.json        per rule (paper, name familiarity, face association, text only):
                         tp fp fn tn, tpr fpr with 95% intervals, auc; and the settings
 RUN/evaluation.json     ``idia evaluate`` (and its evaluation*.parquet tables)
@@ -42,6 +49,8 @@ PHOTOS = "photos.parquet"
 PREDICTIONS = "predictions.parquet"
 RESPONSES = "responses.parquet"
 TEXT_ONLY = "text_only.parquet"
+NAME_NULL = "name_null.parquet"
+NAME_RESPONSES = "name_responses.parquet"
 RESULTS = "results.parquet"
 RESULTS_CSV = "results.csv"
 SUMMARY = "summary.json"
@@ -55,9 +64,12 @@ REPORT_FIGURES = "report_figures"
 RUN_FILES = frozenset({
     MARKER, CONFIG, CANDIDATES, PHOTOS, PREDICTIONS, RESULTS, RESULTS_CSV, SUMMARY, EVALUATION,
     *(f"{name}.parquet" for name in EVALUATION_TABLES), REPORT, RESPONSES, TEXT_ONLY,
+    NAME_NULL, NAME_RESPONSES,
 })
 RUN_FOLDERS = {
-    PARTS: re.compile(r"\d{6}\.(photos|predictions|responses)\.parquet|\..+\.tmp"),
+    PARTS: re.compile(
+        r"\d{6}\.(photos|predictions|responses|name_responses)\.parquet|\..+\.tmp"
+    ),
     REPORT_FIGURES: re.compile(r"[\w-]+\.(png|pdf)"),
 }
 STARTED = (CONFIG, CANDIDATES)  # written before the first person is attacked
@@ -65,8 +77,8 @@ FINISHED = (*STARTED, PREDICTIONS, RESULTS)  # what the later steps need
 
 
 def part_name(person: int, kind: str) -> str:
-    """The file of one person's unit under ``parts/``; ``kind``: photos, predictions or
-    responses."""
+    """The file of one person's unit under ``parts/``; ``kind``: photos, predictions,
+    responses or name_responses."""
     return f"{person:06d}.{kind}.parquet"
 
 
@@ -81,8 +93,9 @@ class RunFolder:
     Opening checks that ``path`` is a run folder (its config and candidates exist) and, with
     ``finished`` (the default), that the audit finished (its merged predictions and results
     exist). Each table is read on first access and kept; a missing or unreadable file raises
-    :class:`RunFolderError` naming it. ``responses``, ``text_only`` and ``evaluation`` are None
-    when the folder has none (a closed-box model, an older run, not evaluated yet).
+    :class:`RunFolderError` naming it. ``responses``, ``text_only``, ``name_nulls``,
+    ``name_responses`` and ``evaluation`` are None when the folder has none (a closed-box
+    model, an older run, not evaluated yet).
     """
 
     def __init__(self, path: str | Path, *, finished: bool = True) -> None:
@@ -145,6 +158,15 @@ class RunFolder:
     @cached_property
     def text_only(self) -> pd.DataFrame | None:
         return self._read(TEXT_ONLY, pd.read_parquet, optional=True)
+
+    @cached_property
+    def name_nulls(self) -> pd.DataFrame | None:
+        """Per person, the null of the name tests (idia.name_null.nulls_frame)."""
+        return self._read(NAME_NULL, pd.read_parquet, optional=True)
+
+    @cached_property
+    def name_responses(self) -> pa.Table | None:
+        return self._read(NAME_RESPONSES, pq.read_table, optional=True)
 
     @cached_property
     def evaluation(self) -> dict[str, Any] | None:

@@ -21,6 +21,7 @@ from idia.cli.options import (
     MembershipOpt,
     ModelOpt,
     NameOpt,
+    OriginOpt,
     OverwriteOpt,
     PeopleOpt,
     PhotosPerPersonOpt,
@@ -34,8 +35,15 @@ from idia.cli.render import render_audit, render_check, report_usage
 app = typer.Typer()
 
 
-def validate_person(photos: list[Path], reference: Path | None, sex: str | None) -> None:
-    """What check and certify can tell before loading a model."""
+def validate_person(
+    photos: list[Path], reference: Path | None, sex: str | None, name: str,
+    origin: str | None = None,
+) -> None:
+    """What check and certify can tell before loading a model: the photos exist, the sex and
+    origin are known codes, the name can be tested (not empty, letters, not too long, in a
+    script the decoy pools cover)."""
+    from idia.name_null import NameNulls
+
     missing = [str(p) for p in photos if not p.exists()]
     if missing:
         fail(f"photo(s) not found: {', '.join(missing)}")
@@ -43,6 +51,7 @@ def validate_person(photos: list[Path], reference: Path | None, sex: str | None)
         fail(f"--sex must be 'f' or 'm', not {sex!r}")
     if reference is not None and not photos:
         fail("--reference needs photos of the person (the face test compares them)")
+    NameNulls(None).parse(name, origin)
 
 
 @app.command()
@@ -53,6 +62,7 @@ def check(
     photos: CheckPhotosArg = None,
     reference: ReferenceOpt = None,
     sex: SexOpt = None,
+    origin: OriginOpt = None,
     alpha: AlphaOpt = DEFAULT_ALPHA,
     attack: AttackOptions = AttackOptions(),
     as_json: JsonOpt = False,
@@ -62,9 +72,10 @@ def check(
     """Does the model know this person? Which claim the evidence supports ("has seen this
     name", "links this face to this name"), with the paper's rule template by template."""
     photos = photos or []
-    validate_person(photos, reference, sex)
+    validate_person(photos, reference, sex, name, origin)
     attacker = replace(attack, quiet=attack.quiet or as_json).build(model)
-    result = attacker.check(photos, name, candidates, reference=reference, sex=sex, alpha=alpha)
+    result = attacker.check(photos, name, candidates, reference=reference, sex=sex, alpha=alpha,
+                            origin=origin)
     if result.extra.get("differs_from_audit"):
         typer.echo(f"note: this check differs from the audit run in "
                    f"{', '.join(result.extra['differs_from_audit'])}; its verdict may differ "

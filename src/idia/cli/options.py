@@ -21,6 +21,7 @@ import typer
 
 from idia.census.readers import DEFAULT_BATCH_SIZE
 from idia.evaluation import CI_METHODS
+from idia.fullname import DEFAULT_DECOYS
 from idia.lab.train import Composition, TrainSettings, parse_inject, read_hypernyms
 from idia.models import SPEC_HELP
 
@@ -39,8 +40,15 @@ ReferenceOpt = Annotated[
 ]
 SexOpt = Annotated[
     str | None,
-    typer.Option(help="'f' or 'm': the sex to match reference people on (default: from the "
-                 "first name)."),
+    typer.Option(help="'f' or 'm': the person's sex, for the name tests' decoy names and to "
+                 "match reference people on (default: from the first name; when it is unknown, "
+                 "the decoys keep the first name and vary the surname only)."),
+]
+OriginOpt = Annotated[
+    str | None,
+    typer.Option(help="Where the name comes from, a country code (PL, FI, CN, ...): the name "
+                 "tests' decoys come from that country's names (default: inferred from the "
+                 "name's parts)."),
 ]
 AlphaOpt = Annotated[
     float,
@@ -62,6 +70,12 @@ CropOpt = Annotated[
                  "the checkpoint), else 'face'."),
 ]
 NumNamesOpt = Annotated[int, typer.Option(help="Candidate names in total (real + random).")]
+NameDecoysOpt = Annotated[
+    int,
+    typer.Option(help="Decoy names per person for the name-familiarity and text-only tests "
+                 "(names made of parts the model knows as well as the person's; the smallest "
+                 "p-value is 1/(1 + this)). At least 200; each costs one prompt per template."),
+]
 SeedOpt = Annotated[int, typer.Option(help="Seed for the random candidate names and sampling.")]
 ThresholdOpt = Annotated[
     int, typer.Option(help="tau: member if at least this many templates name the person.")
@@ -493,6 +507,7 @@ class AttackOptions:
 
     crop: CropOpt = None
     num_names: NumNamesOpt = 1000
+    name_decoys: NameDecoysOpt = DEFAULT_DECOYS
     seed: SeedOpt = 0
     threshold: ThresholdOpt = 1
     templates: TemplatesOpt = None
@@ -525,6 +540,7 @@ class AttackOptions:
             loaded,
             templates=choose_templates(self.templates),
             num_names=self.num_names,
+            name_decoys=self.name_decoys,
             seed=self.seed,
             threshold=self.threshold,
             crop=self.crop,

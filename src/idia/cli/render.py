@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from idia.engine import CheckResult, IdentityInferenceAttack
-from idia.labels import RULE_LABELS, rule_name
+from idia.labels import RULE_LABELS, null_description, rule_name
 from idia.models import MeteredModel
 
 
@@ -70,6 +70,13 @@ def render_check(result: CheckResult) -> None:
             p, detail = "not tested", test.reason or ""
         tests.add_row(RULE_LABELS[claim].evidence, p, detail)
     console.print(tests)
+    null = result.name_null
+    if null:
+        console.print(f"Name and text-only tests against {null_description(null)}."
+                      + (f" Null: {null['null']}." if null["key"] == "full_name" else ""),
+                      highlight=False)
+        for note in null["notes"]:
+            console.print(f"[dim]  {note}[/dim]", highlight=False)
     verdict = result.verdict_sentence
     colour = "red" if result.verdict else "green"
     console.print(f"Verdict: [bold {colour}]{verdict[0].upper() + verdict[1:]}[/bold {colour}]"

@@ -29,6 +29,7 @@ from idia.cli.options import (
     NameOpt,
     NeutralOpt,
     OpenClipModelOpt,
+    OriginOpt,
     PhotosArg,
     QuietOpt,
     ReferenceOpt,
@@ -104,6 +105,7 @@ def certify(
     out: CertificateOutOpt = Path("certificate.html"),
     reference: ReferenceOpt = None,
     sex: SexOpt = None,
+    origin: OriginOpt = None,
     alpha: AlphaOpt = DEFAULT_ALPHA,
     attack: AttackOptions = AttackOptions(),
     as_json: JsonOpt = False,
@@ -112,7 +114,7 @@ def certify(
     side by side on one page, with the settings that made the new model."""
     from idia.report.compare import certificate_data, conclusion, write_certificate
 
-    validate_person(photos, reference, sex)
+    validate_person(photos, reference, sex, name, origin)
     record_path = unlearned / "unlearn.json"
     if not record_path.is_file():
         fail(f"{unlearned} has no unlearn.json: give the folder 'idia unlearn --out' wrote")
@@ -128,7 +130,8 @@ def certify(
         new_spec, face_margin=original.face_margin))
     results, identities = [], []
     for attacker in attackers:
-        results.append(attacker.check(photos, name, reference=reference, sex=sex, alpha=alpha))
+        results.append(attacker.check(photos, name, reference=reference, sex=sex, alpha=alpha,
+                                      origin=origin))
         identities.append(attacker.classifier.identity)
     report_usage(original)
     settings = {"crop": original.crop, "alpha": alpha,

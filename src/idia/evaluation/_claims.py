@@ -34,6 +34,8 @@ def draw_claims(
     name_z = np.full((n_draws, n_people), np.nan)
     for i in np.flatnonzero(included):
         table = data.name[i]
+        if table is None:  # a name not tested (no comparable decoys)
+            continue
         means = weights[:, i, : len(table)] @ table  # (draws, 1 + D)
         valid = np.broadcast_to(data.same_sex[i], means[:, 1:].shape)
         name_p[:, i], name_z[:, i], _ = claims.rank_p_values(means[:, 0], means[:, 1:], valid)

@@ -42,6 +42,7 @@ from idia.evaluation._sampling import (
     size_rng,
     vote_tables,
 )
+from idia.fullname import FULL_NAME_NULL
 from idia.metrics import (
     CI_LEVEL,
     CI_METHODS,
@@ -486,6 +487,9 @@ def claims_summary(run: RunData, seed: int = 0) -> dict[str, Any]:
     results = run.results
     has_photos = run.n_photos > 0
     out: dict[str, Any] = {"assumptions": dict(NULLS)}
+    if "null" in results:  # the name tests' null is each person's full-name decoys
+        out["assumptions"] |= {"name_familiarity": f"{FULL_NAME_NULL}, on these photos",
+                               "text_only": f"{FULL_NAME_NULL} (no photo used)"}
     if "p_name" not in results:
         return out
     judged = results[results["truth"].notna() & has_photos]

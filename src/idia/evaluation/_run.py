@@ -26,16 +26,18 @@ class EvaluationError(IdiaError, ValueError):
 class ClaimData:
     """What the calibrated tests need per draw (from the run's responses).
 
-    ``name[i]``: (P_i, 1 + D) responses of person i's own name and every decoy on i's photos
-    (None without photos). ``cross``: (people, max photos, people): entry (j, p, i) is person
-    i's name's response on photo p of person j (NaN where j has no photo p). ``same_sex``:
-    (people, D) which decoys are the name test's null for each person; ``reference``:
-    (people, people) who serves as a face-test reference for whom.
+    ``name[i]``: (P_i, 1 + D_i) responses of person i's own name and every decoy of the name
+    test on i's photos (None without photos, or for a name not tested): the person's own
+    full-name decoys (idia.name_null), or in runs older than them the paper's candidates.
+    ``cross``: (people, max photos, people): entry (j, p, i) is person i's name's response on
+    photo p of person j (NaN where j has no photo p). ``same_sex[i]``: (D_i,) which decoys are
+    the name test's null for person i (all full-name decoys; the paper's decoys of i's sex);
+    ``reference``: (people, people) who serves as a face-test reference for whom.
     """
 
     name: list[np.ndarray | None]
     cross: np.ndarray
-    same_sex: np.ndarray
+    same_sex: list[np.ndarray | None]
     reference: np.ndarray
 
 
@@ -78,6 +80,7 @@ def load_run(run_dir: str | Path | RunFolder) -> RunData:
         config, predictions, results = folder.config, folder.predictions, folder.results
         candidates = folder.candidates
         responses = folder.responses if "sex" in results else None  # older runs: no tests
+        name_responses = folder.name_responses
     except RunFolderError as err:
         raise EvaluationError(str(err)) from err
     path = folder.path
@@ -101,12 +104,14 @@ def load_run(run_dir: str | Path | RunFolder) -> RunData:
         n_candidates=len(candidates),
         photo_probability=_per_photo_mean(predictions, "real_probability", grid.shape[:2]),
         photo_rank=_per_photo_mean(predictions, "real_rank", grid.shape[:2]),
-        claims=_claim_data(responses, candidates, results, n_photos, grid.shape[1]),
+        claims=_claim_data(responses, name_responses, candidates, results, n_photos,
+                           grid.shape[1]),
     )
 
 
 def _claim_data(
     responses: pa.Table | None,
+    name_responses: pa.Table | None,
     candidates: CandidateSet,
     results: pd.DataFrame,
     n_photos: np.ndarray,
@@ -119,19 +124,20 @@ def _claim_data(
     if any(names[i] is None for i in np.flatnonzero(n_photos > 0)):
         return None
     real = np.array([candidates.index_of(name) for name in results["name"]])
+    if name_responses is not None or "null" in results:  # the full-name null
+        names, _ = audit_claims.split_name_responses(name_responses, n)
+        same_sex = [None if t is None else np.ones(t.shape[1] - 1, bool) for t in names]
+    else:
+        decoy_sexes = candidates.decoy_sexes
+        same_sex = [
+            np.ones(len(decoy_sexes), bool) if candidates.sexes[r] is None
+            else decoy_sexes == candidates.sexes[r]
+            for r in real
+        ]
     stacked = np.full((n, max(width, 1), n), np.nan, dtype=np.float32)
     for j, values in enumerate(cross):
         if values is not None:
             stacked[j, : len(values)] = values[:, real]
-    decoy_sexes = candidates.decoy_sexes
-    same_sex = np.stack(
-        [
-            np.ones(len(decoy_sexes), bool)
-            if candidates.sexes[r] is None
-            else decoy_sexes == candidates.sexes[r]
-            for r in real
-        ]
-    )
     face_sexes = [None if pd.isna(s) else s for s in results["sex"]]
     return ClaimData(
         name=names,

@@ -318,8 +318,8 @@ def run_defence(
         # the lab's people are synthetic: their photos may be cached, and are then encoded
         # once per model, not once per held-out spelling as well
         return create_attack(model_spec, num_names=lab.preset.num_names, seed=lab.seed,
-                             crop="none", cache_dir=out / "cache", cache_images=True,
-                             progress=False)
+                             name_decoys=lab.preset.name_decoys, crop="none",
+                             cache_dir=out / "cache", cache_images=True, progress=False)
 
     quiet = lambda message: None  # noqa: E731
     start = time.perf_counter()

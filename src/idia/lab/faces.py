@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from idia.face_descriptors import FULL_IMAGE, LFW_FUNNELED_BOX, FaceBox, describe_paths
+from idia.fullname import DEFAULT_DECOYS
 from idia.lab import train
 from idia.lab.lit import LiTSettings, torch_threads, train_lit
 from idia.lab.pipeline import PRESETS, LabError, attack_and_summarize, new_lab_folder
@@ -101,6 +102,7 @@ class FacesPreset:
     context_length: int = 32
     num_names: int = 1000
     draws: int = 20
+    name_decoys: int = DEFAULT_DECOYS  # per person, for the name and text-only tests
 
     def architecture(self, fallback: FaceBox) -> LiTConfig:
         return LiTConfig(
@@ -116,7 +118,7 @@ FACES_PRESETS: dict[str, FacesPreset] = {
     "quick": FacesPreset(
         named_people=24, members=12, inject=PRESETS["quick"].inject, attack_photos=6,
         train_photos=8, corpus_photos=800, corpus_photos_per_person=5, epochs=10,
-        batch_size=128, lr=1e-3, warmup=20, num_names=300, draws=10,
+        batch_size=128, lr=1e-3, warmup=20, num_names=300, draws=10, name_decoys=200,
     ),
     # The main job: 132 people (66 members, 11 per count), about 5,800 pairs; sized to 15
     # minutes on 2 cores with LFW's descriptors to compute, about half that once cached.

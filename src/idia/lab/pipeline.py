@@ -32,6 +32,7 @@ import pandas as pd
 
 from idia import synthetic
 from idia.errors import IdiaError
+from idia.fullname import DEFAULT_DECOYS
 from idia.lab import controls, train
 from idia.people import find_people
 from idia.run_folder import RunFolder
@@ -57,6 +58,7 @@ class LabPreset:
     warmup: int
     num_names: int = 1000
     draws: int = 20
+    name_decoys: int = DEFAULT_DECOYS  # per person, for the name and text-only tests
 
 
 PRESETS: dict[str, LabPreset] = {
@@ -78,6 +80,7 @@ PRESETS: dict[str, LabPreset] = {
         warmup=20,
         num_names=300,
         draws=10,
+        name_decoys=200,
     ),
     # The main job: about 12-16 minutes on 2 cores (measurements in docs/lab.md).
     "standard": LabPreset(
@@ -101,6 +104,7 @@ class Preset(Protocol):
     attack_photos: int
     num_names: int
     draws: int
+    name_decoys: int
 
 
 class LabError(IdiaError, ValueError):
@@ -320,10 +324,11 @@ def attack_and_summarize(
 
     start = time.perf_counter()
     log(f"[4/5] attacking all {n_people} people ({settings.num_names} candidate names, "
-        "21 templates)")
+        f"21 templates; up to {settings.name_decoys} full-name decoys each for the name tests)")
     attacker = create_attack(
         spec,
         num_names=settings.num_names,
+        name_decoys=settings.name_decoys,
         seed=seed,
         crop="none",
         cache_dir=out / "cache",

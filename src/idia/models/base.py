@@ -75,6 +75,10 @@ class EmbeddedClassifier(ScoredModel, Protocol):
 
     def image_embeddings(self, images: Sequence[Image.Image]) -> np.ndarray: ...
 
+    def text_embeddings(self, texts: Sequence[str]) -> np.ndarray:
+        """(N, D) embeddings of texts (through the disk cache; not kept in memory)."""
+        ...
+
     def group_embeddings(self, text_groups: Sequence[Sequence[str]]) -> np.ndarray:
         """(G, K, D) embeddings of G equally sized text groups."""
         ...

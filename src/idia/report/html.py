@@ -34,7 +34,8 @@ from idia.evaluation import (
     load_run,
     summary_size,
 )
-from idia.labels import RULE_LABELS
+from idia.fullname import FULL_NAME_NULL
+from idia.labels import NULL_LABELS, RULE_LABELS, null_description
 from idia.report import figures
 from idia.run_folder import RunFolder, RunFolderError
 from idia.version import __version__
@@ -259,6 +260,7 @@ def _people_rows(report: RunReport) -> list[dict[str, Any]]:
                 "p_name": _present(person.get("p_name")),
                 "p_face": _present(person.get("p_face")),
                 "p_text": _present(person.get("p_text")),
+                "decoys": _person_null(person),
                 "claim": RULE_LABELS[verdict].meaning if verdict in RULE_LABELS else "",
                 "verdict": "no photos"
                 if not has_photos[i]
@@ -274,6 +276,29 @@ def _people_rows(report: RunReport) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def _null_words(report: RunReport) -> str | None:
+    """What the name tests of a run compared each name with, in words (None for a run older
+    than the full-name null)."""
+    results = report.run.results
+    if "null" not in results:
+        return None
+    counts = results["null"].value_counts()
+    served = ", ".join(f"{NULL_LABELS[key]}: {n}" for key, n in counts.items())
+    return (f"The name-familiarity and text-only tests compare each name with its own decoy "
+            f"names; their null: {FULL_NAME_NULL}. People per null: {served}.")
+
+
+def _person_null(person: Mapping[str, Any]) -> str:
+    """A person's decoys in a few words: "US, 2,000" or why the name was not tested."""
+    key = person.get("null")
+    if not isinstance(key, str):
+        return ""
+    if key == "full_name":
+        return f"{person['origin']}, {int(person['n_decoys']):,}"
+    reason = person.get("null_reason")
+    return NULL_LABELS[key] + (f" ({reason})" if isinstance(reason, str) else "")
 
 
 def _present(value: Any) -> float | None:
@@ -402,6 +427,7 @@ def write_report(runs: Sequence[str | Path], out: str | Path) -> Path:
                 "threshold": r.evaluation["settings"]["threshold"],
                 "n_templates": r.run.n_templates,
                 "rows": _people_rows(r),
+                "null": _null_words(r),
             }
             for r in reports
         ],
@@ -530,7 +556,7 @@ def write_check_report(
             "label": RULE_LABELS[claim].explained,
             "test": test,
             "holds": test.holds(result.alpha),
-            "null": NULLS[claim],
+            "null": test.null or NULLS[claim],
         }
         for claim, test in result.claims.items()
     ]
@@ -551,6 +577,7 @@ def write_check_report(
             ("threshold (tau)", result.threshold),
             ("alpha (calibrated tests)", result.alpha),
             ("sex used for matching", result.sex or "unknown"),
+            ("decoys of the name tests", null_description(result.name_null)),
             ("reference people", result.n_reference_people),
             *((str(k), v) for k, v in (settings or {}).items()),
         ],

@@ -30,6 +30,7 @@ from idia.models import (
     load_model,
 )
 from idia.models.card import CROP_WORDS, ModelCard, find_card
+from idia.name_null import NameNulls
 from idia.reference import ReferenceSet
 from idia.serve.catalog import is_remote, offered_models
 from idia.serve.examples import LabExamples, lab_examples
@@ -110,6 +111,7 @@ class WebDemo:
             elif card.path_of("audit_run") is not None:
                 log.warning("warning: no examples for %s: %s", label, why)
         self._references: dict[str, ReferenceSet] = {}
+        self._name_nulls: dict[str, NameNulls] = {}
 
     def model(self, label: str) -> EmbeddingModel | ClosedBoxModel:
         """The model offered as ``label`` (KeyError for anything else), loaded once."""
@@ -140,6 +142,19 @@ class WebDemo:
                     model, max_groups=None, max_texts=self.prompt_memory
                 )
             return self._classifiers[label]
+
+    def name_nulls(self, label: str) -> NameNulls:
+        """The builder of the name tests' decoys for the model offered as ``label``, shared by
+        its visitors: the parts of the name pools a check needed stay encoded in memory (they
+        are public names, never a visitor's photo)."""
+        classifier = self.classifier(label)
+        with self._lock:
+            if label not in self._name_nulls:
+                embedded = isinstance(classifier, EmbeddingZeroShot)
+                self._name_nulls[label] = NameNulls(
+                    classifier.text_embeddings if embedded else None
+                )
+            return self._name_nulls[label]
 
     def default_crop(self, label: str | None) -> str:
         """How photos are prepared for this model unless the visitor chooses: its card's crop,
@@ -180,6 +195,11 @@ class WebDemo:
         classifier.group_embeddings(groups)
         chance_member_probability(len(groups), len(groups[0]))  # imports SciPy now (2 s)
         log(f"{label}: prompts encoded in {time.perf_counter() - start:.1f} s")
+        start = time.perf_counter()
+        name = lab.examples[0].name if lab else "Jane Doe"
+        attacker.name_null(name)  # the model's familiarity with the parts of that name's pools
+        log(f"{label}: name parts of the decoy pools of {name!r} encoded in "
+            f"{time.perf_counter() - start:.1f} s")
         if lab is not None:
             start = time.perf_counter()
             log(f"{label}: preparing the lab's people (the face test's reference) ...")
@@ -200,6 +220,7 @@ class WebDemo:
             crop="none" if crop == "none" else "face",
             face_margin=card.face_margin if card is not None else None,
             detector=self.detector() if crop != "none" else "yunet",
+            name_nulls=self.name_nulls(label),
             progress=False,
         )
 

@@ -15,7 +15,7 @@ import pandas as pd
 from PIL import Image
 
 from idia.engine import CheckResult
-from idia.labels import RULE_LABELS, verdict_label
+from idia.labels import RULE_LABELS, null_description, verdict_label
 from idia.serve.catalog import is_remote
 from idia.serve.examples import LabExamples
 from idia.serve.uploads import UNCHECKED_UPLOAD_AGE_S, UNCHECKED_UPLOAD_SWEEP_S
@@ -131,6 +131,10 @@ def verdict_markdown(result: CheckResult, notes: Sequence[str] = ()) -> str:
         f"when its p-value, adjusted over your claims (Benjamini-Hochberg), is at most "
         f"{result.alpha:g}.",
     ]
+    if result.name_null:
+        parts.append(f"Your name was compared with {null_description(result.name_null)}"
+                     + (f". The test's assumption: {result.name_null['null']}."
+                        if result.name_null["key"] == "full_name" else "."))
     if notes:
         parts.append("\n".join(f"- {note}" for note in notes))
     return "\n\n".join(parts)
@@ -143,8 +147,11 @@ def explanation_markdown(result: CheckResult) -> str:
         f"The model was shown your photos and asked, in {t} different phrasings (templates, "
         f'like "a photo of NAME"), which of {k} names fits best: yours and {k - 1} random '
         "decoy names. Two questions are tested apart. *Has the model seen your name?* Your "
-        "name is compared with the random names on your photos: a name the model never saw "
-        "scores like any of them. *Does it link your face to your name?* Your name on your "
+        "full name is compared, on your photos, with decoy names made of parts the model "
+        "knows as well as yours (your first name with other surnames, other first names with "
+        "your surname, and recombinations, from where your name comes from): a full name the "
+        "model never saw scores like any of them, even if it has seen your first name or your "
+        "surname on someone else. *Does it link your face to your name?* Your name on your "
         "photos is compared with your name on other people's photos: a model that knows the "
         "name only as text responds to it on every face alike."
     )
