@@ -24,6 +24,19 @@ TINY_OPEN_CLIP = {
 }
 
 
+@pytest.fixture(autouse=True)
+def no_lfw_download(monkeypatch, tmp_path_factory) -> None:
+    """No test downloads LFW (230 MB): scikit-learn's data home is an empty folder and its
+    fetch fails at once as it does offline, so the default public reference of ``idia check``
+    is unavailable unless a test gives ``lfw:DIR`` (or patches the fetch itself)."""
+
+    def offline(**_) -> None:
+        raise OSError("tests do not download LFW")
+
+    monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path_factory.getbasetemp() / "no-lfw"))
+    monkeypatch.setattr("sklearn.datasets.fetch_lfw_people", offline)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():

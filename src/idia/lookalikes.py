@@ -136,3 +136,37 @@ def sex_by_face(
     nearest = voters[np.argsort(distances[voters], kind="stable")[:k]]
     women = int((sexes[nearest] == "f").sum())
     return "f" if 2 * women >= len(nearest) else "m"
+
+
+def sexes_by_face(
+    means: np.ndarray,
+    labelled_sexes: Sequence[str | None],
+    k: int = SEX_NEIGHBOURS,
+    duplicate_distance: float = DUPLICATE_DISTANCE,
+    chunk: int = 512,
+) -> np.ndarray:
+    """:func:`sex_by_face` of every row of ``means`` (R, 128) at once, against the labelled
+    rows among them (a person's own label does not vote: it is nearer than
+    ``duplicate_distance``): (R,) object array of ``"f"``, ``"m"`` or None (no face, or
+    nobody labelled)."""
+    means = np.asarray(means, np.float64)
+    sexes = np.array([s if s in ("f", "m") else "" for s in labelled_sexes], dtype=object)
+    has_face = ~np.isnan(means).any(axis=1)
+    voters = np.flatnonzero((sexes != "") & has_face)
+    out = np.full(len(means), None, dtype=object)
+    if not len(voters):
+        return out
+    voter_means, is_woman = means[voters], sexes[voters] == "f"
+    voter_norms = (voter_means**2).sum(axis=1)
+    rows = np.flatnonzero(has_face)
+    for start in range(0, len(rows), chunk):
+        block = rows[start : start + chunk]
+        squared = (means[block] ** 2).sum(axis=1)[:, None] + voter_norms - 2 * means[
+            block] @ voter_means.T
+        distances = np.sqrt(np.maximum(squared, 0.0))
+        distances[distances < duplicate_distance] = np.inf  # the person themselves
+        n_votes = np.minimum(k, np.isfinite(distances).sum(axis=1))
+        nearest = np.argsort(distances, axis=1, kind="stable")[:, :k]
+        women = (is_woman[nearest] & (np.arange(nearest.shape[1]) < n_votes[:, None])).sum(axis=1)
+        out[block] = np.where(n_votes == 0, None, np.where(2 * women >= n_votes, "f", "m"))
+    return out

@@ -114,13 +114,15 @@ def reference_faces(
     cache_dir: str | Path | None = None,
     workers: int = 1,
     progress: Progress | None = None,
+    store: bool = True,
 ) -> ReferenceFaces:
     """Descriptors of every photo of a public reference set (``set_key``: its identity, e.g.
     :attr:`idia.lfw.LFWReference.key`), from the cache or computed in ``workers`` processes
-    and cached. Never pass a user's own photos: they would be stored."""
+    and cached (``store=False``: the cache is neither read nor written). Never pass a user's
+    own photos: they would be stored."""
     encoder = encoder_identity(box)
     path = cache_path(set_key, encoder, cache_dir)
-    if path.is_file():
+    if store and path.is_file():
         try:
             return _load(path, people, set_key, encoder)
         except (OSError, ValueError, KeyError) as err:
@@ -136,6 +138,8 @@ def reference_faces(
         set_key=set_key,
         encoder=encoder,
     )
+    if not store:
+        return faces
     try:
         _save(faces, path)
     except OSError as err:

@@ -30,11 +30,15 @@ from idia.cli.options import (
     expand_option_groups,
 )
 from idia.cli.render import render_audit, render_check, report_usage
+from idia.engine import IdentityInferenceAttack, Reference
+from idia.face_descriptors import FaceEncoderError
+from idia.face_reference import NO_REFERENCE
+from idia.lfw import LFWError, is_lfw_spec
 
 app = typer.Typer()
 
 
-def validate_person(photos: list[Path], reference: Path | None, sex: str | None) -> None:
+def validate_person(photos: list[Path], reference: str | None, sex: str | None) -> None:
     """What check and certify can tell before loading a model."""
     missing = [str(p) for p in photos if not p.exists()]
     if missing:
@@ -43,6 +47,22 @@ def validate_person(photos: list[Path], reference: Path | None, sex: str | None)
         fail(f"--sex must be 'f' or 'm', not {sex!r}")
     if reference is not None and not photos:
         fail("--reference needs photos of the person (the face test compares them)")
+
+
+def face_reference(attacker: IdentityInferenceAttack, reference: str | None) -> Reference:
+    """The face test's reference for ``reference`` (the option's value; None: the attack's
+    default, a lab model's people or LFW), a public one loaded once. One given explicitly
+    must load (or the command stops with what to do); the default LFW that cannot be had
+    leaves the face test not tested, with the reason."""
+    chosen = reference if reference is not None else attacker.default_reference()
+    if isinstance(chosen, str) and is_lfw_spec(chosen):
+        try:
+            return attacker.load_reference(chosen, strict=reference is not None)
+        except (LFWError, FaceEncoderError) as err:
+            fail(str(err))
+    if isinstance(chosen, str) and chosen.strip().lower() == NO_REFERENCE:
+        return None
+    return chosen
 
 
 @app.command()
@@ -64,7 +84,8 @@ def check(
     photos = photos or []
     validate_person(photos, reference, sex)
     attacker = replace(attack, quiet=attack.quiet or as_json).build(model)
-    result = attacker.check(photos, name, candidates, reference=reference, sex=sex, alpha=alpha)
+    others = face_reference(attacker, reference) if photos else None
+    result = attacker.check(photos, name, candidates, reference=others, sex=sex, alpha=alpha)
     if result.extra.get("differs_from_audit"):
         typer.echo(f"note: this check differs from the audit run in "
                    f"{', '.join(result.extra['differs_from_audit'])}; its verdict may differ "

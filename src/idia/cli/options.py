@@ -29,9 +29,13 @@ if TYPE_CHECKING:
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help=f"Model spec: {SPEC_HELP}.")]
 NameOpt = Annotated[str, typer.Option("--name", "-n", help="The person's real name.")]
 ReferenceOpt = Annotated[
-    Path | None,
-    typer.Option(help="Other people's photos, one subfolder per person (as for audit --people), "
-                 "for the face-association test (without it, that test is not run)."),
+    str | None,
+    typer.Option(help="The face-association test's other people: 'lfw' (Labeled Faces in the "
+                 "Wild, fetched once through scikit-learn; the 1,000 people who look most like "
+                 "this one), 'lfw:DIR' (a local copy: DIR holds lfw_home/lfw_funneled/), a "
+                 "folder of other people's photos (one subfolder per person; same-sex people), "
+                 "or 'none'. Default: a lab model's own people (its card names them), else "
+                 "'lfw'."),
 ]
 SexOpt = Annotated[
     str | None,
