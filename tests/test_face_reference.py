@@ -18,15 +18,17 @@ from idia import IdentityInferenceAttack, claims
 from idia.cache import EmbeddingCache, cache_info, image_key
 from idia.cli import app
 from idia.face_descriptors import describe_paths
-from idia.face_reference import PublicReference
+from idia.face_reference import PublicReference, UnavailableReference
 from idia.faces import load_image
 from idia.lookalikes import sex_by_face, sexes_by_face
 from idia.models import ZeroShotResult
 from idia.models.card import ModelCard
+from idia.names import normalize_name as normalize
 from idia.reference_faces import cache_path
 from idia.zeroshot import EmbeddingZeroShot
 
 pytestmark = pytest.mark.shared_data
+SEX = {"f": "women", "m": "men"}
 
 
 def _unit(text: str, dim: int = 64) -> np.ndarray:
@@ -252,3 +254,65 @@ def test_cli_check_uses_the_public_reference_by_default(public, lfw_small, tiny_
     assert not json.loads(none.stdout)["claims"]["face_association"]["tested"]
     missing = runner.invoke(app, [*args, "--reference", f"lfw:{tmp_path / 'nowhere'}"])
     assert missing.exit_code != 0 and "scikit-learn's layout" in missing.output
+
+
+def test_an_audit_can_use_the_public_reference(public, owners, tmp_path) -> None:
+    import shutil
+
+    import pandas as pd
+
+    from idia.audit import run_audit
+
+    audited = ["Serena Williams", "Venus Williams", "Colin Powell", "Tony Blair"]
+    people = tmp_path / "people"
+    for name in audited:
+        folder = name.replace(" ", "_")
+        shutil.copytree(public.lfw.folder / folder, people / folder)
+    membership = tmp_path / "membership.csv"
+    membership.write_text("name,member,sex\nSerena Williams,1,f\nVenus Williams,0,f\n"
+                          "Colin Powell,1,m\nTony Blair,0,m\n")
+    model = LFWKnowingModel(owners, ["Serena Williams", "Colin Powell"])
+    attack = IdentityInferenceAttack(model, crop="none", num_names=60, progress=False)
+    run = tmp_path / "run"
+    run_audit(attack, people, run, membership, reference=public, log=lambda _: None)
+    results = pd.read_parquet(run / "results.parquet").set_index("name")
+    keys = {normalize(n) for n in audited}
+    for name in audited:
+        sex = results.loc[name, "sex"]
+        others = sum(s == sex and normalize(p.name) not in keys
+                     for p, s in zip(public.lfw.people, public.face_sexes, strict=True))
+        # lookalikes of the person's sex, never an audited person (whose name is a candidate)
+        assert 1 <= results.loc[name, "n_face_reference"] <= others
+        assert f"{SEX[sex]} (this person's sex from the membership table" in results.loc[
+            name, "face_matching"]
+    for member in ("Serena Williams", "Colin Powell"):
+        assert results.loc[member, "p_face"] == pytest.approx(
+            1 / (1 + results.loc[member, "n_face_reference"]))
+    config = json.loads((run / "config.json").read_text())
+    assert config["face_reference"]["key"] == public.key
+    encoded = model.image_calls  # every photo at most once: the reference's for all four
+    assert encoded <= public.lfw.n_photos
+    again = run_audit(attack, people, run, membership, reference=public, log=lambda _: None)
+    assert model.image_calls == encoded, "resumed: nothing attacked again"
+    assert again["n_people"] == 4
+
+
+def test_the_web_page_uses_the_public_reference_for_models_without_a_lab(
+    public, owners, lfw_small, tmp_path, monkeypatch
+) -> None:
+    from idia.serve.demo import WebDemo
+
+    monkeypatch.setenv("IDIA_CACHE_DIR", str(tmp_path / "cache"))
+    model = LFWKnowingModel(owners, ["Serena Williams"])
+    demo = WebDemo({"knowing": model}, num_names=60, public_reference=f"lfw:{lfw_small}")
+    lines: list[str] = []
+    demo.prepare("knowing", log=lines.append)
+    assert any("face test against Labeled Faces in the Wild" in line for line in lines)
+    answer = demo.run("knowing", "Serena Williams", [str(p) for p in photos_of(
+        public, "Serena Williams")], crop="none")
+    assert "Labeled Faces in the Wild" in answer.verdict and "smallest p-value" in answer.verdict
+    # the visitor's face is described in memory only: the cache holds public data alone
+    assert [p.parent.name for p in (tmp_path / "cache").rglob("*") if p.is_file()] == [
+        "reference-faces"]
+    offline = WebDemo({"knowing": model}, num_names=60)  # 'lfw', absent here and not fetched
+    assert isinstance(offline.public_reference(), UnavailableReference)

@@ -143,11 +143,14 @@ def claim_columns(
     text: pd.DataFrame | None,
     seed: int,
     alpha: float,
+    public_face: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Per person: the three tests (continuous where the model gave scores, top-1 counts
     otherwise and beside them, their ties broken at random with draws seeded by ``seed`` and
     the person's name, the conservative p-values beside them), BH q-values across the audit
-    per claim, and one verdict over all claims (:func:`idia.claims.hierarchical_verdicts`)."""
+    per claim, and one verdict over all claims (:func:`idia.claims.hierarchical_verdicts`).
+    ``public_face``: the face tests against a public reference (rows of the run's ``face``
+    parts), which replace those against the audited people."""
     n = len(people)
     has_photos = n_photos > 0
     keys = [name_key(p.name) for p in people]
@@ -212,6 +215,8 @@ def claim_columns(
     out["n_name_null"] = np.where(has_photos, n_name_null, 0).astype(np.int64)
     out["n_face_reference"] = np.where(has_photos, n_reference, 0)
     out["face_reference_same_sex"] = _same_sex_rows(mask, face_sexes)
+    if public_face is not None:
+        out |= _public_face_columns(public_face, n, has_photos, method)
     if text is not None:
         by_index = text.set_index("real_index")
         for column in ("text_statistic", "p_text", "z_text", "n_text_null"):
@@ -226,6 +231,33 @@ def claim_columns(
     frame = pd.concat([frame, verdict_columns(frame, alpha)], axis=1)
     frame.attrs["method"] = method
     return frame
+
+
+PUBLIC_FACE_COLUMNS = ("face_statistic", "z_face", "face_blind", "p_face_top1", "z_face_top1",
+                       "p_face_top1_conservative")
+
+
+def _public_face_columns(
+    rows: pd.DataFrame, n: int, has_photos: np.ndarray, method: str
+) -> dict[str, np.ndarray]:
+    """The face-test columns of results from the public reference's rows (one per person
+    with photos; NaN where a person's test could not run, with ``face_reason``)."""
+    table = rows.set_index("person").reindex(range(n))
+
+    def column(name: str) -> np.ndarray:
+        values = table[name].to_numpy(float) if name in table else np.full(n, np.nan)
+        return _masked(values, has_photos)
+
+    out = {name: column(name) for name in PUBLIC_FACE_COLUMNS}
+    out["p_face"] = column("p_face") if method == "response" else out["p_face_top1"]
+    if method != "response":
+        out["z_face"] = out["z_face_top1"]
+    out["n_face_reference"] = np.nan_to_num(column("n_face_reference")).astype(np.int64)
+    out["face_reference_same_sex"] = out["n_face_reference"] > 0
+    for text in ("face_sex", "face_matching", "face_reason"):
+        out[text] = table[text].to_numpy(object) if text in table else np.full(n, None)
+    out["face_photos"] = column("face_photos")
+    return out
 
 
 def verdict_columns(frame: pd.DataFrame, alpha: float) -> pd.DataFrame:

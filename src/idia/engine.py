@@ -26,6 +26,8 @@ from idia.face_reference import (
     DEFAULT_REFERENCE,
     NO_REFERENCE,
     PublicReference,
+    ReferenceAnswers,
+    ReferencePlan,
     UnavailableReference,
 )
 from idia.faces import (
@@ -634,72 +636,107 @@ class IdentityInferenceAttack:
     ) -> tuple[TestResult, int]:
         """Against the public reference's lookalikes (:mod:`idia.face_reference`): the k
         nearest reference people of the person's sex, m photos each side."""
-        try:
-            descriptors = describe_images([p.image for p in good]).vectors  # never stored
-        except FaceEncoderError as err:
-            return claims.not_tested("face_association", str(err)), 0
-        plan = reference.plan(descriptors, name, sex, sex_source, len(good), self.seed)
+        plan = self.lookalike_plan(reference, good, name, sex, sex_source)
         if isinstance(plan, str):
             return claims.not_tested("face_association", plan), 0
-        values = np.full(len(plan.people), np.nan)
-        done = 0
-        while done < len(plan.people) and np.isfinite(values).sum() < plan.k:
-            batch = range(done, min(len(plan.people),
-                                    done + plan.k - int(np.isfinite(values).sum())))
-            values[batch.start : batch.stop] = self._reference_statistics(
-                reference, [plan.photos[i] for i in batch], candidates, real
-            )
-            done = batch.stop
-        used = np.flatnonzero(np.isfinite(values))[: plan.k]
+        answers = self.lookalike_answers(reference, plan, candidates)
+        continuous, hits = answers.statistics(real)
         own_values = self._photo_statistics(own, real)[plan.own_photos]
-        method = "mean response" if own.responses is not None else "top-1 hits (closed box)"
-        ties = None if own.responses is not None else claims.tie_break_draw(
-            self.seed, normalize_name(name), "face_top1"
-        )
+        if own.responses is not None and continuous is not None:
+            values, method, ties = continuous, "mean response", None
+        else:
+            values, method = hits, "top-1 hits (closed box)"
+            ties = claims.tie_break_draw(self.seed, normalize_name(name), "face_top1")
         result = claims.face_test(
-            float(own_values.mean()), values[used], f"{method}; lookalike reference people",
-            ties, null=claims.LOOKALIKE_NULL, reference_set=reference.describe(),
-            matching=plan.rule(used),
+            float(own_values.mean()), values, f"{method}; lookalike reference people", ties,
+            null=claims.LOOKALIKE_NULL, reference_set=reference.describe(),
+            matching=plan.rule(answers.used),
         )
         return result, result.n_null
 
-    def _reference_statistics(
+    def lookalike_plan(
         self,
         reference: PublicReference,
-        photos: Sequence[Sequence[Path]],
+        good: Sequence[Photo],
+        name: str,
+        sex: str | None,
+        sex_source: str,
+        exclude: Sequence[str] = (),
+    ) -> ReferencePlan | str:
+        """Whom a person (their usable photos ``good``) is compared with in the public
+        reference (see :meth:`~idia.face_reference.PublicReference.plan`), or why they cannot
+        be. Their photos are described by dlib in memory; nothing is kept."""
+        try:
+            descriptors = describe_images([p.image for p in good]).vectors
+        except FaceEncoderError as err:
+            return str(err)
+        return reference.plan(descriptors, name, sex, sex_source, len(good), self.seed,
+                              exclude=exclude)
+
+    def lookalike_answers(
+        self,
+        reference: PublicReference,
+        plan: ReferencePlan,
         candidates: CandidateSet,
-        real: int,
+        memo: dict[Path, tuple[np.ndarray | None, np.ndarray] | None] | None = None,
+    ) -> ReferenceAnswers:
+        """The model's answers (``candidates``) on the photos of the first ``plan.k``
+        reference people of ``plan`` whose photos all have a usable face. ``memo``: answers
+        per photo kept across calls (an audit asks about the same photos for many people)."""
+        memo = {} if memo is None else memo
+        used: list[int] = []
+        position = 0
+        while position < len(plan.people) and len(used) < plan.k:
+            batch = range(position, min(len(plan.people), position + plan.k - len(used)))
+            needed = [p for i in batch for p in plan.photos[i] if p not in memo]
+            memo.update(zip(needed, self._answers_on(reference, needed, candidates),
+                            strict=True))
+            used += [i for i in batch if all(memo[p] is not None for p in plan.photos[i])]
+            position = batch.stop
+        rows = [[memo[p] for p in plan.photos[i]] for i in used]
+        n_templates, width = len(self.templates), candidates.n_real
+        best = np.array([[b for _, b in person] for person in rows], np.int64).reshape(
+            len(used), plan.n_photos, n_templates)
+        scored = all(c is not None for person in rows for c, _ in person)
+        cross = np.array([[c for c, _ in person] for person in rows], np.float64).reshape(
+            len(used), plan.n_photos, width) if scored else None
+        return ReferenceAnswers(np.array(used, np.int64), cross, best)
+
+    def _answers_on(
+        self, reference: PublicReference, photos: Sequence[Path], candidates: CandidateSet,
         chunk: int = 256,
-    ) -> np.ndarray:
-        """The face statistic of the name ``real`` on each reference person's ``photos`` (the
-        mean over them; NaN when one has no usable face). The model's embeddings of public
+    ) -> list[tuple[np.ndarray | None, np.ndarray] | None]:
+        """Per photo: (responses of every real name (R,) or None for a closed box, top answer
+        per template (T,)), or None without a usable face. The model's embeddings of public
         photos are kept (:class:`~idia.face_reference.ReferenceEmbeddings`); a closed box is
         asked about each photo."""
-        flat = [photo for group in photos for photo in group]
-        owner = np.repeat(np.arange(len(photos)), [len(group) for group in photos])
-        per_photo = np.full(len(flat), np.nan)
+        out: list[tuple[np.ndarray | None, np.ndarray] | None] = [None] * len(photos)
+
+        def keep(rows: Sequence[int], answer: Predictions) -> None:
+            for at, row in enumerate(rows):
+                cross = None if answer.responses is None else answer.responses.cross[at]
+                out[row] = (cross, answer.best[at])
+
         if isinstance(self.classifier, EmbeddedClassifier):
             detector = self.detector
             preparation = (f"{self.crop}/{self.face_margin}/"
                            f"{detector.name if detector is not None else '-'}")
             vectors = reference.embeddings.get(
-                self.classifier, reference.photo_keys(flat, preparation), flat, self.prepare,
-                self.cache,
+                self.classifier, reference.photo_keys(photos, preparation), photos,
+                self.prepare, self.cache,
             )
             ok = np.flatnonzero(~np.isnan(vectors).any(axis=1))
             for start in range(0, len(ok), chunk):
                 rows = ok[start : start + chunk]
-                answer = self.predict([], candidates, real, vectors[rows])
-                per_photo[rows] = self._photo_statistics(answer, real)
+                keep(rows, self.predict([], candidates, 0, vectors[rows]))
         else:
-            for start in range(0, len(flat), chunk):
-                prepared = self.prepare(flat[start : start + chunk])
+            for start in range(0, len(photos), chunk):
+                prepared = self.prepare(photos[start : start + chunk])
                 ok = [i for i, photo in enumerate(prepared) if photo.status == "ok"]
                 if ok:
-                    answer = self.predict([prepared[i].image for i in ok], candidates, real)
-                    per_photo[start + np.array(ok)] = self._photo_statistics(answer, real)
-        sums = np.bincount(owner, weights=per_photo, minlength=len(photos))  # NaN stays NaN
-        return sums / np.bincount(owner, minlength=len(photos))
+                    answer = self.predict([prepared[i].image for i in ok], candidates, 0)
+                    keep([start + i for i in ok], answer)
+        return out
 
     @staticmethod
     def _photo_statistics(predictions: Predictions, real: int) -> np.ndarray:

@@ -48,7 +48,7 @@ from idia.lookalikes import (
     sex_by_face,
     sexes_by_face,
 )
-from idia.names import NamePool, infer_sex
+from idia.names import NamePool, infer_sex, normalize_name
 from idia.people import name_key
 from idia.progress import progress as progress_display
 from idia.reference_faces import ReferenceFaces, reference_faces
@@ -57,6 +57,8 @@ DEFAULT_REFERENCE = SPEC
 """The public reference every check has: LFW, fetched once through scikit-learn."""
 NO_REFERENCE = "none"
 """The reference spec that runs no face test."""
+AUDITED_REFERENCE = "audited"
+"""An audit's face reference by default: the other audited people of the same sex."""
 SEX_WORDS = {"f": "women", "m": "men"}
 
 
@@ -107,6 +109,26 @@ class ReferencePlan:
             f"{DUPLICATE_DISTANCE:.2f}); {each} of each, this person's too (drawn with seed "
             f"{self.seed})"
         )
+
+
+@dataclass(frozen=True)
+class ReferenceAnswers:
+    """The model's answers on the photos of the reference people a plan uses.
+
+    ``used`` (U,): positions in :attr:`ReferencePlan.people`; ``cross`` (U, m, R): the
+    responses of every real name of the candidates on each photo (None for a closed box);
+    ``best`` (U, m, T): the top answer per photo and template.
+    """
+
+    used: np.ndarray
+    cross: np.ndarray | None
+    best: np.ndarray
+
+    def statistics(self, real: int) -> tuple[np.ndarray | None, np.ndarray]:
+        """The face statistics of the real name ``real`` per reference person: its mean
+        response (None for a closed box) and its top-1 hits per photo."""
+        continuous = None if self.cross is None else self.cross[:, :, real].mean(axis=1)
+        return continuous, (self.best == real).sum(axis=2).mean(axis=1).astype(np.float64)
 
 
 class ReferenceEmbeddings:
@@ -240,10 +262,12 @@ class PublicReference:
         n_photos: int,
         seed: int,
         k: int = DEFAULT_LOOKALIKES,
+        exclude: Sequence[str] = (),
     ) -> ReferencePlan | str:
         """Whom the person (face ``descriptors`` (P', 128) of their usable photos, NaN rows
         where dlib found no face; ``n_photos`` usable photos) is compared with; or why they
-        cannot be: a sentence."""
+        cannot be: a sentence. ``exclude``: names never used as references (an audit's
+        people: their names are among the candidates and would win on their own faces)."""
         if np.isnan(descriptors).all():
             return ("the face encoder (dlib) found no face in these photos, so the reference "
                     "people who look like this person cannot be chosen")
@@ -252,6 +276,9 @@ class PublicReference:
         if sex not in SEX_WORDS:
             return "this person's sex could not be told from the name or the face (give --sex)"
         same = self.face_sexes == sex
+        if exclude:
+            left_out = {normalize_name(n) for n in exclude}
+            same &= np.array([normalize_name(p.name) not in left_out for p in self.lfw.people])
         ordered = choose_lookalikes(descriptors, self.means, [p.name for p in self.lfw.people],
                                     name=name, k=len(self.means), eligible=same)
         counts = self.counts[ordered.indices]

@@ -14,6 +14,7 @@ from idia.cli.errors import fail
 from idia.cli.options import (
     AlphaOpt,
     AttackOptions,
+    AuditReferenceOpt,
     CandidatesOpt,
     CheckPhotosArg,
     CheckReportOpt,
@@ -32,7 +33,7 @@ from idia.cli.options import (
 from idia.cli.render import render_audit, render_check, report_usage
 from idia.engine import IdentityInferenceAttack, Reference
 from idia.face_descriptors import FaceEncoderError
-from idia.face_reference import NO_REFERENCE
+from idia.face_reference import AUDITED_REFERENCE, NO_REFERENCE
 from idia.lfw import LFWError, is_lfw_spec
 
 app = typer.Typer()
@@ -120,11 +121,13 @@ def audit(
     attack: AttackOptions = AttackOptions(),
     overwrite: OverwriteOpt = False,
     alpha: AlphaOpt = DEFAULT_ALPHA,
+    reference: AuditReferenceOpt = AUDITED_REFERENCE,
 ) -> None:
     """Attack many people with known membership: the paper's rule and the calibrated tests,
     per person and as TP/FP/FN/TN, TPR, FPR with intervals."""
     attacker = attack.build(model)
     summary = run_audit(attacker, people, out, membership, photos_per_person, overwrite,
-                        log=lambda m: typer.echo(m, err=True), alpha=alpha)
+                        log=lambda m: typer.echo(m, err=True), alpha=alpha,
+                        reference=reference)
     report_usage(attacker)
     render_audit(summary, out)

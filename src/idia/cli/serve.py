@@ -34,7 +34,9 @@ from idia.cli.options import (
     ServedNameOpt,
     Top1OnlyOpt,
     WebModelsOpt,
+    WebReferenceOpt,
 )
+from idia.face_reference import DEFAULT_REFERENCE
 
 app = typer.Typer()
 
@@ -121,6 +123,7 @@ def web(
     device: DeviceOpt = None,
     api_key: ApiKeyOpt = None,
     auth_file: AuthFileOpt = None,
+    reference: WebReferenceOpt = DEFAULT_REFERENCE,
 ) -> None:
     """A web page where anyone (or, with a login, invited people) can check whether a model
     knows a face (Gradio)."""
@@ -159,7 +162,8 @@ def web(
         else:
             warn(f"listening on {host} without --auth-file or ${WEB_AUTH_ENV}: anyone who can "
                  "reach it can upload photos and query the models")
-    demo = WebDemo(offered, num_names=num_names, device=device, api_key=api_key)
+    demo = WebDemo(offered, num_names=num_names, device=device, api_key=api_key,
+                   public_reference=reference)
     listed_specs = {split_entry(entry)[1] for entry in listed}
     preload = [label for label, spec in offered.items() if spec in listed_specs]
     for label in preload or list(offered)[:1]:  # the listed models, or the newest found
