@@ -41,6 +41,7 @@ from idia.faces import (
 )
 from idia.labels import verdict_label
 from idia.lfw import LFWError, is_lfw_spec
+from idia.lookalikes import DEFAULT_LOOKALIKES
 from idia.models import (
     ClosedBoxModel,
     EmbeddedClassifier,
@@ -200,6 +201,8 @@ class IdentityInferenceAttack:
     with a 0.3 margin. An explicit crop that differs from the card's is warned about.
     ``warnings``: problems met while loading (e.g. a malformed card); logged with the attack's
     own and kept in :attr:`warnings`.
+    ``lookalikes``: k, the reference people of the face test against a public reference (the
+    smallest p-value it can give is 1 / (1 + k)).
     """
 
     def __init__(
@@ -220,6 +223,7 @@ class IdentityInferenceAttack:
         name_pool: NamePool | None = None,
         progress: bool = True,
         warnings: Sequence[str] = (),
+        lookalikes: int = DEFAULT_LOOKALIKES,
     ) -> None:
         if isinstance(model, str):
             raise TypeError(
@@ -242,6 +246,9 @@ class IdentityInferenceAttack:
         self.decoy_names = decoy_names
         self.name_pool = name_pool
         self.progress = progress
+        if lookalikes < 1:
+            raise AttackInputError(f"lookalikes must be at least 1, got {lookalikes}")
+        self.lookalikes = lookalikes
         self._detector = detector
         self._last_groups: tuple[CandidateSet, list[list[str]]] | None = None
         self.cache = cache
@@ -671,7 +678,7 @@ class IdentityInferenceAttack:
         except FaceEncoderError as err:
             return str(err)
         return reference.plan(descriptors, name, sex, sex_source, len(good), self.seed,
-                              exclude=exclude)
+                              k=self.lookalikes, exclude=exclude)
 
     def lookalike_answers(
         self,

@@ -156,17 +156,46 @@ def sexes_by_face(
     out = np.full(len(means), None, dtype=object)
     if not len(voters):
         return out
-    voter_means, is_woman = means[voters], sexes[voters] == "f"
+    single = means.astype(np.float32)  # ample for choosing neighbours, and 2-3x faster
+    voter_means, is_woman = single[voters], sexes[voters] == "f"
     voter_norms = (voter_means**2).sum(axis=1)
     rows = np.flatnonzero(has_face)
     for start in range(0, len(rows), chunk):
         block = rows[start : start + chunk]
-        squared = (means[block] ** 2).sum(axis=1)[:, None] + voter_norms - 2 * means[
+        squared = (single[block] ** 2).sum(axis=1)[:, None] + voter_norms - 2 * single[
             block] @ voter_means.T
-        distances = np.sqrt(np.maximum(squared, 0.0))
-        distances[distances < duplicate_distance] = np.inf  # the person themselves
-        n_votes = np.minimum(k, np.isfinite(distances).sum(axis=1))
-        nearest = np.argsort(distances, axis=1, kind="stable")[:, :k]
-        women = (is_woman[nearest] & (np.arange(nearest.shape[1]) < n_votes[:, None])).sum(axis=1)
+        distances = np.maximum(squared, 0.0)  # squared: the same order, no square roots
+        distances[distances < duplicate_distance**2] = np.inf  # the person themselves
+        votes = min(k, distances.shape[1])  # only who the k nearest are matters, not their order
+        nearest = np.argpartition(distances, votes - 1, axis=1)[:, :votes]
+        counted = np.isfinite(np.take_along_axis(distances, nearest, axis=1))
+        n_votes, women = counted.sum(axis=1), (is_woman[nearest] & counted).sum(axis=1)
         out[block] = np.where(n_votes == 0, None, np.where(2 * women >= n_votes, "f", "m"))
     return out
+
+
+def lookalike_mask(
+    means: np.ndarray,
+    names: Sequence[str],
+    sexes: Sequence[str | None],
+    k: int = DEFAULT_LOOKALIKES,
+    duplicate_distance: float = DUPLICATE_DISTANCE,
+    has_photos: np.ndarray | None = None,
+) -> np.ndarray:
+    """(N, N): whether person j is one of person i's ``k`` lookalikes among the same people
+    (an audit's, a lab's): of i's sex, never i (nor anyone nearer than
+    ``duplicate_distance`` or of the same name), with photos. The lookalike counterpart of
+    :func:`idia.claims.reference_mask`, for :func:`idia.claims.face_tests`; ``means`` (N, D)
+    may be face descriptors or any vectors that place people by how they look (a lab's drawn
+    traits: then ``duplicate_distance=0``). A person of unknown sex gets no reference."""
+    means = np.asarray(means, np.float64)
+    sex = np.array([s if s in ("f", "m") else "" for s in sexes], dtype=object)
+    has_photos = np.ones(len(means), bool) if has_photos is None else np.asarray(has_photos, bool)
+    mask = np.zeros((len(means), len(means)), bool)
+    for i in np.flatnonzero(has_photos & (sex != "") & ~np.isnan(means).any(axis=1)):
+        eligible = has_photos & (sex == sex[i])
+        eligible[i] = False
+        chosen = choose_lookalikes(means[i : i + 1], means, names, name=names[i], k=k,
+                                   duplicate_distance=duplicate_distance, eligible=eligible)
+        mask[i, chosen.indices] = True
+    return mask
