@@ -31,6 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+
 from idia.engine import create_attack
 from idia.face_descriptors import LFW_FUNNELED_BOX
 from idia.face_reference import PublicReference
@@ -81,6 +83,7 @@ def checks(args: argparse.Namespace, cache_dir: str) -> None:
     embeddings = tempfile.mkdtemp(prefix="idia-bench-embeddings-")
 
     def attack():
+        torch.manual_seed(0)  # the same random weights (and model identity) every time
         return create_attack(args.model, cache_dir=embeddings, progress=False, seed=0,
                              num_names=args.num_names, lookalikes=args.k)
 
@@ -127,6 +130,9 @@ def checks(args: argparse.Namespace, cache_dir: str) -> None:
         else:
             tested = f"not tested: {face.reason}"
         print(f"  {label:<{width}}  {timer}  {tested}")
+    first = rows[0][2]
+    if first is not None and first.tested:
+        print(f"reference: {first.reference}\nmatching: {first.matching}")
 
 
 def main() -> None:

@@ -342,12 +342,11 @@ class IdentityInferenceAttack:
                 if strict:
                     raise
                 return UnavailableReference(str(err))
-        if isinstance(reference, str | Path) or (
-            reference is not None and not isinstance(reference, ReferenceSet | PublicReference
-                                                     | UnavailableReference)
+        if reference is None or isinstance(
+            reference, ReferenceSet | PublicReference | UnavailableReference
         ):
-            return self.reference_set(reference)
-        return reference
+            return reference
+        return self.reference_set(reference)
 
     def predict(
         self,
