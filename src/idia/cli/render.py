@@ -65,7 +65,7 @@ def render_check(result: CheckResult) -> None:
     for claim, test in result.claims.items():
         if test.tested:
             p = f"{test.p_value:.3g}" + (" [bold]*[/bold]" if test.holds(result.alpha) else "")
-            p += f" (floor {test.p_floor:.2g})"
+            p += "" if test.p_floor is None else f" (floor {test.p_floor:.2g})"
             detail = f"{test.method}; {test.n_null:,} null values"
         else:
             p, detail = "not tested", test.reason or ""
