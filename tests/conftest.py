@@ -55,6 +55,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.xdist_group(group))
     if hasattr(config, "workerinput"):  # a pytest-xdist worker: the same order in each
         items.sort(key=lambda item: _work_unit(item) != LAB_GROUP)
+@pytest.fixture(autouse=True)
+def no_lfw_download(monkeypatch, tmp_path_factory) -> None:
+    """No test downloads LFW (230 MB): scikit-learn's data home is an empty folder and its
+    fetch fails at once as it does offline, so the default public reference of ``idia check``
+    is unavailable unless a test gives ``lfw:DIR`` (or patches the fetch itself)."""
+
+    def offline(**_) -> None:
+        raise OSError("tests do not download LFW")
+
+    monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path_factory.getbasetemp() / "no-lfw"))
+    monkeypatch.setattr("sklearn.datasets.fetch_lfw_people", offline)
 
 
 @pytest.fixture(scope="session")

@@ -134,7 +134,7 @@ def test_cli_cache_info_and_purge(knowing_model, tmp_path):
     shown = runner.invoke(app, ["cache", "info", "--cache-dir", str(folder), "--json"])
     assert shown.exit_code == 0, shown.output
     info = json.loads(shown.stdout)
-    assert set(info) == {"path", "bytes", "texts", "images"}
+    assert set(info) == {"path", "bytes", "texts", "images", "reference_images"}
     assert (info["texts"], info["images"]) == (texts, 2) and info["bytes"] > texts * 64 * 4
     human = runner.invoke(app, ["cache", "info", "--cache-dir", str(folder)])
     assert f"{texts:,} prompt embeddings, 2 photo embeddings" in human.stdout

@@ -73,11 +73,14 @@ def test_name_test_is_calibrated_when_the_real_name_is_just_another_name():
     assert stats.kstest(p_values, "uniform").pvalue > 0.01
 
 
-def test_reference_mask_matches_sex_and_falls_back():
+def test_reference_mask_matches_sex_and_never_falls_back_to_everyone():
     mask = claims.reference_mask(["f", "m", "f", None, "m"], np.array([1, 1, 1, 1, 0], bool))
     assert mask[0].tolist() == [False, False, True, False, False]  # other women with photos
-    assert mask[3].tolist() == [True, True, True, False, False]  # unknown sex: everyone else
-    assert mask[1].tolist() == [True, False, True, True, False]  # no other man has photos
+    # unknown sex, or nobody else of that sex with photos: no reference (not tested), never
+    # the other sex (the old fallback, which compares a name with faces it does not fit)
+    assert not mask[3].any() and not mask[1].any()
+    result = claims.face_tests(np.zeros((5, 5)), mask)
+    assert np.isnan(result.p_value[[1, 3]]).all() and not np.isnan(result.p_value[0])
 
 
 def test_matched_means_use_as_many_photos_as_the_person_has():

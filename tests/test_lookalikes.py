@@ -107,3 +107,24 @@ def test_a_real_person_in_the_reference_under_another_name_is_left_out(
     blair = faces.names.index("Tony Blair")
     assert chosen.duplicates.tolist() == [blair]
     assert len(chosen.indices) == 14 and blair not in chosen.indices.tolist()
+
+
+def test_lookalike_mask_is_the_k_nearest_of_the_same_sex_for_face_tests() -> None:
+    from idia import claims
+    from idia.lookalikes import lookalike_mask
+
+    positions = np.array([0.0, 0.1, 0.2, 5.0, 5.1, 0.15, 9.0])[:, None] * np.ones((1, 4))
+    sexes = ["f", "f", "f", "f", "m", "m", None]
+    names = [f"Person {i}" for i in range(7)]
+    mask = lookalike_mask(positions, names, sexes, k=2, duplicate_distance=0.0)
+    assert np.flatnonzero(mask[0]).tolist() == [1, 2]  # the two nearest women, not the man
+    assert np.flatnonzero(mask[3]).tolist() == [1, 2]
+    assert np.flatnonzero(mask[5]).tolist() == [4], "the only other man"
+    assert not mask[6].any(), "unknown sex: no reference"
+    assert not mask.diagonal().any()
+    # what a lab control calls: the same face statistics, sex-only or lookalike references
+    statistics = np.random.default_rng(0).normal(size=(7, 7))
+    by_sex = claims.face_tests(statistics, claims.reference_mask(sexes, np.ones(7, bool)))
+    by_look = claims.face_tests(statistics, mask)
+    assert by_sex.n_reference.tolist() == [3, 3, 3, 3, 1, 1, 0]
+    assert by_look.n_reference.tolist() == [2, 2, 2, 2, 1, 1, 0]

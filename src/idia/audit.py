@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,10 +24,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from idia import attack, audit_claims, claims
-from idia.engine import IdentityInferenceAttack, photo_record
+from idia.engine import IdentityInferenceAttack, Predictions, photo_record
 from idia.errors import IdiaError
-from idia.faces import usable
+from idia.face_reference import AUDITED_REFERENCE, PublicReference
+from idia.faces import Photo, usable
 from idia.files import write_atomic
+from idia.lfw import is_lfw_spec
 from idia.membership import read_membership
 from idia.metrics import confusion_counts, rates, to_json_number
 from idia.models import EmbeddedClassifier
@@ -97,6 +99,7 @@ def run_audit(
     overwrite: bool = False,
     log: Callable[[str], None] = print,
     alpha: float = claims.DEFAULT_ALPHA,
+    reference: str | PublicReference = AUDITED_REFERENCE,
 ) -> dict[str, Any]:
     """Attack every person under ``people_dir``; write and return the run's summary.
 
@@ -105,10 +108,14 @@ def run_audit(
     text-only tests each person's own full-name decoys (:meth:`idia.name_null.NameNulls.
     for_people`: recombinations of the audited people's parts, else their origin's pools; of
     the sex the membership table declares, else the one inferred), written to
-    ``name_null.parquet``."""
+    ``name_null.parquet``. ``reference``: the face test's other people: ``audited`` (the other
+    audited people of the same sex) or a public reference (``lfw``, ``lfw:DIR`` or a loaded
+    :class:`~idia.face_reference.PublicReference`: each person's 1,000 lookalikes there, none
+    of them an audited person)."""
     out = Path(out)
     if photos_per_person is not None and photos_per_person < 1:
         raise AuditError(f"photos per person must be at least 1, got {photos_per_person}")
+    public = _public_reference(attacker, reference)
     people, warnings = discover_people(people_dir)
     for warning in warnings:
         log(f"warning: {warning}")
@@ -144,6 +151,8 @@ def run_audit(
         "declared_sexes": declared,
         "origin_table": f"names-dataset {attacker.name_nulls.table.version}",
     }
+    if public is not None:  # absent for the audited people: older runs resume as they were
+        config["face_reference"] = {"set": public.describe(), "key": public.key}
     _prepare_run_folder(out, config, overwrite)
     write_parquet(out / CANDIDATES, candidates.to_frame())
     nulls = _name_nulls(attacker, people, declared, out)
@@ -155,10 +164,15 @@ def run_audit(
     if text is not None:
         write_parquet(out / TEXT_ONLY, text)
     parts = out / PARTS
-    todo = _unfinished(people, nulls, parts, photos_per_person, attacker, log)
+    todo = _unfinished(people, nulls, parts, photos_per_person, attacker, log, public is not None)
+    lookalikes = None if public is None else LookalikeTests(
+        attacker, public, candidates, [p.name for p in people],
+        {normalize_name(p.name): sex for p, sex in zip(people, declared, strict=True)
+         if sex in ("f", "m")},
+    )
     for person in track(todo, "people", "person", enabled=attacker.progress):
         _attack_person(attacker, person, candidates, photos_per_person, parts,
-                       nulls[person.index])
+                       nulls[person.index], lookalikes)
     _require_a_usable_photo(people, parts, attacker.crop)
     return finalize_run(
         out, people, candidates, truth, attacker.threshold, alpha=alpha, seed=attacker.seed
@@ -190,6 +204,72 @@ def _name_nulls(
     )
     write_parquet(path, nulls_frame(nulls, [p.index for p in people]))
     return nulls
+
+
+def _public_reference(
+    attacker: IdentityInferenceAttack, reference: str | PublicReference
+) -> PublicReference | None:
+    """The public reference an audit's face test uses, loaded once; None for the audited
+    people."""
+    if isinstance(reference, PublicReference):
+        return reference
+    if reference == AUDITED_REFERENCE:
+        return None
+    loaded = attacker.load_reference(reference) if is_lfw_spec(reference) else None
+    if not isinstance(loaded, PublicReference):
+        raise AuditError(f"an audit's face reference is '{AUDITED_REFERENCE}' (the other "
+                         f"audited people) or a public one ('lfw', 'lfw:DIR'), not {reference!r}")
+    return loaded
+
+
+class LookalikeTests:
+    """The face test of an audit's people against a public reference: each person's
+    lookalikes there (:meth:`IdentityInferenceAttack.lookalike_plan`; no audited person among
+    them), asked with the audit's candidates, the same as the person's own photos (no
+    candidate name is a reference person's own). The answers on each reference photo are
+    kept for the next people."""
+
+    def __init__(
+        self,
+        attacker: IdentityInferenceAttack,
+        reference: PublicReference,
+        candidates: CandidateSet,
+        audited: list[str],
+        declared: dict[str, str],
+    ) -> None:
+        self.attacker, self.reference, self.candidates = attacker, reference, candidates
+        self.audited, self.declared = audited, declared
+        self.memo: dict[Path, tuple[np.ndarray | None, np.ndarray] | None] = {}
+
+    def row(self, person: Person, good: Sequence[Photo], own: Predictions) -> pd.DataFrame:
+        """The person's face test (continuous where the model gives scores, and top-1) as one
+        row of the ``face`` part."""
+        attacker, key = self.attacker, normalize_name(person.name)
+        real = self.candidates.index_of(person.name)
+        sex, source = self.declared.get(key), "membership table"
+        if sex is None:
+            sex, source = self.candidates.sexes[real], "first name"
+        plan = attacker.lookalike_plan(self.reference, good, person.name, sex, source,
+                                       exclude=self.audited)
+        row: dict[str, Any] = {"person": person.index, "face_reason": None}
+        if isinstance(plan, str):
+            return pd.DataFrame([row | {"face_reason": plan}])
+        answers = attacker.lookalike_answers(self.reference, plan, self.candidates, self.memo)
+        continuous, hits = answers.statistics(real)
+        top1 = claims.face_test(
+            float((own.best[plan.own_photos] == real).sum(axis=1).mean()), hits,
+            tie_break=claims.tie_break_draw(attacker.seed, key, "face_top1"),
+        )
+        row |= {"p_face_top1": top1.p_value, "z_face_top1": top1.z,
+                "p_face_top1_conservative": top1.p_conservative}
+        if own.responses is not None and continuous is not None:
+            face = claims.face_test(
+                float(own.responses.cross[plan.own_photos, real].mean()), continuous)
+            row |= {"face_statistic": face.statistic, "p_face": face.p_value, "z_face": face.z,
+                    "face_blind": float(continuous.mean()) if len(continuous) else None}
+        row |= {"n_face_reference": len(answers.used), "face_photos": plan.n_photos,
+                "face_sex": plan.sex, "face_matching": plan.rule(answers.used)}
+        return pd.DataFrame([row])
 
 
 def _prepare_run_folder(out: Path, config: dict[str, Any], overwrite: bool) -> None:
@@ -273,6 +353,7 @@ def _unfinished(
     photos_per_person: int | None,
     attacker: IdentityInferenceAttack,
     log: Callable[[str], None],
+    public: bool = False,
 ) -> list[Person]:
     """The people still to attack: no parts yet, or parts a crash or a full disk damaged."""
     todo = []
@@ -282,7 +363,7 @@ def _unfinished(
             continue
         n_photos = len(sample_photos(person, photos_per_person, attacker.seed))
         problem = _part_problem(parts, person, n_photos, len(attacker.templates),
-                                nulls[person.index].tested)
+                                nulls[person.index].tested, public)
         if problem:
             log(f"warning: redoing {person.name}: {problem}")
             todo.append(person)
@@ -292,10 +373,12 @@ def _unfinished(
 
 
 def _part_problem(
-    parts: Path, person: Person, n_photos: int, n_templates: int, has_null: bool
+    parts: Path, person: Person, n_photos: int, n_templates: int, has_null: bool,
+    public: bool = False,
 ) -> str | None:
     """Why a finished person's parts cannot be trusted, or None when they can (``has_null``:
-    the person's name tests have decoys, so their responses must be there too)."""
+    the person's name tests have decoys, so their responses must be there too; ``public``:
+    the face test ran against a public reference, so its part must be there)."""
     tables, names = {}, {}
     for kind, columns in (("photos", PHOTO_COLUMNS), ("predictions", PREDICTION_COLUMNS)):
         path = parts / part_name(person.index, kind)
@@ -313,6 +396,14 @@ def _part_problem(
     if len(photos) != n_photos:
         return f"{names['photos']} has {len(photos)} photos, the person now {n_photos}"
     n_usable = int((photos["status"] == "ok").sum())
+    if public and n_usable:
+        path = parts / part_name(person.index, "face")
+        try:
+            face = pd.read_parquet(path)
+        except (OSError, ValueError, pa.ArrowException) as err:
+            return f"{path.name} is missing or unreadable ({str(err).splitlines()[0][:120]})"
+        if face["person"].tolist() != [person.index]:
+            return f"{path.name} does not hold this person's face test"
     expected = n_usable * n_templates
     if len(predictions) != expected:
         return f"{names['predictions']} has {len(predictions)} rows, not {expected}"
@@ -353,6 +444,7 @@ def _attack_person(
     photos_per_person: int | None,
     parts: Path,
     null: NameNull,
+    lookalikes: LookalikeTests | None = None,
 ) -> None:
     chosen = sample_photos(person, photos_per_person, attacker.seed)
     prepared = attacker.prepare(chosen)
@@ -394,6 +486,9 @@ def _attack_person(
                     person.index, attacker.predict(images, null.candidates(), 0, embeddings)
                 ),
             )
+        if lookalikes is not None:
+            write_parquet(parts / part_name(person.index, "face"),
+                          lookalikes.row(person, good, predictions))
     else:
         rows = {
             k: []
@@ -455,6 +550,10 @@ def finalize_run(
          .sort_values("person").iterrows()]
         if (out / NAME_NULL).is_file() else None
     )
+    face_parts = [parts / part_name(p.index, "face") for p in people]
+    public_face = (pd.concat([pd.read_parquet(f) for f in face_parts if f.exists()],
+                             ignore_index=True)
+                   if any(f.exists() for f in face_parts) else None)
     text_file = out / TEXT_ONLY
     text = pd.read_parquet(text_file) if text_file.exists() else None
     results = person_results(predictions, people, candidates, threshold)
@@ -494,7 +593,7 @@ def finalize_run(
     tests = audit_claims.claim_columns(
         grid, n_photos, real, people, candidates,
         [None if pd.isna(s) else s for s in results["sex"]],
-        names, cross, text, seed, alpha, full_names, full_best,
+        names, cross, text, seed, alpha, full_names, full_best, public_face,
     )  # fmt: skip
     if nulls is not None:
         results = pd.concat([results, pd.DataFrame(null_table_rows(nulls))], axis=1)

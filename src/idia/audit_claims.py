@@ -206,6 +206,7 @@ def claim_columns(
     alpha: float,
     full_name_tables: Sequence[np.ndarray | None] | None = None,
     full_name_best: Sequence[np.ndarray | None] | None = None,
+    public_face: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Per person: the three tests (continuous where the model gave scores, top-1 counts
     otherwise and beside them, their ties broken at random with draws seeded by ``seed`` and
@@ -216,7 +217,9 @@ def claim_columns(
     (``full_name_tables``, ``full_name_best``: :func:`split_name_responses`; None for a person
     not tested); the same test against the paper's decoys (``name_tables``) is kept beside it
     (``p_name_paper_null``, ``z_name_paper_null``). A run without full-name nulls (older than
-    them: ``full_name_best`` None) keeps the paper's decoys as the name test's null."""
+    them: ``full_name_best`` None) keeps the paper's decoys as the name test's null.
+    ``public_face``: the face tests against a public reference (rows of the run's ``face``
+    parts), which replace those against the audited people."""
     n = len(people)
     has_photos = n_photos > 0
     legacy = full_name_best is None
@@ -310,6 +313,8 @@ def claim_columns(
     out["n_name_null"] = np.where(has_photos, np.nan_to_num(n_name_null), 0).astype(np.int64)
     out["n_face_reference"] = np.where(has_photos, n_reference, 0)
     out["face_reference_same_sex"] = _same_sex_rows(mask, face_sexes)
+    if public_face is not None:
+        out |= _public_face_columns(public_face, n, has_photos, method)
     text_columns = ("text_statistic", "p_text", "z_text", "n_text_null", "p_text_paper_null",
                     "z_text_paper_null")
     if text is not None:
@@ -331,6 +336,31 @@ def claim_columns(
 
 def _number(value: float | None) -> float:
     return np.nan if value is None else float(value)
+PUBLIC_FACE_COLUMNS = ("face_statistic", "z_face", "face_blind", "p_face_top1", "z_face_top1",
+                       "p_face_top1_conservative")
+
+
+def _public_face_columns(
+    rows: pd.DataFrame, n: int, has_photos: np.ndarray, method: str
+) -> dict[str, np.ndarray]:
+    """The face-test columns of results from the public reference's rows (one per person
+    with photos; NaN where a person's test could not run, with ``face_reason``)."""
+    table = rows.set_index("person").reindex(range(n))
+
+    def column(name: str) -> np.ndarray:
+        values = table[name].to_numpy(float) if name in table else np.full(n, np.nan)
+        return _masked(values, has_photos)
+
+    out = {name: column(name) for name in PUBLIC_FACE_COLUMNS}
+    out["p_face"] = column("p_face") if method == "response" else out["p_face_top1"]
+    if method != "response":
+        out["z_face"] = out["z_face_top1"]
+    out["n_face_reference"] = np.nan_to_num(column("n_face_reference")).astype(np.int64)
+    out["face_reference_same_sex"] = out["n_face_reference"] > 0
+    for text in ("face_sex", "face_matching", "face_reason"):
+        out[text] = table[text].to_numpy(object) if text in table else np.full(n, None)
+    out["face_photos"] = column("face_photos")
+    return out
 
 
 def verdict_columns(frame: pd.DataFrame, alpha: float) -> pd.DataFrame:

@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 CACHE_FILE = "embeddings.sqlite"
 SIDE_SUFFIXES = ("-wal", "-shm", "-journal")  # files SQLite keeps beside the database
 _CHUNK = 500  # SQLite caps the number of bound parameters per statement
+REFERENCE_IMAGE_KIND = "reference-image"
+"""The kind of the model's embeddings of public reference photos (:mod:`idia.face_reference`),
+stored whatever ``cache_images`` says: they are no user's photos."""
 
 
 class CacheError(IdiaError, ValueError):
@@ -160,8 +163,9 @@ class EmbeddingCache:
 
 
 def cache_info(directory: str | Path | None = None) -> dict[str, Any]:
-    """Where the cache is, its size on disk (side files included) and how many prompt and
-    image embeddings it holds; opened read-only, nothing is created."""
+    """Where the cache is, its size on disk (side files included) and how many prompt, image
+    (a user's photos, only with ``cache_images``) and public reference photo embeddings it
+    holds; opened read-only, nothing is created."""
     path = (Path(directory) if directory else default_cache_dir()) / CACHE_FILE
     counts: dict[str, int] = {}
     if path.is_file() and path.stat().st_size:
@@ -181,6 +185,7 @@ def cache_info(directory: str | Path | None = None) -> dict[str, Any]:
         "bytes": sum(f.stat().st_size for f in cache_files(path.parent)),
         "texts": int(counts.get("text", 0)),
         "images": int(counts.get("image", 0)),
+        "reference_images": int(counts.get(REFERENCE_IMAGE_KIND, 0)),
     }
 
 

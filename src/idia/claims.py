@@ -57,6 +57,11 @@ STRENGTH: tuple[Claim, ...] = ("face_association", "name_familiarity", "text_onl
 DEFAULT_ALPHA = 0.05
 TEXT_NEIGHBOURS = 10  # nearest decoy prompts per name in the text-only statistic
 
+LOOKALIKE_NULL = (
+    "the model responds to this name no more on this face than on the faces of lookalike "
+    "reference people (the nearest in a face-recognition encoder's space, of the same sex, as "
+    "many photos each)"
+)
 NULLS: dict[Claim, str] = {
     "name_familiarity": "the model treats the real name like a random same-sex name from the "
     "decoy pool, on these photos",
@@ -78,6 +83,9 @@ class TestResult:
     (equal to ``p_value`` unless the test broke ties at random). ``q_value``: adjusted over the
     person's tested claims (Benjamini-Hochberg, :func:`within_person`); the claim holds when it
     is at most alpha. ``tested`` is False with a ``reason`` when the test could not run.
+    ``p_floor``: the smallest p-value this test could give, 1 / (1 + n_null). The face test
+    also names its ``reference`` (which set of other people, and its size) and its
+    ``matching`` rule (how the people compared with this one were chosen).
     """
 
     claim: Claim
@@ -91,6 +99,9 @@ class TestResult:
     reason: str | None = None
     p_conservative: float | None = None
     q_value: float | None = None
+    p_floor: float | None = None
+    reference: str | None = None
+    matching: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -181,6 +192,9 @@ def rank_p_values(
     observed + floor(u (1 + e))) / (1 + #null), which is uniform on {1, ..., 1 + n} / (1 + n)
     when the observed value is exchangeable with the null values. Without it ties count
     against the person (valid, conservative when values tie).
+
+    A NaN observed value (a statistic that could not be computed) gets a NaN p-value: it is
+    not tested, never ranked above every null value.
     """
     observed = np.asarray(observed, np.float64)
     null = np.asarray(null, np.float64)
@@ -191,7 +205,7 @@ def rank_p_values(
         ties = ((null == observed[..., None]) & valid).sum(axis=-1)
         at_least = at_least - ties + np.floor(np.asarray(tie_break) * (1 + ties))
     with np.errstate(invalid="ignore", divide="ignore"):
-        p = np.where(n > 0, (1 + at_least) / (1 + n), np.nan)
+        p = np.where((n > 0) & ~np.isnan(observed), (1 + at_least) / (1 + n), np.nan)
         mean = np.where(valid, null, 0).sum(axis=-1) / n
         var = np.where(valid, (null - mean[..., None]) ** 2, 0).sum(axis=-1) / (n - 1)
         z = np.where((n > 1) & (var > 0), (observed - mean) / np.sqrt(var), np.nan)
@@ -207,10 +221,13 @@ def tie_break_draw(seed: int, name: str, test: str) -> float:
 
 
 def _result(
-    claim: Claim, method: str, p, z, n, statistic, p_conservative=None
+    claim: Claim, method: str, p, z, n, statistic, p_conservative=None, null: str | None = None
 ) -> TestResult:
     if not n:
         return not_tested(claim, "the null sample is empty")
+    if np.isnan(statistic):
+        return not_tested(claim, "the statistic could not be computed (the model's answers on "
+                          "these photos are not numbers)")
     return TestResult(
         claim=claim,
         tested=True,
@@ -219,8 +236,9 @@ def _result(
         z=None if np.isnan(z) else float(z),
         n_null=int(n),
         method=method,
-        null=NULLS[claim],
+        null=null or NULLS[claim],
         p_conservative=float(p if p_conservative is None else p_conservative),
+        p_floor=1.0 / (1 + int(n)),
     )
 
 
@@ -281,34 +299,40 @@ def face_test(
     reference: np.ndarray,
     method: str = "mean response",
     tie_break: float | None = None,
+    null: str | None = None,
+    reference_set: str | None = None,
+    matching: str | None = None,
 ) -> TestResult:
     """Face association: the name's statistic on the person's photos against the same
     statistic on each reference person's photos (as many photos each); ``tie_break`` as in
-    :func:`name_hit_test` (for top-1 statistics, which tie often)."""
+    :func:`name_hit_test` (for top-1 statistics, which tie often). Reference values that are
+    NaN (not computed) are left out of the null. ``null``, ``reference_set``, ``matching``:
+    the null hypothesis, the reference set and the matching rule, in words for the output."""
     reference = np.asarray(reference, np.float64)
+    reference = reference[~np.isnan(reference)]
     if reference.size == 0:
         return not_tested("face_association", "no reference people")
     conservative, z, n = rank_p_values(own, reference)
     p = conservative if tie_break is None else rank_p_values(own, reference, None, tie_break)[0]
     method += "" if tie_break is None else f"; {TIES_BROKEN}"
-    return _result("face_association", method, p, z, n, own, conservative)
+    result = _result("face_association", method, p, z, n, own, conservative, null)
+    return replace(result, reference=reference_set, matching=matching)
 
 
 # --- Many people (an audit) ----------------------------------------------------------------
 
 
 def reference_mask(sexes: Sequence[str | None], has_photos: np.ndarray) -> np.ndarray:
-    """(N, N): whether person j serves as a reference for person i in the face test.
-
-    Everyone else with photos, of the same sex when i's sex is known; when nobody else has
-    that sex, everyone else (the test then says it is not matched on sex).
+    """(N, N): whether person j serves as a reference for person i in the face test:
+    everyone else with photos of i's sex. A person of unknown sex, or whose sex nobody else
+    has, gets no reference (the test is not run): mixing the sexes would compare a name
+    with faces it is not expected to fit, which makes the test anti-conservative.
     """
     has_photos = np.asarray(has_photos, bool)
     n = len(has_photos)
     sex = np.asarray([s if s in ("f", "m") else "" for s in sexes], dtype=object)
     others = has_photos[None, :] & ~np.eye(n, dtype=bool)
-    same = others & ((sex[:, None] == "") | (sex[:, None] == sex[None, :]))
-    return np.where(same.any(axis=1, keepdims=True), same, others)
+    return others & (sex[:, None] != "") & (sex[:, None] == sex[None, :])
 
 
 def matched_means(

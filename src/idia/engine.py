@@ -21,6 +21,15 @@ from idia import attack, claims
 from idia.cache import EmbeddingCache
 from idia.claims import Claim, TestResult
 from idia.errors import IdiaError
+from idia.face_descriptors import FaceEncoderError, describe_images
+from idia.face_reference import (
+    DEFAULT_REFERENCE,
+    NO_REFERENCE,
+    PublicReference,
+    ReferenceAnswers,
+    ReferencePlan,
+    UnavailableReference,
+)
 from idia.faces import (
     CropMode,
     FaceDetector,
@@ -32,6 +41,8 @@ from idia.faces import (
 )
 from idia.fullname import DEFAULT_DECOYS
 from idia.labels import verdict_label
+from idia.lfw import LFWError, is_lfw_spec
+from idia.lookalikes import DEFAULT_LOOKALIKES
 from idia.models import (
     ClosedBoxModel,
     EmbeddedClassifier,
@@ -62,6 +73,13 @@ from idia.run_folder import RunFolder, RunFolderError
 from idia.zeroshot import EmbeddingZeroShot
 
 log = logging.getLogger(__name__)
+
+Reference = (
+    str | Path | Sequence[Person] | ReferenceSet | PublicReference | UnavailableReference | None
+)
+"""What the face test compares a person with: a people folder (or Person records, or a
+:class:`ReferenceSet` prepared once), a public reference (``lfw``, ``lfw:DIR``, or a loaded
+:class:`PublicReference`), ``none``, or None (the test is not run)."""
 
 
 class AttackInputError(IdiaError, ValueError):
@@ -225,6 +243,8 @@ class IdentityInferenceAttack:
     tests' candidates beside the paper's (:mod:`idia.name_null`); ``name_nulls``: the builder
     of those nulls (the origin table and the model's part familiarity), to share one between
     attacks on one model (None: the attack's own).
+    ``lookalikes``: k, the reference people of the face test against a public reference (the
+    smallest p-value it can give is 1 / (1 + k)).
     """
 
     def __init__(
@@ -247,6 +267,7 @@ class IdentityInferenceAttack:
         name_nulls: NameNulls | None = None,
         progress: bool = True,
         warnings: Sequence[str] = (),
+        lookalikes: int = DEFAULT_LOOKALIKES,
     ) -> None:
         if isinstance(model, str):
             raise TypeError(
@@ -270,6 +291,9 @@ class IdentityInferenceAttack:
         self.name_pool = name_pool
         self.name_decoys = name_decoys
         self.progress = progress
+        if lookalikes < 1:
+            raise AttackInputError(f"lookalikes must be at least 1, got {lookalikes}")
+        self.lookalikes = lookalikes
         self._detector = detector
         self._last_groups: tuple[CandidateSet, list[list[str]]] | None = None
         self.cache = cache
@@ -338,6 +362,40 @@ class IdentityInferenceAttack:
         if encode:
             references.encode(self.classifier)
         return references
+
+    def default_reference(self) -> str | Path:
+        """The face test's reference when none is given: a lab model's own people (its card
+        names them), else the public reference (:data:`~idia.face_reference.DEFAULT_REFERENCE`,
+        LFW fetched once)."""
+        people = self.card.path_of("people") if self.card is not None else None
+        return people if people is not None and people.is_dir() else DEFAULT_REFERENCE
+
+    def load_reference(self, reference: Reference, strict: bool = True) -> Reference:
+        """``reference`` loaded once for many checks: a people folder prepared (and encoded)
+        as a :class:`ReferenceSet`, ``lfw`` / ``lfw:DIR`` as a :class:`PublicReference` (its
+        face descriptors from this attack's cache folder, computed there once), ``none`` as
+        None; anything loaded already as it is. With ``strict=False`` a public reference that
+        cannot be had (LFW absent offline, dlib missing) becomes an
+        :class:`UnavailableReference`, whose reason the face test reports, instead of an
+        error."""
+        if isinstance(reference, str) and reference.strip().lower() == NO_REFERENCE:
+            return None
+        if isinstance(reference, str) and is_lfw_spec(reference):
+            try:
+                return PublicReference.load(
+                    reference, cache_dir=None if self.cache is None else self.cache.directory,
+                    use_cache=self.cache is not None, show_progress=self.progress,
+                    name_pool=self.name_pool,
+                )
+            except (LFWError, FaceEncoderError) as err:
+                if strict:
+                    raise
+                return UnavailableReference(str(err))
+        if reference is None or isinstance(
+            reference, ReferenceSet | PublicReference | UnavailableReference
+        ):
+            return reference
+        return self.reference_set(reference)
 
     def predict(
         self,
@@ -434,7 +492,7 @@ class IdentityInferenceAttack:
         photos: Sequence[str | Path | Image.Image],
         name: str,
         candidates: CandidateSet | str | Path | None = None,
-        reference: str | Path | Sequence[Person] | ReferenceSet | None = None,
+        reference: Reference = None,
         sex: str | None = None,
         alpha: float = claims.DEFAULT_ALPHA,
         origin: str | None = None,
@@ -442,17 +500,19 @@ class IdentityInferenceAttack:
         """Run the attack for one person; raises AttackInputError if no photo is usable.
 
         ``photos`` may be empty: then only the text-only test runs (nothing about a face).
-        ``reference``: other people's photos (a folder of person folders, Person records, or
-        a :meth:`reference_set` prepared once for many checks) for the face-association test;
-        without it that test is reported as not run.
+        ``reference``: the face-association test's other people: a folder of person folders,
+        Person records, or a :meth:`reference_set` prepared once for many checks (same-sex
+        people); or ``lfw`` / ``lfw:DIR`` / a :class:`PublicReference` loaded once
+        (:meth:`load_reference`): the public reference's lookalikes. None: that test is
+        reported as not run (:meth:`default_reference` is what ``idia check`` uses).
         ``sex``: "f" or "m", the person's sex, for the decoys of the name tests and for
-        matching reference people (default: inferred from the first name). ``origin``: the
-        country code of the name's decoys (default: inferred from its parts). ``candidates``:
-        None draws the person's own set for the paper's rule (the real name + seeded decoys); a
-        :class:`CandidateSet`, or an ``idia audit`` run folder (or its ``candidates.parquet``),
-        puts the person among that set instead, so the verdict is the audit's for them. The
-        name tests compare the name with its full-name decoys (:meth:`name_null`; from the
-        run folder when it holds the person's).
+        matching reference people (default: inferred from the first name, else told from the
+        face). ``origin``: the country code of the name's decoys (default: inferred from its
+        parts). ``candidates``: None draws the person's own set for the paper's rule (the real
+        name + seeded decoys); a :class:`CandidateSet`, or an ``idia audit`` run folder (or its
+        ``candidates.parquet``), puts the person among that set instead, so the verdict is the
+        audit's for them. The name tests compare the name with its full-name decoys
+        (:meth:`name_null`; from the run folder when it holds the person's).
         """
         prepared = self.prepare(photos) if photos else []
         return self.assess(prepared, name, candidates, reference, sex, alpha, origin)
@@ -462,7 +522,7 @@ class IdentityInferenceAttack:
         prepared: Sequence[Photo],
         name: str,
         candidates: CandidateSet | str | Path | None = None,
-        reference: str | Path | Sequence[Person] | ReferenceSet | None = None,
+        reference: Reference = None,
         sex: str | None = None,
         alpha: float = claims.DEFAULT_ALPHA,
         origin: str | None = None,
@@ -509,7 +569,7 @@ class IdentityInferenceAttack:
         predictions = self.predict(images, candidates, real, embeddings)
         results["name_familiarity"] = self.name_familiarity_test(null, images, embeddings)
         results["face_association"], n_reference = self._face_test(
-            name, sex or name_sex, predictions, candidates, real, reference
+            name, sex, name_sex, good, predictions, candidates, real, reference
         )
         result = self._result(
             name, candidates, predictions, prepared, results, alpha, sex or name_sex, n_reference,
@@ -537,18 +597,67 @@ class IdentityInferenceAttack:
         self,
         name: str,
         sex: str | None,
+        name_sex: str | None,
+        good: Sequence[Photo],
         own: Predictions,
         candidates: CandidateSet,
         real: int,
-        reference: str | Path | Sequence[Person] | ReferenceSet | None,
+        reference: Reference,
     ) -> tuple[TestResult, int]:
         """The person's name on their photos against the same name on reference people's
-        photos (same sex where known; at most as many photos each, seeded)."""
+        photos: lookalikes of a public reference, or the same-sex people of a folder."""
+        if isinstance(reference, str) and (
+            is_lfw_spec(reference) or reference.strip().lower() == NO_REFERENCE
+        ):
+            reference = self.load_reference(reference, strict=False)
         if reference is None:
             return claims.not_tested(
                 "face_association",
-                "no reference photos of other people given (--reference DIR)",
+                "no reference photos of other people given (--reference lfw or DIR)",
             ), 0
+        if isinstance(reference, UnavailableReference):
+            return claims.not_tested("face_association", reference.reason), 0
+        source = "given" if sex is not None else "first name"
+        face_candidates, face_real = self.face_candidates(candidates, real)
+        if own.responses is None and face_candidates is not candidates:
+            own = self.predict([p.image for p in good], face_candidates, face_real)
+        if isinstance(reference, PublicReference):
+            return self._lookalike_face_test(
+                name, sex or name_sex, source, good, own, face_candidates, face_real, reference
+            )
+        return self._folder_face_test(
+            name, sex or name_sex, good, own, face_candidates, face_real, reference
+        )
+
+    def face_candidates(self, candidates: CandidateSet, real: int) -> tuple[CandidateSet, int]:
+        """The candidates the face test asks reference photos with: the tested name and the
+        decoys only (``candidates`` itself when it has no other real name), and the tested
+        name's index there. Another real name among them could be a reference person's own
+        and take the top slot on their photos, which the tested name then never wins: the
+        top-1 statistic would be lower on references than under the null."""
+        if candidates.n_real == 1:
+            return candidates, real
+        keep = [real, *candidates.decoy_indices]
+        restricted = CandidateSet(
+            names=tuple(candidates.names[i] for i in keep), n_real=1, seed=candidates.seed,
+            source=f"{candidates.source}; the tested name and the decoys",
+            sexes=tuple(candidates.sexes[i] for i in keep),
+        )
+        return restricted, 0
+
+    def _folder_face_test(
+        self,
+        name: str,
+        sex: str | None,
+        good: Sequence[Photo],
+        own: Predictions,
+        candidates: CandidateSet,
+        real: int,
+        reference: str | Path | Sequence[Person] | ReferenceSet,
+    ) -> tuple[TestResult, int]:
+        """Against the people of a folder of the person's sex (from the name, else told from
+        the face), each with as many of their photos as the person has (a seeded subset; all
+        of them when they have fewer, which only makes the test conservative)."""
         if not isinstance(reference, ReferenceSet):
             reference = self.reference_set(reference, encode=False)
         elif (reference.crop, reference.face_margin) != (self.crop, self.face_margin):
@@ -557,43 +666,179 @@ class IdentityInferenceAttack:
                 f"the reference photos are {CROP_WORDS[reference.crop]} and these are "
                 f"{CROP_WORDS[self.crop]} (or another margin): they would not compare",
             ), 0
-        embedded = reference.encoded_for(self.classifier)
-        others = [p for p in reference.people if normalize_name(p.name) != normalize_name(name)]
-        matched = [p for p in others if sex is not None and p.sex == sex]
-        method = "mean response" if own.responses is not None else "top-1 hits (closed box)"
-        if matched:
-            others, method = matched, f"{method}; reference people of the same sex"
+        try:
+            if sex is None:
+                sex = reference.sex_of(describe_images([p.image for p in good]).vectors)
+            sexes = reference.sexes()
+        except (FaceEncoderError, ValueError) as err:  # no dlib, or no face found
+            sex, sexes, why = None, [], str(err)
         else:
-            method = f"{method}; reference people not matched on sex"
+            why = "the face encoder could not tell it either"
+        if sex is None:
+            return claims.not_tested(
+                "face_association",
+                f"this person's sex is unknown (the first name is not in the name lists; {why})"
+                ": give --sex f or m",
+            ), 0
+        key = normalize_name(name)
+        others = [p for p, s in zip(reference.people, sexes, strict=True)
+                  if s == sex and normalize_name(p.name) != key]
+        if not others:
+            return claims.not_tested(
+                "face_association", f"no reference person of this person's sex ({sex})"
+            ), 0
+        embedded = reference.encoded_for(self.classifier)
+        method = "mean response" if own.responses is not None else "top-1 hits (closed box)"
         n_own = own.best.shape[0]
         values = []
         for person in others:
-            good = person.photos
             rng = np.random.default_rng([self.seed, name_key(person.name)])
-            chosen = np.sort(rng.permutation(len(good))[:n_own])
+            chosen = np.sort(rng.permutation(len(person.photos))[:n_own])
             answer = self.predict(
-                [good[i].image for i in chosen],
+                [person.photos[i].image for i in chosen],
                 candidates,
                 real,
                 reference.embeddings[person.name][chosen] if embedded else None,
             )
             values.append(self._face_statistic(answer, real))
-        if not values:
-            return claims.not_tested(
-                "face_association", "no reference person has a usable photo"
-            ), 0
         ties = None if own.responses is not None else claims.tie_break_draw(
             self.seed, normalize_name(name), "face_top1"
         )
-        result = claims.face_test(self._face_statistic(own, real), np.array(values), method, ties)
-        return result, len(values)
+        result = claims.face_test(
+            self._face_statistic(own, real), np.array(values),
+            f"{method}; reference people of the same sex", ties,
+            reference_set=f"{len(reference.people)} people of a reference folder",
+            matching=f"the {len(values)} other reference people of this person's sex, "
+            f"{n_own} of their photos each (all of them when they have fewer)",
+        )
+        return result, result.n_null
+
+    def _lookalike_face_test(
+        self,
+        name: str,
+        sex: str | None,
+        sex_source: str,
+        good: Sequence[Photo],
+        own: Predictions,
+        candidates: CandidateSet,
+        real: int,
+        reference: PublicReference,
+    ) -> tuple[TestResult, int]:
+        """Against the public reference's lookalikes (:mod:`idia.face_reference`): the k
+        nearest reference people of the person's sex, m photos each side."""
+        plan = self.lookalike_plan(reference, good, name, sex, sex_source)
+        if isinstance(plan, str):
+            return claims.not_tested("face_association", plan), 0
+        answers = self.lookalike_answers(reference, plan, candidates)
+        continuous, hits = answers.statistics(real)
+        own_values = self._photo_statistics(own, real)[plan.own_photos]
+        if own.responses is not None and continuous is not None:
+            values, method, ties = continuous, "mean response", None
+        else:
+            values, method = hits, "top-1 hits (closed box)"
+            ties = claims.tie_break_draw(self.seed, normalize_name(name), "face_top1")
+        result = claims.face_test(
+            float(own_values.mean()), values, f"{method}; lookalike reference people", ties,
+            null=claims.LOOKALIKE_NULL, reference_set=reference.describe(),
+            matching=plan.rule(answers.used),
+        )
+        return result, result.n_null
+
+    def lookalike_plan(
+        self,
+        reference: PublicReference,
+        good: Sequence[Photo],
+        name: str,
+        sex: str | None,
+        sex_source: str,
+        exclude: Sequence[str] = (),
+    ) -> ReferencePlan | str:
+        """Whom a person (their usable photos ``good``) is compared with in the public
+        reference (see :meth:`~idia.face_reference.PublicReference.plan`), or why they cannot
+        be. Their photos are described by dlib in memory; nothing is kept."""
+        try:
+            descriptors = describe_images([p.image for p in good]).vectors
+        except FaceEncoderError as err:
+            return str(err)
+        return reference.plan(descriptors, name, sex, sex_source, len(good), self.seed,
+                              k=self.lookalikes, exclude=exclude)
+
+    def lookalike_answers(
+        self,
+        reference: PublicReference,
+        plan: ReferencePlan,
+        candidates: CandidateSet,
+        memo: dict[Path, tuple[np.ndarray | None, np.ndarray] | None] | None = None,
+    ) -> ReferenceAnswers:
+        """The model's answers (``candidates``) on the photos of the first ``plan.k``
+        reference people of ``plan`` whose photos all have a usable face. ``memo``: answers
+        per photo kept across calls (an audit asks about the same photos for many people)."""
+        memo = {} if memo is None else memo
+        used: list[int] = []
+        position = 0
+        while position < len(plan.people) and len(used) < plan.k:
+            batch = range(position, min(len(plan.people), position + plan.k - len(used)))
+            needed = [p for i in batch for p in plan.photos[i] if p not in memo]
+            memo.update(zip(needed, self._answers_on(reference, needed, candidates),
+                            strict=True))
+            used += [i for i in batch if all(memo[p] is not None for p in plan.photos[i])]
+            position = batch.stop
+        rows = [[memo[p] for p in plan.photos[i]] for i in used]
+        n_templates, width = len(self.templates), candidates.n_real
+        best = np.array([[b for _, b in person] for person in rows], np.int64).reshape(
+            len(used), plan.n_photos, n_templates)
+        scored = all(c is not None for person in rows for c, _ in person)
+        cross = np.array([[c for c, _ in person] for person in rows], np.float64).reshape(
+            len(used), plan.n_photos, width) if scored else None
+        return ReferenceAnswers(np.array(used, np.int64), cross, best)
+
+    def _answers_on(
+        self, reference: PublicReference, photos: Sequence[Path], candidates: CandidateSet,
+        chunk: int = 256,
+    ) -> list[tuple[np.ndarray | None, np.ndarray] | None]:
+        """Per photo: (responses of every real name (R,) or None for a closed box, top answer
+        per template (T,)), or None without a usable face. The model's embeddings of public
+        photos are kept (:class:`~idia.face_reference.ReferenceEmbeddings`); a closed box is
+        asked about each photo."""
+        out: list[tuple[np.ndarray | None, np.ndarray] | None] = [None] * len(photos)
+
+        def keep(rows: Sequence[int], answer: Predictions) -> None:
+            for at, row in enumerate(rows):
+                cross = None if answer.responses is None else answer.responses.cross[at]
+                out[row] = (cross, answer.best[at])
+
+        if isinstance(self.classifier, EmbeddedClassifier):
+            detector = self.detector
+            preparation = (f"{self.crop}/{self.face_margin}/"
+                           f"{detector.name if detector is not None else '-'}")
+            vectors = reference.embeddings.get(
+                self.classifier, reference.photo_keys(photos, preparation), photos,
+                self.prepare, self.cache,
+            )
+            ok = np.flatnonzero(~np.isnan(vectors).any(axis=1))
+            for start in range(0, len(ok), chunk):
+                rows = ok[start : start + chunk]
+                keep(rows, self.predict([], candidates, 0, vectors[rows]))
+        else:
+            for start in range(0, len(photos), chunk):
+                prepared = self.prepare(photos[start : start + chunk])
+                ok = [i for i, photo in enumerate(prepared) if photo.status == "ok"]
+                if ok:
+                    answer = self.predict([prepared[i].image for i in ok], candidates, 0)
+                    keep([start + i for i in ok], answer)
+        return out
 
     @staticmethod
-    def _face_statistic(predictions: Predictions, real: int) -> float:
-        """Mean response of the real name over photos, or its top-1 hits per photo."""
+    def _photo_statistics(predictions: Predictions, real: int) -> np.ndarray:
+        """Per photo: the response of the real name, or its top-1 hits over the templates."""
         if predictions.responses is not None:
-            return float(predictions.responses.cross[:, real].mean())
-        return float((predictions.best == real).sum(axis=1).mean())
+            return predictions.responses.cross[:, real].astype(np.float64)
+        return (predictions.best == real).sum(axis=1).astype(np.float64)
+
+    @classmethod
+    def _face_statistic(cls, predictions: Predictions, real: int) -> float:
+        """Mean response of the real name over photos, or its top-1 hits per photo."""
+        return float(cls._photo_statistics(predictions, real).mean())
 
     def _result(
         self,

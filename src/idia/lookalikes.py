@@ -136,3 +136,66 @@ def sex_by_face(
     nearest = voters[np.argsort(distances[voters], kind="stable")[:k]]
     women = int((sexes[nearest] == "f").sum())
     return "f" if 2 * women >= len(nearest) else "m"
+
+
+def sexes_by_face(
+    means: np.ndarray,
+    labelled_sexes: Sequence[str | None],
+    k: int = SEX_NEIGHBOURS,
+    duplicate_distance: float = DUPLICATE_DISTANCE,
+    chunk: int = 512,
+) -> np.ndarray:
+    """:func:`sex_by_face` of every row of ``means`` (R, 128) at once, against the labelled
+    rows among them (a person's own label does not vote: it is nearer than
+    ``duplicate_distance``): (R,) object array of ``"f"``, ``"m"`` or None (no face, or
+    nobody labelled)."""
+    means = np.asarray(means, np.float64)
+    sexes = np.array([s if s in ("f", "m") else "" for s in labelled_sexes], dtype=object)
+    has_face = ~np.isnan(means).any(axis=1)
+    voters = np.flatnonzero((sexes != "") & has_face)
+    out = np.full(len(means), None, dtype=object)
+    if not len(voters):
+        return out
+    single = means.astype(np.float32)  # ample for choosing neighbours, and 2-3x faster
+    voter_means, is_woman = single[voters], sexes[voters] == "f"
+    voter_norms = (voter_means**2).sum(axis=1)
+    rows = np.flatnonzero(has_face)
+    for start in range(0, len(rows), chunk):
+        block = rows[start : start + chunk]
+        squared = (single[block] ** 2).sum(axis=1)[:, None] + voter_norms - 2 * single[
+            block] @ voter_means.T
+        distances = np.maximum(squared, 0.0)  # squared: the same order, no square roots
+        distances[distances < duplicate_distance**2] = np.inf  # the person themselves
+        votes = min(k, distances.shape[1])  # only who the k nearest are matters, not their order
+        nearest = np.argpartition(distances, votes - 1, axis=1)[:, :votes]
+        counted = np.isfinite(np.take_along_axis(distances, nearest, axis=1))
+        n_votes, women = counted.sum(axis=1), (is_woman[nearest] & counted).sum(axis=1)
+        out[block] = np.where(n_votes == 0, None, np.where(2 * women >= n_votes, "f", "m"))
+    return out
+
+
+def lookalike_mask(
+    means: np.ndarray,
+    names: Sequence[str],
+    sexes: Sequence[str | None],
+    k: int = DEFAULT_LOOKALIKES,
+    duplicate_distance: float = DUPLICATE_DISTANCE,
+    has_photos: np.ndarray | None = None,
+) -> np.ndarray:
+    """(N, N): whether person j is one of person i's ``k`` lookalikes among the same people
+    (an audit's, a lab's): of i's sex, never i (nor anyone nearer than
+    ``duplicate_distance`` or of the same name), with photos. The lookalike counterpart of
+    :func:`idia.claims.reference_mask`, for :func:`idia.claims.face_tests`; ``means`` (N, D)
+    may be face descriptors or any vectors that place people by how they look (a lab's drawn
+    traits: then ``duplicate_distance=0``). A person of unknown sex gets no reference."""
+    means = np.asarray(means, np.float64)
+    sex = np.array([s if s in ("f", "m") else "" for s in sexes], dtype=object)
+    has_photos = np.ones(len(means), bool) if has_photos is None else np.asarray(has_photos, bool)
+    mask = np.zeros((len(means), len(means)), bool)
+    for i in np.flatnonzero(has_photos & (sex != "") & ~np.isnan(means).any(axis=1)):
+        eligible = has_photos & (sex == sex[i])
+        eligible[i] = False
+        chosen = choose_lookalikes(means[i : i + 1], means, names, name=names[i], k=k,
+                                   duplicate_distance=duplicate_distance, eligible=eligible)
+        mask[i, chosen.indices] = True
+    return mask

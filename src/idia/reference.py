@@ -16,7 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from idia.face_descriptors import DESCRIPTOR_DIM, describe_images
 from idia.faces import Photo, usable
+from idia.lookalikes import sex_by_face, sexes_by_face
 from idia.models.base import ClosedBoxModel, EmbeddedClassifier
 from idia.names import NamePool, infer_sex
 from idia.people import Person
@@ -42,6 +44,7 @@ class ReferenceSet:
     face_margin: float
     identity: str | None = None
     embeddings: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _face_means: np.ndarray | None = field(default=None, repr=False)
 
     @classmethod
     def build(
@@ -91,3 +94,31 @@ class ReferenceSet:
             and isinstance(classifier, EmbeddedClassifier)
             and classifier.identity == self.identity
         )
+
+    def face_means(self) -> np.ndarray:
+        """(R, 128) each reference person's mean face descriptor (dlib; NaN: no face found),
+        computed on first use and kept in memory only. Raises
+        :class:`~idia.face_descriptors.FaceEncoderError` without dlib."""
+        if self._face_means is None:
+            means = np.full((len(self.people), DESCRIPTOR_DIM), np.nan, np.float32)
+            for row, person in enumerate(self.people):
+                described = describe_images([photo.image for photo in person.photos])
+                if described.found.any():
+                    means[row] = described.vectors[described.found].mean(axis=0)
+            self._face_means = means
+        return self._face_means
+
+    def sexes(self) -> list[str | None]:
+        """Each reference person's sex: from the first name, else told from the face (the
+        nearest people whose first name says it vote; None if that fails too)."""
+        named = [person.sex for person in self.people]
+        if all(sex is not None for sex in named):
+            return named
+        by_face = sexes_by_face(self.face_means(), named)
+        return [sex if sex is not None else by_face[i] for i, sex in enumerate(named)]
+
+    def sex_of(self, descriptors: np.ndarray) -> str | None:
+        """A person's sex told from their face descriptors (P, 128), by the reference people
+        whose first name says theirs; None when nobody can vote."""
+        named = [person.sex for person in self.people]
+        return sex_by_face(descriptors, self.face_means(), named)

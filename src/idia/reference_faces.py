@@ -115,14 +115,16 @@ def reference_faces(
     workers: int = 1,
     progress: Progress | None = None,
     fallback: FaceBox | None = None,
+    store: bool = True,
 ) -> ReferenceFaces:
     """Descriptors of every photo of a public reference set (``set_key``: its identity, e.g.
     :attr:`idia.lfw.LFWReference.key`), from the cache or computed in ``workers`` processes
-    and cached. Never pass a user's own photos: they would be stored. ``box`` and
-    ``fallback``: the rule that places the face (see ``FaceDescriptorEncoder``)."""
+    and cached (``store=False``: the cache is neither read nor written). Never pass a user's
+    own photos with ``store``: they would be stored. ``box`` and ``fallback``: the rule that
+    places the face (see ``FaceDescriptorEncoder``)."""
     encoder = encoder_identity(box, fallback)
     path = cache_path(set_key, encoder, cache_dir)
-    if path.is_file():
+    if store and path.is_file():
         try:
             return _load(path, people, set_key, encoder)
         except (OSError, ValueError, KeyError) as err:
@@ -139,6 +141,8 @@ def reference_faces(
         set_key=set_key,
         encoder=encoder,
     )
+    if not store:
+        return faces
     try:
         _save(faces, path)
     except OSError as err:

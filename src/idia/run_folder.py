@@ -4,7 +4,8 @@ every later step uses. :mod:`idia.audit` writes them; evaluate and report add th
 RUN/.idia-run           marker: idia deletes (``--overwrite``) only folders that carry it
 RUN/config.json         settings, model identity, seed, templates, people, version
 RUN/candidates.parquet  the candidate names (real ones flagged)
-RUN/parts/              per-person units while the run is under way
+RUN/parts/              per-person units while the run is under way (with a public face
+                        reference, NNNNNN.face.parquet: the person's face test against it)
 RUN/photos.parquet      per photo: person, path, status (ok / no_face / unreadable), box
 RUN/predictions.parquet per (person, photo, template): predicted candidate, real name's rank
 RUN/responses.parquet   per (person, photo): the responses of idia.claims (see audit_claims);
@@ -68,7 +69,7 @@ RUN_FILES = frozenset({
 })
 RUN_FOLDERS = {
     PARTS: re.compile(
-        r"\d{6}\.(photos|predictions|responses|name_responses)\.parquet|\..+\.tmp"
+        r"\d{6}\.(photos|predictions|responses|name_responses|face)\.parquet|\..+\.tmp"
     ),
     REPORT_FIGURES: re.compile(r"[\w-]+\.(png|pdf)"),
 }
@@ -78,7 +79,7 @@ FINISHED = (*STARTED, PREDICTIONS, RESULTS)  # what the later steps need
 
 def part_name(person: int, kind: str) -> str:
     """The file of one person's unit under ``parts/``; ``kind``: photos, predictions,
-    responses or name_responses."""
+    responses, name_responses, or face (the face test against a public reference)."""
     return f"{person:06d}.{kind}.parquet"
 
 

@@ -14,6 +14,7 @@ from idia.cli.errors import fail
 from idia.cli.options import (
     AlphaOpt,
     AttackOptions,
+    AuditReferenceOpt,
     CandidatesOpt,
     CheckPhotosArg,
     CheckReportOpt,
@@ -31,12 +32,16 @@ from idia.cli.options import (
     expand_option_groups,
 )
 from idia.cli.render import render_audit, render_check, report_usage
+from idia.engine import IdentityInferenceAttack, Reference
+from idia.face_descriptors import FaceEncoderError
+from idia.face_reference import AUDITED_REFERENCE, NO_REFERENCE
+from idia.lfw import LFWError, is_lfw_spec
 
 app = typer.Typer()
 
 
 def validate_person(
-    photos: list[Path], reference: Path | None, sex: str | None, name: str,
+    photos: list[Path], reference: str | None, sex: str | None, name: str,
     origin: str | None = None,
 ) -> None:
     """What check and certify can tell before loading a model: the photos exist, the sex and
@@ -52,6 +57,22 @@ def validate_person(
     if reference is not None and not photos:
         fail("--reference needs photos of the person (the face test compares them)")
     NameNulls(None).parse(name, origin)
+
+
+def face_reference(attacker: IdentityInferenceAttack, reference: str | None) -> Reference:
+    """The face test's reference for ``reference`` (the option's value; None: the attack's
+    default, a lab model's people or LFW), a public one loaded once. One given explicitly
+    must load (or the command stops with what to do); the default LFW that cannot be had
+    leaves the face test not tested, with the reason."""
+    chosen = reference if reference is not None else attacker.default_reference()
+    if isinstance(chosen, str) and is_lfw_spec(chosen):
+        try:
+            return attacker.load_reference(chosen, strict=reference is not None)
+        except (LFWError, FaceEncoderError) as err:
+            fail(str(err))
+    if isinstance(chosen, str) and chosen.strip().lower() == NO_REFERENCE:
+        return None
+    return chosen
 
 
 @app.command()
@@ -74,7 +95,8 @@ def check(
     photos = photos or []
     validate_person(photos, reference, sex, name, origin)
     attacker = replace(attack, quiet=attack.quiet or as_json).build(model)
-    result = attacker.check(photos, name, candidates, reference=reference, sex=sex, alpha=alpha,
+    others = face_reference(attacker, reference) if photos else None
+    result = attacker.check(photos, name, candidates, reference=others, sex=sex, alpha=alpha,
                             origin=origin)
     if result.extra.get("differs_from_audit"):
         typer.echo(f"note: this check differs from the audit run in "
@@ -110,11 +132,13 @@ def audit(
     attack: AttackOptions = AttackOptions(),
     overwrite: OverwriteOpt = False,
     alpha: AlphaOpt = DEFAULT_ALPHA,
+    reference: AuditReferenceOpt = AUDITED_REFERENCE,
 ) -> None:
     """Attack many people with known membership: the paper's rule and the calibrated tests,
     per person and as TP/FP/FN/TN, TPR, FPR with intervals."""
     attacker = attack.build(model)
     summary = run_audit(attacker, people, out, membership, photos_per_person, overwrite,
-                        log=lambda m: typer.echo(m, err=True), alpha=alpha)
+                        log=lambda m: typer.echo(m, err=True), alpha=alpha,
+                        reference=reference)
     report_usage(attacker)
     render_audit(summary, out)

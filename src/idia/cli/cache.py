@@ -31,7 +31,8 @@ def info(cache_dir: CacheDirOpt = None, as_json: JsonOpt = False) -> None:
         return
     typer.echo(
         f"{summary['path']}: {summary['bytes']:,} bytes, {summary['texts']:,} prompt embeddings, "
-        f"{summary['images']:,} photo embeddings"
+        f"{summary['images']:,} photo embeddings, {summary['reference_images']:,} embeddings of "
+        "public reference photos"
     )
 
 

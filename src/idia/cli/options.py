@@ -34,9 +34,13 @@ if TYPE_CHECKING:
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help=f"Model spec: {SPEC_HELP}.")]
 NameOpt = Annotated[str, typer.Option("--name", "-n", help="The person's real name.")]
 ReferenceOpt = Annotated[
-    Path | None,
-    typer.Option(help="Other people's photos, one subfolder per person (as for audit --people), "
-                 "for the face-association test (without it, that test is not run)."),
+    str | None,
+    typer.Option(help="The face-association test's other people: 'lfw' (Labeled Faces in the "
+                 "Wild, fetched once through scikit-learn; the 1,000 people who look most like "
+                 "this one), 'lfw:DIR' (a local copy: DIR holds lfw_home/lfw_funneled/), a "
+                 "folder of other people's photos (one subfolder per person; same-sex people), "
+                 "or 'none'. Default: a lab model's own people (its card names them), else "
+                 "'lfw'."),
 ]
 SexOpt = Annotated[
     str | None,
@@ -139,6 +143,14 @@ CandidatesOpt = Annotated[
                  "is then the audit's. Replaces --num-names, --seed and the name sources."),
 ]
 RunOutOpt = Annotated[Path, typer.Option(help="Run folder to write (resumable).")]
+AuditReferenceOpt = Annotated[
+    str,
+    typer.Option("--reference", help="The face test's other people: 'audited' (the other "
+                 "audited people of the same sex; photos from the same source) or a public "
+                 "reference, 'lfw' or 'lfw:DIR' (each person's 1,000 lookalikes in Labeled Faces "
+                 "in the Wild, none of them audited: p-values down to 1/1001, so that "
+                 "Benjamini-Hochberg over hundreds of people can reject)."),
+]
 MembershipOpt = Annotated[
     Path | None,
     typer.Option(help="CSV name,member[,count] (or the paper's name,count,membership)."),
@@ -413,6 +425,12 @@ LabDirOpt = Annotated[
     typer.Option(help="Also offer the models trained here (without --model: ./lab, else ./; "
                  "the newest with a model card is the default; a lab model brings "
                  "examples)."),
+]
+WebReferenceOpt = Annotated[
+    str,
+    typer.Option("--reference", help="The face test's reference people for models without a "
+                 "lab: 'lfw' (Labeled Faces in the Wild, fetched once through scikit-learn), "
+                 "'lfw:DIR' (a local copy) or 'none'. Visitors cannot choose it."),
 ]
 AuthFileOpt = Annotated[
     Path | None,

@@ -65,7 +65,8 @@ def render_check(result: CheckResult) -> None:
     for claim, test in result.claims.items():
         if test.tested:
             p = f"{test.p_value:.3g}" + (" [bold]*[/bold]" if test.holds(result.alpha) else "")
-            detail = f"{test.method}; {test.n_null} null values"
+            p += "" if test.p_floor is None else f" (floor {test.p_floor:.2g})"
+            detail = f"{test.method}; {test.n_null:,} null values"
         else:
             p, detail = "not tested", test.reason or ""
         tests.add_row(RULE_LABELS[claim].evidence, p, detail)
@@ -77,13 +78,18 @@ def render_check(result: CheckResult) -> None:
                       highlight=False)
         for note in null["notes"]:
             console.print(f"[dim]  {note}[/dim]", highlight=False)
+    face = result.claims["face_association"]
+    if face.tested and face.reference:
+        console.print(f"Face test reference: {face.reference}.\nCompared with {face.matching}."
+                      f"\nNull: {face.null}.", highlight=False)
     verdict = result.verdict_sentence
     colour = "red" if result.verdict else "green"
     console.print(f"Verdict: [bold {colour}]{verdict[0].upper() + verdict[1:]}[/bold {colour}]"
                   f" (strongest claim that holds at alpha {result.alpha:g} after "
                   "Benjamini-Hochberg over this person's claims).")
-    if not result.claims["face_association"].tested and result.n_photos:
-        console.print("[dim]Face association was not tested: give --reference DIR with other "
+    if not face.tested and result.n_photos:
+        console.print("[dim]Face association was not tested: give --reference lfw (or lfw:DIR, "
+                      "a local copy of Labeled Faces in the Wild) or --reference DIR with other "
                       "people's photos to test whether the model links your face to the name."
                       "[/dim]")
 

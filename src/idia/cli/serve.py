@@ -30,8 +30,10 @@ from idia.cli.options import (
     ServeApiKeyOpt,
     ServedNameOpt,
     Top1OnlyOpt,
+    WebReferenceOpt,
     expand_option_groups,
 )
+from idia.face_reference import DEFAULT_REFERENCE
 
 app = typer.Typer()
 
@@ -98,6 +100,7 @@ def web(
     num_names: NumNamesOpt = 1000,
     device: DeviceOpt = None,
     api_key: ApiKeyOpt = None,
+    reference: WebReferenceOpt = DEFAULT_REFERENCE,
 ) -> None:
     """A web page where anyone (or, with a login, invited people) can check whether a model
     knows a face (Gradio)."""
@@ -119,7 +122,8 @@ def web(
         else:
             warn(f"listening on {access.host} without --auth-file or ${WEB_AUTH_ENV}: anyone "
                  "who can reach it can upload photos and query the models")
-    demo = WebDemo(offered, num_names=num_names, device=device, api_key=api_key)
+    demo = WebDemo(offered, num_names=num_names, device=device, api_key=api_key,
+                   public_reference=reference)
     for label in preload:
         typer.echo(f"loading {label}", err=True)
         # fail now, and do the work every check repeats now, not at the first click

@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from idia.claims import DEFAULT_ALPHA
-from idia.cli.attack import validate_person
+from idia.cli.attack import face_reference, validate_person
 from idia.cli.errors import fail
 from idia.cli.options import (
     AlphaOpt,
@@ -128,9 +128,10 @@ def certify(
     # both models see the same photos: the crop the original's card (or --crop) chose
     attackers = (original, replace(attack, crop=original.crop).build(
         new_spec, face_margin=original.face_margin))
+    others = face_reference(original, reference)
     results, identities = [], []
     for attacker in attackers:
-        results.append(attacker.check(photos, name, reference=reference, sex=sex, alpha=alpha,
+        results.append(attacker.check(photos, name, reference=others, sex=sex, alpha=alpha,
                                       origin=origin))
         identities.append(attacker.classifier.identity)
     report_usage(original)

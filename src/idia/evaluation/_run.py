@@ -105,7 +105,7 @@ def load_run(run_dir: str | Path | RunFolder) -> RunData:
         photo_probability=_per_photo_mean(predictions, "real_probability", grid.shape[:2]),
         photo_rank=_per_photo_mean(predictions, "real_rank", grid.shape[:2]),
         claims=_claim_data(responses, name_responses, candidates, results, n_photos,
-                           grid.shape[1]),
+                           grid.shape[1], public_face="face_reference" in config),
     )
 
 
@@ -116,7 +116,11 @@ def _claim_data(
     results: pd.DataFrame,
     n_photos: np.ndarray,
     width: int,
+    public_face: bool = False,
 ) -> ClaimData | None:
+    """The tables the draws recompute the tests from. A run whose face test used a public
+    reference (``idia audit --reference lfw``) gets no face-test references here: its draws
+    leave the face test out rather than redo it against the audited people."""
     if responses is None:
         return None
     n = len(results)
@@ -143,7 +147,8 @@ def _claim_data(
         name=names,
         cross=stacked,
         same_sex=same_sex,
-        reference=reference_mask(face_sexes, n_photos > 0),
+        reference=np.zeros((n, n), bool) if public_face
+        else reference_mask(face_sexes, n_photos > 0),
     )
 
 

@@ -21,7 +21,15 @@ from typing import Any
 from idia.attack import chance_member_probability
 from idia.engine import IdentityInferenceAttack
 from idia.errors import IdiaError
+from idia.face_descriptors import FaceEncoderError
+from idia.face_reference import (
+    DEFAULT_REFERENCE,
+    NO_REFERENCE,
+    PublicReference,
+    UnavailableReference,
+)
 from idia.faces import FaceDetector, get_detector, usable
+from idia.lfw import LFWError
 from idia.models import (
     ClosedBoxModel,
     EmbeddingModel,
@@ -71,6 +79,9 @@ class WebDemo:
     card is read from beside its checkpoint. A card sets the default crop; a lab model's card
     (``idia lab``) also brings the lab's people: ready examples (:mod:`idia.serve.examples`)
     and the reference people of the face test, prepared and encoded once and kept in memory.
+    Every other model's face test uses ``public_reference`` (the operator's choice, never a
+    visitor's: ``lfw``, ``lfw:DIR`` or ``none``): each visitor's lookalikes there, the model's
+    embeddings of their photos kept in memory for the next visitors.
     """
 
     def __init__(
@@ -82,6 +93,7 @@ class WebDemo:
         api_key: str | None = None,
         upload_dir: Path | None = None,
         cards: Mapping[str, ModelCard] | None = None,
+        public_reference: str = DEFAULT_REFERENCE,
     ) -> None:
         self.models = dict(models) if isinstance(models, Mapping) else offered_models(models)
         self.num_names = num_names
@@ -112,6 +124,8 @@ class WebDemo:
                 log.warning("warning: no examples for %s: %s", label, why)
         self._references: dict[str, ReferenceSet] = {}
         self._name_nulls: dict[str, NameNulls] = {}
+        self.public_spec = public_reference
+        self._public: PublicReference | UnavailableReference | None = None
 
     def model(self, label: str) -> EmbeddingModel | ClosedBoxModel:
         """The model offered as ``label`` (KeyError for anything else), loaded once."""
@@ -162,13 +176,35 @@ class WebDemo:
         card = self.cards.get(label or "")
         return card.crop if card is not None else "face"
 
-    def reference(self, label: str, attacker: IdentityInferenceAttack) -> ReferenceSet | None:
-        """The lab's people, the face test's reference for a lab model (None for others):
-        loaded, prepared as the card says and encoded once, then kept in memory. They are the
-        lab's people (synthetic, or real ones never shown), never a visitor."""
+    def public_reference(self) -> PublicReference | UnavailableReference | None:
+        """The public reference (None with ``none``), loaded once for every model and
+        visitor: its face descriptors from idia's cache folder (public photos), computed there
+        on the first start. When it cannot be had, the face test says so and the server runs
+        on."""
+        if self.public_spec.strip().lower() == NO_REFERENCE:
+            return None
+        with self._lock:
+            loading = self._loading["reference:public"]
+        with loading:
+            if self._public is None:
+                try:
+                    self._public = PublicReference.load(self.public_spec)
+                except (LFWError, FaceEncoderError) as err:
+                    log.warning("warning: no public reference for the face test: %s", err)
+                    self._public = UnavailableReference(
+                        "the public reference people are not available on this server")
+            return self._public
+
+    def reference(
+        self, label: str, attacker: IdentityInferenceAttack
+    ) -> ReferenceSet | PublicReference | UnavailableReference | None:
+        """The face test's reference for the model offered as ``label``: a lab model's own
+        people (loaded, prepared as the card says and encoded once, then kept in memory: the
+        lab's people, synthetic or real ones never shown, never a visitor), else the public
+        reference."""
         lab = self.labs.get(label)
         if lab is None:
-            return None
+            return self.public_reference()
         with self._lock:
             loading = self._loading[f"reference:{label}"]
         with loading:
@@ -186,6 +222,12 @@ class WebDemo:
             return
         attacker = self._attacker(label, self.num_names, 0, self.default_crop(label))
         lab = self.labs.get(label)
+        if lab is None:
+            start = time.perf_counter()
+            public = self.public_reference()
+            if isinstance(public, PublicReference):
+                log(f"{label}: face test against {public.describe()}, loaded in "
+                    f"{time.perf_counter() - start:.1f} s")
         groups = attacker.prompt_groups(
             attacker.candidates([lab.examples[0].name if lab and lab.examples else "Jane Doe"])
         )
@@ -335,7 +377,7 @@ class WebDemo:
             return problem(oversized)
         model = self.model(label)
         attacker = self._attacker(label, num_names, seed, crop)
-        reference = self.reference(label, attacker) if label in self.labs else None
+        reference = self.reference(label, attacker)
         prepared = attacker.prepare(photos)
         skipped = [
             f"{labels[p.path]}: {visitor_text(p.reason, labels)}"
@@ -360,9 +402,15 @@ class WebDemo:
                 f"{CROP_WORDS[crop]}, so its answers may be less reliable."
             )
         if result.n_reference_people:
+            face = result.claims["face_association"]
+            others = (f"{result.n_reference_people} other people of this model's lab"
+                      if label in self.labs else
+                      f"the {result.n_reference_people:,} people of a public face set (Labeled "
+                      "Faces in the Wild) who look most like these photos (same sex; chosen by "
+                      "a face-recognition encoder in memory, nothing kept)")
             notes.append(
                 f"Face test: the name on these photos against the same name on the photos of "
-                f"{result.n_reference_people} other people of this model's lab."
+                f"{others}; the smallest p-value it can give is {face.p_floor:.2g}."
             )
         if len(good) < RECOMMENDED_PHOTOS:
             notes.append(

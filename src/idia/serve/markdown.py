@@ -152,8 +152,9 @@ def explanation_markdown(result: CheckResult) -> str:
         "your surname, and recombinations, from where your name comes from): a full name the "
         "model never saw scores like any of them, even if it has seen your first name or your "
         "surname on someone else. *Does it link your face to your name?* Your name on your "
-        "photos is compared with your name on other people's photos: a model that knows the "
-        "name only as text responds to it on every face alike."
+        "photos is compared with your name on the photos of other people who look like you "
+        "(same sex, similar age and origin): a model that knows the name only as text, or "
+        "only as a name of your group, responds to it on their faces alike."
     )
     if result.verdict == "face_association":
         means = (
@@ -195,8 +196,9 @@ def privacy_markdown(models: Mapping[str, object]) -> str:
         "**Where your photos go.** They are uploaded to this server's private temporary "
         "folder, used for your check only and deleted when it ends (photos you upload but "
         f"never check: within {minutes} minutes). The face crops the model sees stay in the "
-        "server's memory during the check; nothing derived from your face is written to "
-        "disk or kept afterwards."
+        "server's memory during the check (a face-recognition encoder also describes them "
+        "there, to find the reference people who look like you); nothing derived from your "
+        "face is written to disk or kept afterwards."
     )
     remote = [label for label, spec in models.items() if is_remote(spec)]
     if remote:
