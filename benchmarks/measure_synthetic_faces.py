@@ -23,7 +23,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from idia.face_descriptors import FULL_IMAGE, FaceBox, FaceDescriptorEncoder, describe_images
-from idia.lab.synth import make_identities, render_face
+from idia.synthetic import make_identities, render_face
 
 DARK_HAIR = {"black", "dark brown", "brown"}
 BOXES = {"full": FULL_IMAGE, "central": FaceBox(0.2, 0.2, 0.8, 0.8)}

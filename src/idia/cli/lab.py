@@ -18,10 +18,14 @@ from idia.cli.options import (
     FacesOpt,
     FamiliarNamePartsOpt,
     FamiliarNonMembersOpt,
+    LabArg,
     LabDefenceOpt,
     LabOutOpt,
     LabThreadsOpt,
+    NameDecoysOpt,
+    OriginsOpt,
     PeopleOpt,
+    PerOriginOpt,
     PrepareOnlyOpt,
     PresetOpt,
     SeedOpt,
@@ -31,7 +35,14 @@ from idia.cli.options import (
     VerboseOpt,
     expand_option_groups,
 )
-from idia.cli.render import log_line, render_defence, render_lab, render_seeds
+from idia.cli.render import (
+    log_line,
+    render_defence,
+    render_lab,
+    render_origin_names,
+    render_seeds,
+)
+from idia.lab.origin_names import DEFAULT_NAME_DECOYS, DEFAULT_ORIGINS, DEFAULT_PER_ORIGIN
 from idia.lab.train import (
     TrainingCard,
     build_train_command,
@@ -160,3 +171,24 @@ def lab(
         from idia.lab.defence import run_defence
 
         render_defence(run_defence(out, defence, seed, log=log_line))
+
+
+@app.command("lab-origins")
+def lab_origins(
+    lab: LabArg,
+    origins: OriginsOpt = ",".join(DEFAULT_ORIGINS),
+    per_origin: PerOriginOpt = DEFAULT_PER_ORIGIN,
+    name_decoys: NameDecoysOpt = DEFAULT_NAME_DECOYS,
+    seed: SeedOpt = 0,
+) -> None:
+    """Control for the name tests: never-seen names of several origins (from the name tables)
+    checked on a lab's model with non-members' photos; their p-values' shares per origin.
+    Figures into LAB/origin_names/."""
+    from idia.lab.origin_names import OriginNamesSettings, run_origin_names
+
+    codes = tuple(code.strip().upper() for code in origins.split(",") if code.strip())
+    if not codes:
+        fail("--origins takes country codes like DE,PL,JP")
+    settings = OriginNamesSettings(origins=codes, per_origin=per_origin,
+                                   name_decoys=name_decoys, seed=seed)
+    render_origin_names(run_origin_names(lab, settings, log=log_line))

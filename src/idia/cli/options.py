@@ -363,6 +363,13 @@ UnlearnedOpt = Annotated[
 ]
 CertificateOutOpt = Annotated[Path, typer.Option(help="HTML page to write.")]
 LabArg = Annotated[Path, typer.Argument(help="A finished 'idia lab' folder.")]
+OriginsOpt = Annotated[
+    str,
+    typer.Option(help="Country codes of the never-seen names' origins, comma-separated (the "
+                 "name tables' Latin-script pools; see 'idia check --origin')."),
+]
+PerOriginOpt = Annotated[int, typer.Option(min=2, help="Never-seen names per origin, half "
+                                           "of each sex.")]
 DefenceMethodOpt = Annotated[str, typer.Option(help="unlearn or mask-names.")]
 DefenceSeedOpt = Annotated[int | None, typer.Option(help="Default: the lab's seed.")]
 

@@ -457,6 +457,29 @@ def lab_people(summary: dict) -> str:
     return f"real people from {source}, LiT model"
 
 
+def render_origin_names(summary: dict) -> None:
+    """The names-from-anywhere control: the name tests' p-values on never-seen names, per
+    origin."""
+    console = Console()
+    claims = ("name_familiarity", "text_only")
+    table = Table("origin", "names",
+                  *(f"{RULE_LABELS[c].name}: p <= 0.05 / p <= 0.01" for c in claims),
+                  title=f"never-seen names of {len(summary['by_origin'])} origins on "
+                  f"{summary['model']}: share of small p-values, 95% Clopper-Pearson (a valid "
+                  "test stays at the level)")
+    for origin, row in [*summary["by_origin"].items(), ("all", summary["all"])]:
+        table.add_row(origin, str(row["n"]), *(
+            " / ".join(_share_cell(row[c].get(key)) for key in ("at_0.05", "at_0.01"))
+            + ("" if not row[c]["not_tested"] else f" ({sum(row[c]['not_tested'].values())} "
+               "not tested)")
+            for c in claims))
+    console.print(table)
+    console.print(f"{summary['n_names']} names, {summary['settings']['name_decoys']} full-name "
+                  f"decoys each, shown with the photos of {summary['n_non_members_shown']} "
+                  f"non-members; {summary['seconds']:.0f} s. Per name: "
+                  f"{summary['lab']}/origin_names/names.csv")
+
+
 def render_defence(defence: dict) -> None:
     table = Table("group", "n", "before", "after", title=f"defence: {defence['method']}")
     for key, label, rate in (("unlearned", "erased members", "tpr"),

@@ -1,0 +1,66 @@
+"""The names-from-anywhere control (issue 20): never-seen names of several origins, drawn from
+the name tables, checked on a lab's model; the name tests' p-values per origin."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from idia.cli import app
+from idia.lab.origin_names import draw_names
+from idia.lab.pipeline import LabError
+from idia.names import normalize_name
+
+runner = CliRunner()
+
+
+def test_names_are_drawn_per_origin_and_sex_never_seen_and_seeded(origin_table) -> None:
+    given = origin_table.names_of("PL", "given", "Latin", "f")[:30]
+    seen = {normalize_name(f"{g} {f}") for g in given
+            for f in origin_table.names_of("PL", "family", "Latin")[:30]}
+    names = draw_names(origin_table, ["PL", "JP"], 6, seen, seed=3)
+    assert names.equals(draw_names(origin_table, ["PL", "JP"], 6, seen, seed=3))
+    assert not names.equals(draw_names(origin_table, ["PL", "JP"], 6, seen, seed=4))
+    assert names.groupby("origin").size().to_dict() == {"JP": 6, "PL": 6}
+    assert names.groupby(["origin", "sex"]).size().tolist() == [3, 3, 3, 3]
+    assert names["name"].map(normalize_name).is_unique
+    assert not set(names["name"].map(normalize_name)) & seen
+    for row in names.itertuples():
+        given, family = row.name.rsplit(" ", 1)
+        assert given in origin_table.names_of(row.origin, "given", "Latin", row.sex)
+        assert family in origin_table.names_of(row.origin, "family", "Latin")
+
+
+def test_an_origin_without_pools_is_refused(origin_table) -> None:
+    with pytest.raises(LabError, match="no Latin-script pools of both sexes for ZZ"):
+        draw_names(origin_table, ["ZZ"], 2, set(), seed=0)
+
+
+@pytest.mark.slow
+def test_lab_origins_checks_never_seen_names_on_the_lab_model(quick_lab, lab_copy) -> None:
+    lab = lab_copy(quick_lab)
+    result = runner.invoke(app, ["lab-origins", str(lab), "--origins", "JP,PL",
+                                 "--per-origin", "2"])
+    assert result.exit_code == 0, result.output
+    names = pd.read_csv(lab / "origin_names" / "names.csv")
+    assert names["origin"].tolist() == ["JP", "JP", "PL", "PL"]
+    non_members = pd.read_csv(lab / "membership.csv").query("not member")["name"]
+    assert set(names["photos_of"]) <= set(non_members)
+    assert (names["null"] == "full_name").all()
+    for claim in ("name_familiarity", "text_only"):
+        assert names[f"p_{claim}"].between(1 / 201, 1).all()
+        assert (names[f"n_null_{claim}"] == 200).all()
+    summary = json.loads((lab / "origin_names" / "summary.json").read_text())
+    assert summary["by_origin"]["JP"]["name_familiarity"]["n_tested"] == 2
+    assert summary["all"]["text_only"]["at_0.05"]["n"] == 4
+    assert "never-seen names of 2 origins" in result.output
+
+
+def test_lab_origins_refuses_a_folder_that_is_not_a_lab(tmp_path) -> None:
+    result = runner.invoke(app, ["lab-origins", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "is not a finished lab folder" in result.output
+    assert not (tmp_path / "origin_names").exists()
