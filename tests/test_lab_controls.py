@@ -166,6 +166,9 @@ def _results(kinds: dict[str, str], p_name: dict[str, float], members: set[str])
         "n_name_null": [999] * len(names),
         "p_text": [0.5] * len(names),
         "n_text_null": [999] * len(names),
+        # the paper's decoys: every familiar-part non-member small, the others uniform
+        "p_name_paper_null": [0.001 if kinds[n] == "first" else p_name[n] for n in names],
+        "n_name_paper_null": [999] * len(names),
     })
 
 
@@ -195,12 +198,18 @@ def test_part_kind_figures_flag_the_kind_whose_p_values_are_too_small() -> None:
     assert figures["first"]["n_members"] == 2 and figures["first"]["n_non_members"] == 200
     assert figures["both"]["n_non_members"] == 0
     assert figures["both"]["text_only"]["non_members"]["fails"] is None
+    paper = figures["first"]["name_familiarity_paper_null"]["non_members"]
+    assert paper["at_0.01"]["share"] == 1.0 and paper["fails"]
+    assert not figures["none"]["name_familiarity_paper_null"]["non_members"]["fails"]
+    assert "text_only_paper_null" not in figures["first"]  # not in these results
     console = Console(width=300, record=True)
     render_name_parts({"namesakes": 3, "namesake_captions": 40, "kind_rule": "as dealt",
                        "by_kind": figures}, console)
     text = " ".join(console.export_text().split())
     assert "first name familiar │ 200 │ 30% [24%-37%] (too many) /" in text
-    assert "both, never together │ 0 │ n/a / n/a │ n/a / n/a │ 0 │ n/a │ n/a" in text
+    assert "name familiarity, paper decoys: p <= 0.05 / p <= 0.01" in text
+    assert ("both, never together │ 0 │ n/a / n/a │ n/a / n/a │ n/a / n/a │ 0 │ n/a │ n/a │ "
+            "n/a") in text
 
 
 # --- demographic groups: the face test against two kinds of references ---------------------------

@@ -386,18 +386,23 @@ PART_KIND_LABELS = {"none": "none familiar", "first": "first name familiar",
 
 
 def render_name_parts(figures: dict, console: Console) -> None:
-    """The familiar-name-parts control: the name tests on non-members per kind of name."""
-    claims = [c for c in ("name_familiarity", "text_only")
-              if any(c in row for row in figures["by_kind"].values())]
+    """The familiar-name-parts control: the name tests on non-members per kind of name, with
+    the full-name null and, beside it, the paper's random decoys."""
+    tests = [(c, null) for c in ("name_familiarity", "text_only") for null in ("", "_paper_null")
+             if any(c + null in row for row in figures["by_kind"].values())]
+
+    def head(claim: str, null: str) -> str:
+        return f"{RULE_LABELS[claim].name}{', paper decoys' if null else ''}"
+
     table = Table("kind of name", "non-members",
-                  *(f"{RULE_LABELS[c].name}: p <= 0.05 / p <= 0.01" for c in claims),
-                  "members", *(f"members, {RULE_LABELS[c].name}: p <= 0.05" for c in claims),
+                  *(f"{head(c, n)}: p <= 0.05 / p <= 0.01" for c, n in tests),
+                  "members", *(f"members, {head(c, n)}: p <= 0.05" for c, n in tests),
                   title="familiar name parts: non-members' p-values per kind of name, 95% "
                   "Clopper-Pearson (a valid test stays at the level)")
     for kind, row in figures["by_kind"].items():
-        cells = [" / ".join(_share_cell(row.get(c, {}).get("non_members", {}).get(key))
-                            for key in ("at_0.05", "at_0.01")) for c in claims]
-        power = [_share_cell(row.get(c, {}).get("members")) for c in claims]
+        cells = [" / ".join(_share_cell(row.get(c + n, {}).get("non_members", {}).get(key))
+                            for key in ("at_0.05", "at_0.01")) for c, n in tests]
+        power = [_share_cell(row.get(c + n, {}).get("members")) for c, n in tests]
         table.add_row(PART_KIND_LABELS.get(kind, kind), str(row["n_non_members"]), *cells,
                       str(row["n_members"]), *power)
     console.print(table)

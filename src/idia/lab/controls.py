@@ -35,6 +35,7 @@ from idia.synthetic import NAME_PART_KINDS, FaceTraits, name_parts
 
 GROUP_NAMED_SHARE = 0.25  # of the corpus's background people, named from their group's names
 PART_KIND_CLAIMS: tuple[str, ...] = ("name_familiarity", "text_only")
+PAPER_NULL = "_paper_null"  # the same test against the paper's decoys, in an audit's results
 POWER_LEVEL = 0.05  # members' power: the share at p <= 0.05, what a single check says
 PART_KIND_RULE = (
     "a part of a person's name is familiar when another named person in the training "
@@ -100,7 +101,9 @@ def part_kind_figures(
     non-members' calibration (:func:`idia.evaluation.calibration`: shares at p <= 0.05 and
     0.01 with Clopper-Pearson intervals, one-sided binomial p-values, ``fails``, the
     randomized-PIT test; without the QQ points) and the members' power (share at p <= 0.05
-    with its interval), each with n. ``results``: a run's results table."""
+    with its interval), each with n; ``<claim>_paper_null`` beside each, the same test against
+    the paper's random decoys (where the run has it: the comparison the control must show
+    failing). ``results``: a run's results table."""
     by_key = {normalize_name(name): kind for name, kind in kinds.items()}
     kind_of = results["name"].map(lambda name: by_key.get(normalize_name(name)))
     truth = results["truth"].astype("boolean")
@@ -112,15 +115,17 @@ def part_kind_figures(
         figures: dict[str, Any] = {"n_non_members": int(non_members.sum()),
                                    "n_members": int(members.sum())}
         for claim in PART_KIND_CLAIMS:
-            column = f"p_{TEST_COLUMNS[claim]}"
-            if column not in results or results[column].isna().all():
-                continue
-            p = results[column].to_numpy(float)
-            sizes = results[NULL_SIZES[claim]].to_numpy(float) if NULL_SIZES[claim] in results \
-                else None
-            fit = calibration(p[non_members], None if sizes is None else sizes[non_members], seed)
-            fit.pop("qq")
-            figures[claim] = {"non_members": fit, "members": _power(p[members])}
+            for null in ("", PAPER_NULL):
+                column = f"p_{TEST_COLUMNS[claim]}{null}"
+                if column not in results or results[column].isna().all():
+                    continue
+                p = results[column].to_numpy(float)
+                size = f"n_{TEST_COLUMNS[claim]}{null}" if null else NULL_SIZES[claim]
+                sizes = results[size].to_numpy(float) if size in results else None
+                fit = calibration(p[non_members],
+                                  None if sizes is None else sizes[non_members], seed)
+                fit.pop("qq")
+                figures[claim + null] = {"non_members": fit, "members": _power(p[members])}
         out[kind] = figures
     return out
 
