@@ -207,7 +207,8 @@ def test_part_kind_figures_flag_the_kind_whose_p_values_are_too_small() -> None:
                        "by_kind": figures}, console)
     text = " ".join(console.export_text().split())
     assert "first name familiar │ 200 │ 30% [24%-37%] (too many) /" in text
-    assert "name familiarity, paper decoys: p <= 0.05 / p <= 0.01" in text
+    assert "name familiarity, paper decoys" in text
+    assert "│ 100% [98%-100%] (too many) / 100% [98%-100%] (too" in text  # the paper's decoys
     assert ("both, never together │ 0 │ n/a / n/a │ n/a / n/a │ n/a / n/a │ 0 │ n/a │ n/a │ "
             "n/a") in text
 
