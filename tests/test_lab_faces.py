@@ -125,7 +125,8 @@ def test_idia_audit_reproduces_the_verdicts_through_the_lit_spec(faces_lab, tmp_
     result = CliRunner().invoke(app, [
         "audit", "--people", str(out / "people"), "--model", f"lit:{out / 'model'}",
         "--membership", str(out / "membership.csv"), "--num-names", "300",
-        "--out", str(tmp_path / "run"), "--quiet", "--cache-dir", str(tmp_path / "c")])
+        "--name-decoys", "200", "--out", str(tmp_path / "run"), "--quiet",
+        "--cache-dir", str(tmp_path / "c")])  # the quick preset's candidates and decoys
     assert result.exit_code == 0, result.output
     lab = pd.read_csv(out / "run" / "results.csv")
     again = pd.read_csv(tmp_path / "run" / "results.csv")
