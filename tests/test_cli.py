@@ -11,8 +11,8 @@ from idia.cli import app
 from idia.errors import IdiaError
 from idia.names import NameSourceError
 
-COMMANDS = ["check", "audit", "train", "lab", "count-names", "serve", "web", "evaluate", "report",
-            "unlearn", "certify", "defence", "cache"]
+COMMANDS = ["check", "audit", "train", "lab", "lab-origins", "count-names", "serve", "web",
+            "evaluate", "report", "unlearn", "certify", "defence", "cache"]
 
 
 def test_help_lists_every_command_in_order():

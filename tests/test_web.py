@@ -254,14 +254,18 @@ def test_prompts_and_lab_people_are_encoded_at_start_up_not_on_the_first_click(
     assert any("encoding 6,300 prompts (21 templates x 300 candidate names)" in line
                for line in lines)
     assert any("600 photos of 150 lab people encoded" in line for line in lines)
-    assert counted.texts == 6300 and counted.images == 600
-    counted.texts = counted.images = 0
     first = demo.labs["Lab"].examples[0]
+    null = demo._attacker("Lab", 300, 0, "none").name_null(first.name)
+    assert any(f"and its {null.n_decoys:,} full-name decoys encoded" in line for line in lines)
+    decoy_prompts = 21 * (1 + null.n_decoys)  # a set of its own, with the real name
+    assert counted.texts > 6300 + decoy_prompts - 21  # and the name parts of the pools
+    assert counted.images == 600
+    counted.texts = counted.images = 0
     answer = demo.run_example("Lab", first.name)
     assert answer.verdict.startswith("## YES")
     assert counted.texts == 0, "no prompt encoded on the first click"
     assert counted.images == 4, "only the example's own photos"
-    assert demo.classifier("Lab").texts_in_memory == 6300, "prompts only, no photo"
+    assert demo.classifier("Lab").texts_in_memory == 6300 + decoy_prompts, "prompts, no photo"
 
 
 class CountingModel:
@@ -677,7 +681,8 @@ def test_in_a_real_browser(demo, label, pictures, tmp_path):
         drop_files(page, [pictures["face"], pictures["face2"], pictures["noface"]])
         sync_api.expect(page.locator("#photos")).to_contain_text("grey-wall")
         page.locator("#run").click()
-        sync_api.expect(verdict).to_contain_text("Paper's rule:")
+        # a name's first check encodes its full-name decoys (2,000 x 21 prompts)
+        sync_api.expect(verdict).to_contain_text("Paper's rule:", timeout=60_000)
         text = verdict.inner_text()
         assert "Ada Lovelace" in text and "has seen this name" in text
         assert "Skipped grey-wall.png: no face found" in text
@@ -724,7 +729,8 @@ def test_lab_examples_in_a_real_browser(browser_demo, tmp_path):
             shot = Image.open(io.BytesIO(page.screenshot(full_page=True)))
             shot.convert("RGB").quantize(256).save(screenshot, optimize=True)
         examples.get_by_text(outsider.label).click()
-        sync_api.expect(verdict).to_contain_text(
-            f"NO: no evidence that the model knows {outsider.name}"
+        sync_api.expect(verdict).to_contain_text(  # this first click encodes the example's
+            f"NO: no evidence that the model knows {outsider.name}",  # full-name decoys
+            timeout=60_000,
         )
         sync_api.expect(page.locator("#examples-help")).to_contain_text("held-out photos")

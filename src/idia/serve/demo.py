@@ -238,10 +238,13 @@ class WebDemo:
         chance_member_probability(len(groups), len(groups[0]))  # imports SciPy now (2 s)
         log(f"{label}: prompts encoded in {time.perf_counter() - start:.1f} s")
         start = time.perf_counter()
-        name = lab.examples[0].name if lab else "Jane Doe"
-        attacker.name_null(name)  # the model's familiarity with the parts of that name's pools
-        log(f"{label}: name parts of the decoy pools of {name!r} encoded in "
-            f"{time.perf_counter() - start:.1f} s")
+        name = lab.examples[0].name if lab and lab.examples else "Jane Doe"
+        null = attacker.name_null(name)  # the model's familiarity with its pools' parts
+        if lab is not None and null.tested:  # the first example's click encodes nothing
+            classifier.group_embeddings(attacker.prompt_groups(null.candidates()))
+        log(f"{label}: name parts of the decoy pools of {name!r}"
+            + (f" and its {null.n_decoys:,} full-name decoys" if lab and null.tested else "")
+            + f" encoded in {time.perf_counter() - start:.1f} s")
         if lab is not None:
             start = time.perf_counter()
             log(f"{label}: preparing the lab's people (the face test's reference) ...")
