@@ -178,6 +178,31 @@ def test_familiarity_from_an_encoder_encodes_each_prompt_once():
     assert alone[0] == pytest.approx(together[0]), "against a reference, a part has one value"
 
 
+def test_a_pools_familiarity_is_computed_once_and_does_not_depend_on_the_name(monkeypatch):
+    def encode(prompts):
+        out = np.stack([np.random.default_rng(abs(hash(p)) % 2**32).normal(size=8)
+                        for p in prompts])
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+    import idia.fullname as fullname
+
+    rows: list[int] = []
+    real = fullname.part_familiarity
+
+    def counted(queries, reference, k=10, exclude=None):
+        rows.append(queries.shape[1])
+        return real(queries, reference, k, exclude)
+
+    monkeypatch.setattr(fullname, "part_familiarity", counted)
+    score = familiarity_from_encoder(encode, ["{}"], k=2)
+    pool = ["Berta", "Carla", "Dora", "Emma", "Anna"]
+    first = score(["Anna", *pool], "given")
+    second = score(["Zelda", *pool], "given")
+    assert np.allclose(first[1:], second[1:]), "the pool's values do not depend on the name"
+    assert rows == [5, 1, 1], "the pool is compared with itself once, then one row per name"
+    assert first[0] == pytest.approx(first[5]), "a part in its own pool is never its neighbour"
+
+
 def test_an_audit_recombines_its_own_people_in_one_shared_grid():
     people = [parse_name(f"{g} {f}") for g, f in zip(GIVEN_F[:60] + GIVEN_M[:60],
                                                       FAMILY[:120], strict=True)]

@@ -29,6 +29,7 @@ stays an assumption.
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -50,8 +51,10 @@ from idia.nameparts import (
 DecoyKind = Literal["given_kept", "family_kept", "recombined"]
 DECOY_KINDS: tuple[DecoyKind, ...] = ("given_kept", "family_kept", "recombined")
 Familiarity = Callable[[Sequence[str], PartKind], np.ndarray]
-"""``familiarity(parts, kind)`` -> one value per part. The builder passes the real part and
-its candidate parts in one call, so that all of them are scored alike."""
+"""``familiarity([part, *pool], kind)`` -> one value per part: the real part first, then the
+pool it is matched in (which may hold the real part too). Every value is measured against the
+same pool, each part never against itself, so the pool's values do not depend on the real part
+and can be computed once for all the names matched in it."""
 
 FULL_NAME_NULL = (
     "the model treats this full name like names made of parts it knows as well, from the same "
@@ -65,6 +68,7 @@ MATCHED_PER_SIDE = 100  # parts matched below and above the real part's familiar
 MIN_PER_SIDE = 10  # fewer on either side: the part cannot be matched
 MIN_DECOYS = 99  # fewer decoys in all: p could not reach 0.01, the name is not tested
 FAMILIARITY_NEIGHBOURS = 10
+POOLS_REMEMBERED = 8  # pools whose own familiarity values one familiarity keeps
 
 
 @dataclass(frozen=True)
@@ -185,10 +189,12 @@ def familiarity_from_encoder(
 ) -> Familiarity:
     """A :data:`Familiarity` from a text encoder (``encode(prompts) -> (N, E)``, normalised):
     each part alone in every template ("a photo of {}."), scored by :func:`part_familiarity`
-    against the ``reference`` parts of its kind, or, without a reference, against the other
-    parts of the same call (the pool it is matched in). Each part's prompts are encoded once.
-    """
+    against the ``reference`` parts of its kind, or, without a reference, against the pool of
+    the call (every part after the first). Each part's prompts are encoded once, and a pool's
+    own values are computed once (the last pools are kept), so matching many names in one pool
+    costs one pool-by-pool comparison, then one row per name."""
     embedded: dict[str, np.ndarray] = {}
+    pool_values: OrderedDict[tuple, np.ndarray] = OrderedDict()
 
     def embed(parts: Sequence[str]) -> np.ndarray:
         missing = list(dict.fromkeys(p for p in parts if p not in embedded))
@@ -199,11 +205,26 @@ def familiarity_from_encoder(
             embedded.update(zip(missing, vectors, strict=True))
         return np.stack([embedded[p] for p in parts], axis=1)  # (T, N, E)
 
-    def familiarity(parts: Sequence[str], kind: PartKind) -> np.ndarray:
-        others = list(parts) if reference is None else list(dict.fromkeys(reference[kind]))
+    def against(parts: Sequence[str], others: Sequence[str]) -> np.ndarray:
         keys = np.asarray([fold(p) for p in parts])
         exclude = keys[:, None] == np.asarray([fold(p) for p in others])[None, :]
         return part_familiarity(embed(parts), embed(others), k, exclude)
+
+    def familiarity(parts: Sequence[str], kind: PartKind) -> np.ndarray:
+        if not parts:
+            return np.zeros(0)
+        first, pool = parts[0], tuple(parts[1:])
+        others = pool if reference is None else tuple(dict.fromkeys(reference[kind]))
+        if not pool:
+            return against([first], others)
+        key = (kind, pool)
+        if key in pool_values:
+            pool_values.move_to_end(key)
+        else:
+            pool_values[key] = against(pool, others)
+            while len(pool_values) > POOLS_REMEMBERED:
+                pool_values.popitem(last=False)
+        return np.concatenate([against([first], others), pool_values[key]])
 
     return familiarity
 
@@ -315,8 +336,8 @@ def _match(
     """The real part's familiarity and its matched pool parts (same script and shape, never
     itself)."""
     script, key, shape = script_of(part), fold(part), part_shape(part, kind)
-    seen = {key}
-    candidates = []
+    seen: set[str] = set()
+    comparable = []  # the pool the part is measured in: same script and shape, may hold it
     for other in pool:
         other_key = fold(other)
         if (
@@ -327,13 +348,16 @@ def _match(
         ):
             continue
         seen.add(other_key)
-        candidates.append(other)
+        comparable.append(other)
+    keep = np.asarray([fold(other) != key for other in comparable], bool)
+    candidates = [other for other, kept in zip(comparable, keep, strict=True) if kept]
     if len(candidates) < 2 * min_per_side:
         return PartMatch(kind, part, None, reason=f"{len(candidates)} {script} {kind} names "
                          "in the pool"), []
-    values = np.asarray(familiarity([part, *candidates], kind), np.float64)
-    if values.shape != (len(candidates) + 1,) or not np.isfinite(values).all():
+    values = np.asarray(familiarity([part, *comparable], kind), np.float64)
+    if values.shape != (len(comparable) + 1,) or not np.isfinite(values).all():
         raise ValueError(f"familiarity must return one finite value per part ({kind} names)")
+    values = np.concatenate([values[:1], values[1:][keep]])
     chosen = match_parts(values[0], values[1:], per_side, min_per_side)
     if chosen is None:
         below = int((values[1:] <= values[0]).sum())

@@ -292,6 +292,8 @@ class OriginTable:
         self._shares = frame["share"].to_numpy()
         self._females = frame["female"].to_numpy()
         self._pools: dict[tuple, tuple[str, ...]] = {}
+        self._scripts: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._covered: frozenset[str] | None = None
         self._script_counts = frame.groupby(["kind", "country", "script"], observed=True).size()
 
     # --- words --------------------------------------------------------------------------
@@ -413,7 +415,13 @@ class OriginTable:
 
     def pool_scripts(self, origin: str, kind: PartKind) -> tuple[str, ...]:
         """The scripts an origin's pool of ``kind`` covers: those of at least
-        MIN_SCRIPT_SHARE of its ranked names (plus the built-in surname lists)."""
+        MIN_SCRIPT_SHARE of its ranked names (plus the built-in surname lists). Remembered:
+        every parsed name asks (:func:`require_covered_script`)."""
+        if (origin, kind) not in self._scripts:
+            self._scripts[(origin, kind)] = self._pool_scripts(origin, kind)
+        return self._scripts[(origin, kind)]
+
+    def _pool_scripts(self, origin: str, kind: PartKind) -> tuple[str, ...]:
         if origin == "US":
             return ("Latin",)
         try:
@@ -433,12 +441,14 @@ class OriginTable:
 
     def covered_scripts(self) -> frozenset[str]:
         """Scripts some origin has both first names and surnames in."""
-        return frozenset(
-            script
-            for origin in (*self.countries, "US")
-            for script in self.pool_scripts(origin, "given")
-            if self.covers(origin, script)
-        )
+        if self._covered is None:
+            self._covered = frozenset(
+                script
+                for origin in (*self.countries, "US")
+                for script in self.pool_scripts(origin, "given")
+                if self.covers(origin, script)
+            )
+        return self._covered
 
     def names_of(self, origin: str, kind: PartKind, script: str,
                  sex: str | None = None) -> tuple[str, ...]:
