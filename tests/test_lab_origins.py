@@ -34,6 +34,14 @@ def test_names_are_drawn_per_origin_and_sex_never_seen_and_seeded(origin_table) 
         assert family in origin_table.names_of(row.origin, "family", "Latin")
 
 
+def test_a_name_the_model_may_have_seen_is_redrawn(origin_table) -> None:
+    first = draw_names(origin_table, ["PL"], 6, set(), seed=3)
+    seen = set(first["name"].map(normalize_name))
+    again = draw_names(origin_table, ["PL"], 6, seen, seed=3)
+    assert len(again) == 6 and not set(again["name"].map(normalize_name)) & seen, (
+        "the same seed draws the same names first: each must be redrawn")
+
+
 def test_an_origin_without_pools_is_refused(origin_table) -> None:
     with pytest.raises(LabError, match="no Latin-script pools of both sexes for ZZ"):
         draw_names(origin_table, ["ZZ"], 2, set(), seed=0)

@@ -94,23 +94,14 @@ class FacesPreset:
     batch_size: int
     lr: float
     warmup: int
-    embed_dim: int = 128
-    hidden: int = 512
-    text_width: int = 128
-    text_heads: int = 4
-    text_layers: int = 2
-    context_length: int = 32
+    model: LiTConfig = LiTConfig()  # the architecture; its face box is the source's
     num_names: int = 1000
     draws: int = 20
     name_decoys: int = DEFAULT_DECOYS  # per person, for the name and text-only tests
 
     def architecture(self, fallback: FaceBox) -> LiTConfig:
-        return LiTConfig(
-            embed_dim=self.embed_dim, hidden=self.hidden, context_length=self.context_length,
-            text_width=self.text_width, text_heads=self.text_heads,
-            text_layers=self.text_layers,
-            fallback_box=(fallback.left, fallback.top, fallback.right, fallback.bottom),
-        )
+        return replace(self.model, fallback_box=(fallback.left, fallback.top, fallback.right,
+                                                 fallback.bottom))
 
 
 FACES_PRESETS: dict[str, FacesPreset] = {

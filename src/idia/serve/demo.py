@@ -228,9 +228,8 @@ class WebDemo:
             if isinstance(public, PublicReference):
                 log(f"{label}: face test against {public.describe()}, loaded in "
                     f"{time.perf_counter() - start:.1f} s")
-        groups = attacker.prompt_groups(
-            attacker.candidates([lab.examples[0].name if lab and lab.examples else "Jane Doe"])
-        )
+        name = lab.examples[0].name if lab and lab.examples else "Jane Doe"
+        groups = attacker.prompt_groups(attacker.candidates([name]))
         start = time.perf_counter()
         log(f"{label}: encoding {sum(map(len, groups)):,} prompts ({len(groups)} templates x "
             f"{len(groups[0]):,} candidate names), once for all visitors ...")
@@ -238,7 +237,6 @@ class WebDemo:
         chance_member_probability(len(groups), len(groups[0]))  # imports SciPy now (2 s)
         log(f"{label}: prompts encoded in {time.perf_counter() - start:.1f} s")
         start = time.perf_counter()
-        name = lab.examples[0].name if lab and lab.examples else "Jane Doe"
         null = attacker.name_null(name)  # the model's familiarity with its pools' parts
         if lab is not None and null.tested:  # the first example's click encodes nothing
             classifier.group_embeddings(attacker.prompt_groups(null.candidates()))
