@@ -22,13 +22,11 @@ from idia.cli.options import (
     MembershipOpt,
     ModelOpt,
     NameOpt,
-    OriginOpt,
     OverwriteOpt,
     PeopleOpt,
+    PersonOptions,
     PhotosPerPersonOpt,
-    ReferenceOpt,
     RunOutOpt,
-    SexOpt,
     expand_option_groups,
 )
 from idia.cli.render import render_audit, render_check, report_usage
@@ -40,10 +38,7 @@ from idia.lfw import LFWError, is_lfw_spec
 app = typer.Typer()
 
 
-def validate_person(
-    photos: list[Path], reference: str | None, sex: str | None, name: str,
-    origin: str | None = None,
-) -> None:
+def validate_person(photos: list[Path], name: str, person: PersonOptions) -> None:
     """What check and certify can tell before loading a model: the photos exist, the sex and
     origin are known codes, the name can be tested (not empty, letters, not too long, in a
     script the decoy pools cover)."""
@@ -52,11 +47,11 @@ def validate_person(
     missing = [str(p) for p in photos if not p.exists()]
     if missing:
         fail(f"photo(s) not found: {', '.join(missing)}")
-    if sex is not None and sex not in ("f", "m"):
-        fail(f"--sex must be 'f' or 'm', not {sex!r}")
-    if reference is not None and not photos:
+    if person.sex is not None and person.sex not in ("f", "m"):
+        fail(f"--sex must be 'f' or 'm', not {person.sex!r}")
+    if person.reference is not None and not photos:
         fail("--reference needs photos of the person (the face test compares them)")
-    NameNulls(None).parse(name, origin)
+    NameNulls(None).parse(name, person.origin)
 
 
 def face_reference(attacker: IdentityInferenceAttack, reference: str | None) -> Reference:
@@ -81,10 +76,7 @@ def check(
     name: NameOpt,
     model: ModelOpt,
     photos: CheckPhotosArg = None,
-    reference: ReferenceOpt = None,
-    sex: SexOpt = None,
-    origin: OriginOpt = None,
-    alpha: AlphaOpt = DEFAULT_ALPHA,
+    person: PersonOptions = PersonOptions(),
     attack: AttackOptions = AttackOptions(),
     as_json: JsonOpt = False,
     report: CheckReportOpt = None,
@@ -93,11 +85,11 @@ def check(
     """Does the model know this person? Which claim the evidence supports ("has seen this
     name", "links this face to this name"), with the paper's rule template by template."""
     photos = photos or []
-    validate_person(photos, reference, sex, name, origin)
+    validate_person(photos, name, person)
     attacker = replace(attack, quiet=attack.quiet or as_json).build(model)
-    others = face_reference(attacker, reference) if photos else None
-    result = attacker.check(photos, name, candidates, reference=others, sex=sex, alpha=alpha,
-                            origin=origin)
+    others = face_reference(attacker, person.reference) if photos else None
+    result = attacker.check(photos, name, candidates, reference=others, sex=person.sex,
+                            alpha=person.alpha, origin=person.origin)
     if result.extra.get("differs_from_audit"):
         typer.echo(f"note: this check differs from the audit run in "
                    f"{', '.join(result.extra['differs_from_audit'])}; its verdict may differ "

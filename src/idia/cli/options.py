@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any, get_type_hints
 import typer
 
 from idia.census.readers import DEFAULT_BATCH_SIZE
+from idia.claims import DEFAULT_ALPHA
 from idia.evaluation import CI_METHODS
 from idia.fullname import DEFAULT_DECOYS
 from idia.lab.train import Composition, TrainSettings, parse_inject, read_hypernyms
@@ -523,6 +524,17 @@ AllowPartialOpt = Annotated[
 ProgressOpt = Annotated[
     bool, typer.Option(help="Show progress (a bar on a terminal, plain lines otherwise).")
 ]
+
+
+@dataclass(frozen=True)
+class PersonOptions:
+    """What check and certify are told about the person beside the photos and the name: the
+    face test's other people, the declared sex and origin, and the verdict's level."""
+
+    reference: ReferenceOpt = None
+    sex: SexOpt = None
+    origin: OriginOpt = None
+    alpha: AlphaOpt = DEFAULT_ALPHA
 
 
 @dataclass(frozen=True)

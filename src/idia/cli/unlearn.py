@@ -9,11 +9,9 @@ from pathlib import Path
 
 import typer
 
-from idia.claims import DEFAULT_ALPHA
 from idia.cli.attack import face_reference, validate_person
 from idia.cli.errors import fail
 from idia.cli.options import (
-    AlphaOpt,
     AttackOptions,
     CertificateOutOpt,
     CleanCaptionsOpt,
@@ -29,11 +27,9 @@ from idia.cli.options import (
     NameOpt,
     NeutralOpt,
     OpenClipModelOpt,
-    OriginOpt,
+    PersonOptions,
     PhotosArg,
     QuietOpt,
-    ReferenceOpt,
-    SexOpt,
     StepsOpt,
     ThreadsOpt,
     UnlearnBatchSizeOpt,
@@ -103,10 +99,7 @@ def certify(
     model: ModelOpt,
     unlearned: UnlearnedOpt,
     out: CertificateOutOpt = Path("certificate.html"),
-    reference: ReferenceOpt = None,
-    sex: SexOpt = None,
-    origin: OriginOpt = None,
-    alpha: AlphaOpt = DEFAULT_ALPHA,
+    person: PersonOptions = PersonOptions(),
     attack: AttackOptions = AttackOptions(),
     as_json: JsonOpt = False,
 ) -> None:
@@ -114,7 +107,7 @@ def certify(
     side by side on one page, with the settings that made the new model."""
     from idia.report.compare import certificate_data, conclusion, write_certificate
 
-    validate_person(photos, reference, sex, name, origin)
+    validate_person(photos, name, person)
     record_path = unlearned / "unlearn.json"
     if not record_path.is_file():
         fail(f"{unlearned} has no unlearn.json: give the folder 'idia unlearn --out' wrote")
@@ -128,14 +121,14 @@ def certify(
     # both models see the same photos: the crop the original's card (or --crop) chose
     attackers = (original, replace(attack, crop=original.crop).build(
         new_spec, face_margin=original.face_margin))
-    others = face_reference(original, reference)
+    others = face_reference(original, person.reference)
     results, identities = [], []
     for attacker in attackers:
-        results.append(attacker.check(photos, name, reference=others, sex=sex, alpha=alpha,
-                                      origin=origin))
+        results.append(attacker.check(photos, name, reference=others, sex=person.sex,
+                                      alpha=person.alpha, origin=person.origin))
         identities.append(attacker.classifier.identity)
     report_usage(original)
-    settings = {"crop": original.crop, "alpha": alpha,
+    settings = {"crop": original.crop, "alpha": person.alpha,
                 "reference people": results[0].n_reference_people}
     written = write_certificate(results[0], results[1], out, tuple(identities), record, settings)
     if as_json:
