@@ -182,3 +182,33 @@ def test_real_faces_labs_refuse_what_cannot_apply(faces_lab, tmp_path) -> None:
     assert result.exit_code == 2 and "synthetic labs only" in result.output
     result = runner.invoke(app, ["lab", "--threads", "1", "--out", str(tmp_path / "y")])
     assert result.exit_code == 2 and "with --faces" in result.output
+
+
+def test_namesakes_on_real_faces_rename_corpus_people_of_their_sex() -> None:
+    from idia.lab.controls import part_exposure
+    from idia.lab.faces import corpus_namesakes
+    from idia.people import Person
+
+    def person(i: int, name: str) -> Person:
+        return Person(i, name, Path(name), (Path(f"{name}/1.jpg"),))
+
+    tested = [person(i, n) for i, n in enumerate(
+        ["Anna Lind", "Tom Baker", "Mary Stone", "John Reed", "Lucy Hart", "Paul Wood",
+         "Emma Frost", "Mark Hill"])]
+    sexes = ["f", "m", "f", "m", "f", "m", "f", "m"]
+    corpus = [person(i, f"Corpus Person{i}") for i in range(40)]
+    corpus_sexes = ["f", "m"] * 20
+    counts = {p.name: (5 if i < 4 else 0) for i, p in enumerate(tested)}
+    renamed, namesakes = corpus_namesakes(tested, sexes, corpus, corpus_sexes, counts, seed=1)
+    assert renamed == corpus_namesakes(tested, sexes, corpus, corpus_sexes, counts, seed=1)[0]
+    carriers = [i for i, (old, new) in enumerate(zip(corpus, renamed, strict=True)) if old != new]
+    assert len(carriers) == len(namesakes) > 0
+    for namesake in namesakes:
+        index = next(i for i in carriers if renamed[i].name == namesake.person.name)
+        assert renamed[index].photos == corpus[index].photos, "a real face carries the name"
+        assert corpus_sexes[index] == {"woman": "f", "man": "m"}[namesake.person.traits.gender]
+    exposure = part_exposure([p.name for p in tested], [p.name for p in renamed])
+    assert set(exposure["kind"]) == {"none", "first", "surname", "both"}
+    assert not {p.name for p in tested} & {p.name for p in renamed}, "never the whole name"
+    with pytest.raises(Exception, match="too few people of known sex"):
+        corpus_namesakes(tested, sexes, corpus[:2], corpus_sexes[:2], counts, seed=1)

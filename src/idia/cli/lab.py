@@ -139,9 +139,9 @@ def lab(
     if threads is not None and faces is None:
         fail("--threads sets the LiT training's threads: give it with --faces (the synthetic "
              "lab trains with open_clip_train in its own process)")
-    if faces is not None and (familiar_name_parts or demographic_groups):
-        fail("--familiar-name-parts and --demographic-groups are controls of the synthetic "
-             "lab; give them without --faces")
+    if faces is not None and demographic_groups:
+        fail("--demographic-groups is a control of the synthetic lab (its groups are drawn "
+             "face traits); give it without --faces")
     if defence is not None and faces is not None:
         fail("--defence runs on synthetic labs only: with --faces the image tower is a locked "
              "face encoder that 'idia unlearn' does not fine-tune")
@@ -163,7 +163,8 @@ def lab(
         return
     if faces is not None:
         render_lab(run_faces_lab(out, faces, preset, seed, log=log_line,
-                                 familiar_non_members=familiar_non_members, threads=threads),
+                                 familiar_non_members=familiar_non_members, threads=threads,
+                                 familiar_name_parts=familiar_name_parts),
                    out)
         return
     render_lab(run_lab(out, preset, seed, log=log_line, **controls), out)

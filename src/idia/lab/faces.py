@@ -45,17 +45,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from idia import synthetic
 from idia.face_descriptors import FULL_IMAGE, LFW_FUNNELED_BOX, FaceBox, describe_paths
 from idia.fullname import DEFAULT_DECOYS
-from idia.lab import train
+from idia.lab import controls, train
 from idia.lab.lit import LiTSettings, torch_threads, train_lit
-from idia.lab.pipeline import PRESETS, LabError, attack_and_summarize, new_lab_folder
+from idia.lab.pipeline import (
+    PRESETS,
+    LabError,
+    attack_and_summarize,
+    name_parts_summary,
+    new_lab_folder,
+)
 from idia.lfw import folder_key, is_lfw_spec, load_lfw
 from idia.membership import read_sex_table
 from idia.models.card import write_training_card
 from idia.models.lit import LiTConfig, face_encoder_record, save_lit
 from idia.models.spec import LIT_CONFIG
-from idia.names import normalize_name
+from idia.names import SEXES, normalize_name
 from idia.people import Person, find_people
 from idia.progress import progress
 from idia.reference_faces import reference_faces
@@ -232,6 +239,38 @@ def corpus_pairs(corpus: Sequence[Person], seed: int) -> list[train.Pair]:
             for (name, photo), t in zip(photos, templates, strict=True)]
 
 
+def corpus_namesakes(
+    tested: Sequence[Person],
+    sexes: Sequence[str],
+    corpus: Sequence[Person],
+    corpus_sexes: Sequence[str],
+    counts: dict[str, int],
+    seed: int,
+) -> tuple[list[Person], list[synthetic.Namesake]]:
+    """``--familiar-name-parts`` on real faces: the synthetic lab's namesakes of the people
+    under test (kinds dealt by :func:`controls.deal_part_kinds` among those of known sex, names
+    by :func:`synthetic.make_namesakes`), each carried by a corpus person of the namesake's sex
+    (a seeded draw) whose captions then give the namesake's name instead of their own: real
+    faces named with one part of a tested name, never the whole. Returns the corpus so renamed
+    and the namesakes. The corpus's own names may share parts with tested names too (LFW has
+    many a John): the summary's kinds come from the captions, whoever gave the part."""
+    known = [(p.name, s) for p, s in zip(tested, sexes, strict=True) if s in SEXES]
+    kinds = controls.deal_part_kinds({name: counts[name] for name, _ in known}, seed)
+    namesakes = synthetic.make_namesakes(known, kinds, seed)
+    order = np.random.default_rng([seed, 73]).permutation(len(corpus))
+    free = {sex: [int(i) for i in order if corpus_sexes[i] == sex] for sex in SEXES}
+    renamed = list(corpus)
+    for namesake in namesakes:
+        sex = synthetic.SEX_OF_GENDER[namesake.person.traits.gender]
+        if not free[sex]:
+            raise LabError("the corpus has too few people of known sex to carry the "
+                           f"{len(namesakes)} namesakes; take a larger preset or leave out "
+                           "--familiar-name-parts")
+        carrier = free[sex].pop(0)
+        renamed[carrier] = replace(corpus[carrier], name=namesake.person.name)
+    return renamed, namesakes
+
+
 def sexes_of(
     people: Sequence[Person], declared: dict[str, str], cache_dir: str | Path | None = None
 ) -> list[tuple[str, str]]:
@@ -274,6 +313,7 @@ def run_faces_lab(
     familiar_non_members: bool = False,
     cache_dir: str | Path | None = None,
     threads: int | None = None,
+    familiar_name_parts: bool = False,
 ) -> dict[str, Any]:
     """Run the real-faces experiment into ``out`` and return (and write) its summary.
 
@@ -282,13 +322,15 @@ def run_faces_lab(
     :func:`idia.cache.default_cache_dir`), where a public set's descriptors are cached and the
     name tables are read. ``familiar_non_members``: the confound control of the synthetic
     lab, with corpus photos as the unrelated photos. ``threads``: PyTorch's CPU threads for
-    training and attack (default :data:`DEFAULT_THREADS`)."""
+    training and attack (default :data:`DEFAULT_THREADS`). ``familiar_name_parts``: the
+    synthetic lab's control for the name tests, its namesakes carried by corpus people
+    (:func:`corpus_namesakes`)."""
     settings = _resolve(preset, overrides)
     out = new_lab_folder(out)
     source = faces_source(faces)
     with torch_threads(threads or DEFAULT_THREADS):
         return _run(out, source, settings, seed, log, workers or 2, familiar_non_members,
-                    cache_dir, threads or DEFAULT_THREADS)
+                    cache_dir, threads or DEFAULT_THREADS, familiar_name_parts)
 
 
 def _run(
@@ -301,6 +343,7 @@ def _run(
     familiar_non_members: bool,
     cache_dir: str | Path | None,
     threads: int,
+    familiar_name_parts: bool = False,
 ) -> dict[str, Any]:
     timings: dict[str, float] = {}
 
@@ -319,11 +362,20 @@ def _run(
     if len(tested) < 2:
         raise LabError(f"fewer than 2 people under test have {settings.attack_photos + 1} "
                        "readable photos; add photos or people")
-    base = [pair for pair in corpus_pairs(selection.corpus, seed) if pair.filepath in described]
+    members = min(selection.members, len(tested) - 1)
+    sexes = sexes_of(tested, source.declared_sexes, cache_dir)
+    # the membership prepare_training_set will deal (the same call, the same seed)
+    counts = train.assign_counts([p.name for p in tested], settings.inject, members, seed)
+    corpus, namesakes = list(selection.corpus), []
+    if familiar_name_parts:
+        corpus, namesakes = corpus_namesakes(
+            tested, [s for s, _ in sexes], corpus,
+            [s for s, _ in sexes_of(corpus, source.declared_sexes, cache_dir)], counts, seed,
+        )
+    base = [pair for pair in corpus_pairs(corpus, seed) if pair.filepath in described]
     timings["describe_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    members = min(selection.members, len(tested) - 1)
     log(f"[2/5] composing the training set: {members} members injected at "
         f"{', '.join(map(str, settings.inject))} pairs, {len(tested) - members} kept out; "
         f"a named corpus of {len(base)} pairs")
@@ -335,7 +387,6 @@ def _run(
         unrelated_photos=[pair.filepath for pair in base],
     )
     shutil.copytree(files.attack_people, out / "people")
-    sexes = sexes_of(tested, source.declared_sexes, cache_dir)
     people_table = pd.DataFrame({"name": [p.name for p in tested],
                                  "sex": [s for s, _ in sexes],
                                  "sex_from": [f for _, f in sexes]})
@@ -345,6 +396,9 @@ def _run(
     membership.to_csv(out / "membership.csv", index=False)
     log(f"      {len(training_set.pairs)} training pairs; attack photos held out: "
         f"{settings.attack_photos} per person")
+    if namesakes:
+        log(f"      familiar name parts: {len(namesakes)} corpus people captioned as "
+            "namesakes of the people under test")
     timings["compose_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -377,8 +431,17 @@ def _run(
     timings["train_s"] = time.perf_counter() - start
 
     summary = attack_and_summarize(out, spec, settings, seed, timings, log, len(tested))
+    dealt = {row.name: row.count for row in training_set.membership}
+    if dealt != counts:
+        raise AssertionError("the namesakes were dealt for another membership")
     summary.update(
         familiar_non_members=familiar_non_members,
+        familiar_name_parts=None if not familiar_name_parts else name_parts_summary(
+            out, [p.name for p in tested],
+            [p.name for p in corpus] + [n for n, c in counts.items() if c > 0],
+            counts, namesakes, sum(len(p.photos) for p in corpus
+                                   if p.name in {n.person.name for n in namesakes}), seed,
+        ),
         synthetic=False,
         faces={
             "source": source.kind,

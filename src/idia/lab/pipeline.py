@@ -275,22 +275,12 @@ def run_lab(
     summary["familiar_name_parts"] = None
     summary["demographic_groups"] = None
     if familiar_name_parts:
-        exposure = controls.part_exposure(
-            [p.name for p in people],
+        summary["familiar_name_parts"] = name_parts_summary(
+            out, [p.name for p in people],
             [row.name for row in training_set.membership if row.name_count > 0]
             + [person.name for person, _ in named],
+            counts, namesakes, sum(photos for _, photos in named), seed,
         )
-        _write_name_parts(out / "name_parts.csv", exposure, counts, namesakes)
-        summary["familiar_name_parts"] = {
-            "seed": seed,
-            "namesakes": len(namesakes),
-            "namesake_captions": sum(photos for _, photos in named),
-            "kind_rule": controls.PART_KIND_RULE,
-            "by_kind": controls.part_kind_figures(
-                RunFolder(out / "run").results, dict(zip(exposure["name"], exposure["kind"],
-                                                         strict=True)), seed
-            ),
-        }
     if demographic_groups:
         summary["demographic_groups"] = {
             "seed": seed,
@@ -351,6 +341,33 @@ def attack_and_summarize(
     write_report([out / "run"], out / "report.html")
     timings["evaluate_s"] = time.perf_counter() - start
     return lab_summary(out / "run", settings, seed, spec, timings, evaluation)
+
+
+def name_parts_summary(
+    out: Path,
+    names: list[str],
+    corpus_names: list[str],
+    counts: dict[str, int],
+    namesakes: list[synthetic.Namesake],
+    namesake_captions: int,
+    seed: int,
+) -> dict[str, Any]:
+    """The familiar-name-parts control of a finished lab in ``out``: each person under test
+    (``names``) gets the kind of name the training captions' named people (``corpus_names``)
+    give it, written to ``out/name_parts.csv``; returns the summary's ``familiar_name_parts``
+    (the name tests per kind, :func:`controls.part_kind_figures`)."""
+    exposure = controls.part_exposure(names, corpus_names)
+    _write_name_parts(out / "name_parts.csv", exposure, counts, namesakes)
+    return {
+        "seed": seed,
+        "namesakes": len(namesakes),
+        "namesake_captions": namesake_captions,
+        "kind_rule": controls.PART_KIND_RULE,
+        "by_kind": controls.part_kind_figures(
+            RunFolder(out / "run").results,
+            dict(zip(exposure["name"], exposure["kind"], strict=True)), seed,
+        ),
+    }
 
 
 def _write_name_parts(

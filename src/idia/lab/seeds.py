@@ -79,7 +79,8 @@ def run_seeds(
                               demographic_groups=demographic_groups)
         else:
             summary = run_faces_lab(folder, faces, preset, seed, log=log,
-                                    familiar_non_members=familiar_non_members, threads=threads)
+                                    familiar_non_members=familiar_non_members, threads=threads,
+                                    familiar_name_parts=familiar_name_parts)
         summary["seconds"]["wall_s"] = round(time.perf_counter() - start, 1)
         done.write_text(json.dumps(summary, indent=2))
         summaries.append(summary)
