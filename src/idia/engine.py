@@ -307,7 +307,9 @@ class IdentityInferenceAttack:
             )
         if name_nulls is None:
             embedded = isinstance(self.classifier, EmbeddedClassifier)
-            name_nulls = NameNulls(self.classifier.text_embeddings if embedded else None)
+            name_nulls = (NameNulls(self.classifier.text_embeddings,
+                                    identity=self.classifier.identity)
+                          if embedded else NameNulls(None))
         self.name_nulls = name_nulls
 
     @property

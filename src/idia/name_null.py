@@ -65,6 +65,11 @@ CLOSED_BOX_REASON = (
 )
 AUDIT_SOURCE = "the audited people's own parts"
 FAMILIARITY_MEMORY = 2  # pools (origin, scripts) whose part embeddings stay in memory
+SHARED_FAMILIARITY_MEMORY = 4  # the same, for all builders of this process (by model identity)
+# key -> (familiarity, [the encoder it calls]): the encoder is the last caller's, so a
+# closed attack's embedding cache is never used again
+_SHARED_FAMILIARITY: OrderedDict[tuple, tuple[Familiarity, list]] = OrderedDict()
+_SHARED_LOCK = threading.Lock()
 MIN_NAME_DECOYS = 2 * (MIN_DECOYS + 1)  # 200: one kind alone (2 x 50) reaches MIN_DECOYS
 
 
@@ -188,15 +193,19 @@ class NameNulls:
     from idia's cache folder on first use) and the model's familiarity with name parts, from
     ``encode`` (prompts -> L2-normalised embeddings, e.g. through the embedding cache; None for
     a closed box). The part embeddings of the pools used last stay in memory; one builder can
-    serve several threads."""
+    serve several threads. With the model's ``identity`` (which changes with its weights and
+    numerics), builders of this process share that memory: a second attack on the same model
+    does not encode the pools again."""
 
     def __init__(
         self,
         encode: Callable[[list[str]], np.ndarray] | None,
         table: OriginTable | None = None,
+        identity: str | None = None,
     ) -> None:
         self.encode = encode
         self._table = table
+        self.identity = identity
         self._familiarity: OrderedDict[tuple, Familiarity] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -340,16 +349,34 @@ class NameNulls:
     ) -> Familiarity:
         """The model's familiarity with parts, one callable (and its memory of part
         embeddings) per pool and scripts, the last :data:`FAMILIARITY_MEMORY` kept."""
-        assert self.encode is not None
+        encode = self.encode
+        assert encode is not None
         key = (tuple(templates), pool, script_of(name.given), script_of(name.family))
-        with self._lock:  # one builder may serve several threads (idia web)
-            if key in self._familiarity:
-                self._familiarity.move_to_end(key)
+        if self.identity is None:
+            with self._lock:  # one builder may serve several threads (idia web)
+                if key in self._familiarity:
+                    self._familiarity.move_to_end(key)
+                else:
+                    self._familiarity[key] = familiarity_from_encoder(encode, list(templates))
+                    while len(self._familiarity) > FAMILIARITY_MEMORY:
+                        self._familiarity.popitem(last=False)
+                return self._familiarity[key]
+        key = (self.identity, *key)
+        with _SHARED_LOCK:
+            if key in _SHARED_FAMILIARITY:
+                _SHARED_FAMILIARITY.move_to_end(key)
             else:
-                self._familiarity[key] = familiarity_from_encoder(self.encode, list(templates))
-                while len(self._familiarity) > FAMILIARITY_MEMORY:
-                    self._familiarity.popitem(last=False)
-            return self._familiarity[key]
+                encoder: list[Callable[[list[str]], np.ndarray]] = [encode]
+                _SHARED_FAMILIARITY[key] = (
+                    familiarity_from_encoder(lambda prompts: encoder[0](prompts),
+                                             list(templates)),
+                    encoder,
+                )
+                while len(_SHARED_FAMILIARITY) > SHARED_FAMILIARITY_MEMORY:
+                    _SHARED_FAMILIARITY.popitem(last=False)
+            familiarity, encoder = _SHARED_FAMILIARITY[key]
+            encoder[0] = encode  # parts not yet embedded go through this attack's encoder
+            return familiarity
 
 
 def _with_decoys(base: NameNull, result: FullNameDecoys | NoComparableDecoys) -> NameNull:

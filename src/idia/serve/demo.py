@@ -165,8 +165,9 @@ class WebDemo:
         with self._lock:
             if label not in self._name_nulls:
                 embedded = isinstance(classifier, EmbeddingZeroShot)
-                self._name_nulls[label] = NameNulls(
-                    classifier.text_embeddings if embedded else None
+                self._name_nulls[label] = (
+                    NameNulls(classifier.text_embeddings, identity=classifier.identity)
+                    if embedded else NameNulls(None)
                 )
             return self._name_nulls[label]
 
