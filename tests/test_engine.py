@@ -17,6 +17,7 @@ from idia.cache import EmbeddingCache, cache_info
 from idia.engine import AttackInputError
 from idia.models import EmbeddedClassifier, ZeroShotResult
 from idia.models.card import ModelCard, write_card
+from idia.name_null import forget_shared_familiarity
 from idia.names import default_pool, sample_decoys
 from idia.zeroshot import EmbeddingZeroShot
 
@@ -91,6 +92,7 @@ def test_only_the_last_few_candidate_sets_stay_in_memory(knowing_model):
 
 
 def test_cache_is_keyed_by_model_identity(knowing_model, tmp_path):
+    forget_shared_familiarity()  # earlier tests' attacks on this model filled it
     first = make_attack(knowing_model, tmp_path)
     first.check([knowing_model.photo("Jane Doe")], "Jane Doe")
     knowing_model.identity = "another-model"

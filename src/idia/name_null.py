@@ -379,6 +379,13 @@ class NameNulls:
             return familiarity
 
 
+def forget_shared_familiarity() -> None:
+    """Empty this process's shared memory of part embeddings (e.g. before counting what an
+    attack encodes)."""
+    with _SHARED_LOCK:
+        _SHARED_FAMILIARITY.clear()
+
+
 def _with_decoys(base: NameNull, result: FullNameDecoys | NoComparableDecoys) -> NameNull:
     if isinstance(result, NoComparableDecoys):
         return replace(base, reason=result.reason)
