@@ -157,6 +157,19 @@ def test_part_exposure_counts_other_people_only() -> None:
     assert list(table.columns) == ["first_familiar", "surname_familiar", "kind"]
 
 
+def test_part_exposure_takes_one_word_names_of_real_corpora() -> None:
+    """LFW names some people with one word ("Thalia"): it may give either part, and a one-word
+    name under test has no surname to be familiar."""
+    table = controls.part_exposure(
+        ["Thalia Baker", "Ann Thalia", "Madonna", "Bob Stone"],
+        ["Thalia", "Madonna", "Ann Lee", "Bob"],
+    ).set_index("name")
+    assert table.loc["Thalia Baker", "kind"] == "first"
+    assert table.loc["Ann Thalia", "kind"] == "both"
+    assert table.loc["Madonna", "kind"] == "none"  # only its own name
+    assert table.loc["Bob Stone", "kind"] == "first"
+
+
 def _results(kinds: dict[str, str], p_name: dict[str, float], members: set[str]) -> pd.DataFrame:
     names = list(kinds)
     return pd.DataFrame({

@@ -212,3 +212,7 @@ def test_namesakes_on_real_faces_rename_corpus_people_of_their_sex() -> None:
     assert not {p.name for p in tested} & {p.name for p in renamed}, "never the whole name"
     with pytest.raises(Exception, match="too few people of known sex"):
         corpus_namesakes(tested, sexes, corpus[:2], corpus_sexes[:2], counts, seed=1)
+    mononym = [*tested, person(8, "Thalia")]  # real corpora have one-word names: no namesakes
+    _, with_mononym = corpus_namesakes(mononym, [*sexes, "f"], corpus, corpus_sexes,
+                                       {**counts, "Thalia": 5}, seed=1)
+    assert "Thalia" not in {n.shares_with for n in with_mononym}

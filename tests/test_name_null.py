@@ -340,27 +340,39 @@ def test_a_name_no_test_can_take_is_one_error_line_and_nothing_is_written(
 
 
 def test_builders_of_one_model_share_the_pools_part_embeddings() -> None:
+    import gc
+    import weakref
+
     from idia.name_null import NameNulls
 
     calls: list[list[str]] = []
 
-    def encoder(tag: str):
-        def encode(prompts: list[str]) -> np.ndarray:
-            calls.append([tag, *prompts])
+    class Encoder:  # like an attack: the builder gets its bound method
+        def __init__(self, tag: str) -> None:
+            self.tag = tag
+
+        def encode(self, prompts: list[str]) -> np.ndarray:
+            calls.append([self.tag, *prompts])
             return np.stack([_unit(p, 16) for p in prompts])
-        return encode
 
     identity = f"test-shared-{np.random.default_rng().integers(2**62)}"
-    first = NameNulls(encoder("first"), identity=identity).for_name("Tom Baker", TEMPLATES, 0,
-                                                                    total=200)
+    first_encoder = Encoder("first")
+    first = NameNulls(first_encoder.encode, identity=identity).for_name(
+        "Tom Baker", TEMPLATES, 0, total=200)
     encoded = sum(len(c) - 1 for c in calls)
     assert encoded > 1000, "the pools' parts were encoded"
-    second = NameNulls(encoder("second"), identity=identity).for_name("Tom Baker", TEMPLATES, 0,
-                                                                     total=200)
+    gone = weakref.ref(first_encoder)
+    del first_encoder
+    gc.collect()
+    assert gone() is None, "the shared memory keeps no attack (nor its open cache) alive"
+    second = NameNulls(Encoder("second").encode, identity=identity).for_name(
+        "Tom Baker", TEMPLATES, 0, total=200)
     assert sum(len(c) - 1 for c in calls) == encoded, "a second attack on the model reuses them"
     assert second.decoys == first.decoys
-    NameNulls(encoder("third"), identity=identity).for_name("Ann Baker", TEMPLATES, 0, total=200)
+    third = Encoder("third")
+    NameNulls(third.encode, identity=identity).for_name("Ann Baker", TEMPLATES, 0, total=200)
     assert {c[0] for c in calls[-1:]} <= {"third"}, "new parts go through the newest encoder"
-    other = NameNulls(encoder("other"), identity=identity + "-x")
-    other.for_name("Tom Baker", TEMPLATES, 0, total=200)
+    other = Encoder("other")
+    NameNulls(other.encode, identity=identity + "-x").for_name("Tom Baker", TEMPLATES, 0,
+                                                              total=200)
     assert calls[-1][0] == "other", "another model encodes its own"

@@ -246,6 +246,9 @@ def test_the_default_crop_follows_the_card(lab_demo, synthetic_lab, spec, pictur
 def test_prompts_and_lab_people_are_encoded_at_start_up_not_on_the_first_click(
     synthetic_lab, familiarity_model
 ):
+    from idia.name_null import forget_shared_familiarity
+
+    forget_shared_familiarity()  # earlier tests' attacks on this model filled it
     counted = CountingModel(familiarity_model)
     card = read_card(synthetic_lab / "model" / "model.card.json")
     demo = WebDemo({"Lab": counted}, num_names=300, cards={"Lab": card})

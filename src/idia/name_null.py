@@ -23,11 +23,14 @@ for whom those give too few comparable decoys gets decoys from the origin's pool
 
 from __future__ import annotations
 
+import inspect
 import json
 import threading
+import weakref
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
@@ -66,9 +69,11 @@ CLOSED_BOX_REASON = (
 AUDIT_SOURCE = "the audited people's own parts"
 FAMILIARITY_MEMORY = 2  # pools (origin, scripts) whose part embeddings stay in memory
 SHARED_FAMILIARITY_MEMORY = 4  # the same, for all builders of this process (by model identity)
-# key -> (familiarity, [the encoder it calls]): the encoder is the last caller's, so a
-# closed attack's embedding cache is never used again
-_SHARED_FAMILIARITY: OrderedDict[tuple, tuple[Familiarity, list]] = OrderedDict()
+# key -> (familiarity, [weak references to its callers' encoders]): parts not yet embedded go
+# through the last caller still alive, and the memory keeps no attack (nor its open embedding
+# cache) alive
+_SHARED_FAMILIARITY: OrderedDict[tuple, tuple[Familiarity, list[weakref.WeakMethod]]] = (
+    OrderedDict())
 _SHARED_LOCK = threading.Lock()
 MIN_NAME_DECOYS = 2 * (MIN_DECOYS + 1)  # 200: one kind alone (2 x 50) reaches MIN_DECOYS
 
@@ -352,7 +357,7 @@ class NameNulls:
         encode = self.encode
         assert encode is not None
         key = (tuple(templates), pool, script_of(name.given), script_of(name.family))
-        if self.identity is None:
+        if self.identity is None or not inspect.ismethod(encode):
             with self._lock:  # one builder may serve several threads (idia web)
                 if key in self._familiarity:
                     self._familiarity.move_to_end(key)
@@ -366,17 +371,28 @@ class NameNulls:
             if key in _SHARED_FAMILIARITY:
                 _SHARED_FAMILIARITY.move_to_end(key)
             else:
-                encoder: list[Callable[[list[str]], np.ndarray]] = [encode]
+                callers: list[weakref.WeakMethod] = []
                 _SHARED_FAMILIARITY[key] = (
-                    familiarity_from_encoder(lambda prompts: encoder[0](prompts),
+                    familiarity_from_encoder(partial(_encode_through_live, callers),
                                              list(templates)),
-                    encoder,
+                    callers,
                 )
                 while len(_SHARED_FAMILIARITY) > SHARED_FAMILIARITY_MEMORY:
                     _SHARED_FAMILIARITY.popitem(last=False)
-            familiarity, encoder = _SHARED_FAMILIARITY[key]
-            encoder[0] = encode  # parts not yet embedded go through this attack's encoder
+            familiarity, callers = _SHARED_FAMILIARITY[key]
+            callers[:] = [ref for ref in callers if ref() not in (None, encode)]
+            callers.append(weakref.WeakMethod(encode))
             return familiarity
+
+
+def _encode_through_live(callers: list[weakref.WeakMethod], prompts: list[str]) -> np.ndarray:
+    """Encode with the most recent caller whose attack is still alive (same model identity, so
+    any of them gives the same embeddings)."""
+    for ref in reversed(callers):
+        encode = ref()
+        if encode is not None:
+            return encode(prompts)
+    raise RuntimeError("every attack that shared this model's part memory is gone")
 
 
 def forget_shared_familiarity() -> None:

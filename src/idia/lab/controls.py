@@ -75,19 +75,26 @@ def deal_part_kinds(counts: Mapping[str, int], seed: int) -> dict[str, str]:
 def part_exposure(names: Sequence[str], corpus_names: Iterable[str]) -> pd.DataFrame:
     """Per name under test: whether its first name and its surname occur in another name of
     ``corpus_names`` (the named people of the training captions), and its kind: "none",
-    "first", "surname" or "both" (see :data:`PART_KIND_RULE`)."""
+    "first", "surname" or "both" (see :data:`PART_KIND_RULE`). Real corpora name some people
+    with one word (LFW's "Thalia"): such a name may give either part; a one-word name under
+    test has no surname to be familiar."""
     firsts: dict[str, set[str]] = {}
     surnames: dict[str, set[str]] = {}
     for full in set(corpus_names):
-        first, surname = name_parts(full)
+        words = full.split()
+        if not words:
+            continue
+        first, surname = name_parts(full) if len(words) > 1 else (words[0], words[0])
         firsts.setdefault(normalize_name(first), set()).add(normalize_name(full))
         surnames.setdefault(normalize_name(surname), set()).add(normalize_name(full))
     rows = []
     for name in names:
-        first, surname = name_parts(name)
+        words = name.split()
+        first, surname = name_parts(name) if len(words) > 1 else (name, None)
         own = {normalize_name(name)}
         has_first = bool(firsts.get(normalize_name(first), set()) - own)
-        has_surname = bool(surnames.get(normalize_name(surname), set()) - own)
+        has_surname = surname is not None and bool(
+            surnames.get(normalize_name(surname), set()) - own)
         kind = NAME_PART_KINDS[int(has_first) + 2 * int(has_surname)]
         rows.append({"name": name, "first_familiar": has_first,
                      "surname_familiar": has_surname, "kind": kind})

@@ -253,8 +253,10 @@ def corpus_namesakes(
     (a seeded draw) whose captions then give the namesake's name instead of their own: real
     faces named with one part of a tested name, never the whole. Returns the corpus so renamed
     and the namesakes. The corpus's own names may share parts with tested names too (LFW has
-    many a John): the summary's kinds come from the captions, whoever gave the part."""
-    known = [(p.name, s) for p, s in zip(tested, sexes, strict=True) if s in SEXES]
+    many a John): the summary's kinds come from the captions, whoever gave the part. People
+    with one-word names get no namesakes."""
+    known = [(p.name, s) for p, s in zip(tested, sexes, strict=True)
+             if s in SEXES and len(p.name.split()) > 1]  # a one-word name has no two parts
     kinds = controls.deal_part_kinds({name: counts[name] for name, _ in known}, seed)
     namesakes = synthetic.make_namesakes(known, kinds, seed)
     order = np.random.default_rng([seed, 73]).permutation(len(corpus))
