@@ -382,3 +382,19 @@ def test_cli_audit_refuses_out_dot_in_a_project_and_fails_without_usable_photos(
     assert faceless.output.strip().splitlines()[-1] == (
         "error: none of the 2 people has a usable photo (2 photos: 2 no face found); "
         "try --crop none")
+
+
+def test_membership_origin_column_is_read_as_country_codes(tmp_path):
+    from idia.membership import MembershipError, read_membership
+
+    path = tmp_path / "m.csv"
+    pd.DataFrame({"name": ["Jan Kowalski", "Tom Baker", "Wen Jiabao"],
+                  "member": [1, 0, 0], "origin": [" pl", "", "CN"]}).to_csv(path, index=False)
+    table = read_membership(path).set_index("name")
+    assert table.loc["Jan Kowalski", "origin"] == "PL"
+    assert pd.isna(table.loc["Tom Baker", "origin"]), "empty: inferred from the name"
+    assert table.loc["Wen Jiabao", "origin"] == "CN"
+    pd.DataFrame({"name": ["Jan Kowalski"], "member": [1], "origin": ["Poland"]}).to_csv(
+        path, index=False)
+    with pytest.raises(MembershipError, match="two-letter country codes"):
+        read_membership(path)

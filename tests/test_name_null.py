@@ -288,6 +288,24 @@ def test_an_audit_recombines_its_own_people_and_uses_the_declared_sex(parts_mode
     assert "name_null" not in check.extra["differs_from_audit"]
 
 
+def test_an_audit_takes_declared_origins_and_refuses_unknown_codes(origin_table):
+    from idia.name_null import NameNulls
+
+    nulls = NameNulls(lambda prompts: np.stack([_unit(p, 16) for p in prompts]),
+                      table=origin_table)
+    names = ["Tom Baker", "Jan Kowalski"]
+    inferred = nulls.for_people(names, ["m", "m"], TEMPLATES, 0, total=200)
+    declared = nulls.for_people(names, ["m", "m"], TEMPLATES, 0, total=200,
+                                origins=["pl", None])
+    assert declared[0].origin == "PL" != inferred[0].origin, "the declared origin wins"
+    assert declared[1].origin == inferred[1].origin, "None: inferred as before"
+    assert set(declared[0].decoys).isdisjoint(inferred[0].decoys), "another origin's pools"
+    with pytest.raises(OriginTableError):
+        nulls.for_people(names, ["m", "m"], TEMPLATES, 0, total=200, origins=["XQ", None])
+    with pytest.raises(ValueError, match="one origin"):
+        nulls.for_people(names, ["m", "m"], TEMPLATES, 0, total=200, origins=["PL"])
+
+
 # --- the command line: the null in words, and names no test can take ----------------------------
 
 

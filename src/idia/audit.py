@@ -107,7 +107,7 @@ def run_audit(
     audit's people). The paper's rule takes the attack's candidates; the name-familiarity and
     text-only tests each person's own full-name decoys (:meth:`idia.name_null.NameNulls.
     for_people`: recombinations of the audited people's parts, else their origin's pools; of
-    the sex the membership table declares, else the one inferred), written to
+    the sex and origin the membership table declares, else the ones inferred), written to
     ``name_null.parquet``. ``reference``: the face test's other people: ``audited`` (the other
     audited people of the same sex) or a public reference (``lfw``, ``lfw:DIR`` or a loaded
     :class:`~idia.face_reference.PublicReference`: each person's 1,000 lookalikes there, none
@@ -130,6 +130,9 @@ def run_audit(
             )
     candidates = attacker.candidates([p.name for p in people])
     declared = declared_sexes(people, truth)
+    origins = declared_origins(people, truth)
+    for origin in {o for o in origins if o is not None}:
+        attacker.name_nulls.origin_code(origin)  # a code no pool knows: one line, before work
     config = {
         "idia_version": __version__,
         "model": attacker.model_name,
@@ -149,13 +152,14 @@ def run_audit(
         "people": [p.name for p in people],
         "name_decoys": attacker.name_decoys,
         "declared_sexes": declared,
+        "declared_origins": origins,
         "origin_table": f"names-dataset {attacker.name_nulls.table.version}",
     }
     if public is not None:  # absent for the audited people: older runs resume as they were
         config["face_reference"] = {"set": public.describe(), "key": public.key}
     _prepare_run_folder(out, config, overwrite)
     write_parquet(out / CANDIDATES, candidates.to_frame())
-    nulls = _name_nulls(attacker, people, declared, out)
+    nulls = _name_nulls(attacker, people, declared, origins, out)
     text = audit_claims.text_only_table(
         attacker.text_statistics(candidates), candidates,
         {candidates.index_of(p.name): attacker.text_only_test(n)
@@ -181,15 +185,29 @@ def run_audit(
 
 def declared_sexes(people: list[Person], truth: pd.DataFrame | None) -> list[str | None]:
     """Per person, the sex the membership table declares ("f", "m"), None where it does not."""
-    if truth is None:
+    return _declared(people, truth, "sex")
+
+
+def declared_origins(people: list[Person], truth: pd.DataFrame | None) -> list[str | None]:
+    """Per person, the origin the membership table declares (a country code), None where it
+    does not."""
+    return _declared(people, truth, "origin")
+
+
+def _declared(people: list[Person], truth: pd.DataFrame | None, column: str) -> list[str | None]:
+    if truth is None or column not in truth:
         return [None] * len(people)
-    table = truth.set_index("key")["sex"]
+    table = truth.set_index("key")[column]
     found = [table.get(normalize_name(p.name)) for p in people]
     return [None if s is None or pd.isna(s) else str(s) for s in found]
 
 
 def _name_nulls(
-    attacker: IdentityInferenceAttack, people: list[Person], sexes: list[str | None], out: Path
+    attacker: IdentityInferenceAttack,
+    people: list[Person],
+    sexes: list[str | None],
+    origins: list[str | None],
+    out: Path,
 ) -> list[NameNull]:
     """The null of every person's name tests: read from the run folder when a run is resumed
     (the config that made them is the run's), else built and written."""
@@ -200,7 +218,7 @@ def _name_nulls(
             return [null_from_row(row) for _, row in frame.iterrows()]
     nulls = attacker.name_nulls.for_people(
         [p.name for p in people], sexes, attacker.templates, attacker.seed,
-        total=attacker.name_decoys,
+        total=attacker.name_decoys, origins=origins,
     )
     write_parquet(path, nulls_frame(nulls, [p.index for p in people]))
     return nulls

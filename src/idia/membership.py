@@ -39,7 +39,9 @@ class PartialMembershipWarning(UserWarning):
 
 def read_membership(path: str | Path) -> pd.DataFrame:
     """A table with columns ``name`` (display form), ``key`` (normalised), ``member`` (bool),
-    ``count`` (nullable int) and ``sex`` ("f", "m" or missing)."""
+    ``count`` (nullable int), ``sex`` ("f", "m" or missing) and ``origin`` (a two-letter
+    country code in upper case, or missing: the origin of the name's decoy pools, which the
+    name tables otherwise infer)."""
     path = Path(path)
     if not path.is_file():
         raise MembershipError(f"membership file not found: {path}")
@@ -85,6 +87,7 @@ def read_membership(path: str | Path) -> pd.DataFrame:
             "member": member.astype(bool),
             "count": counts,
             "sex": _sexes(frame, path),
+            "origin": _origins(frame, path),
         }
     )
     duplicated = table[table["key"].duplicated(keep=False)]
@@ -132,6 +135,19 @@ def _sexes(frame: pd.DataFrame, path: Path) -> pd.Series:
     return words.map(lambda w: SEX_WORDS.get(w, pd.NA) if isinstance(w, str) else pd.NA).astype(
         "string"
     )
+
+
+def _origins(frame: pd.DataFrame, path: Path) -> pd.Series:
+    if "origin" not in frame:
+        return pd.Series(pd.NA, index=frame.index, dtype="string")
+    codes = frame["origin"].astype("string").str.strip().str.upper().replace("", pd.NA)
+    bad = sorted({c for c in codes.dropna() if len(c) != 2 or not c.isalpha()})
+    if bad:
+        raise MembershipError(
+            f"{path}: column 'origin' has values {bad[:5]}; use two-letter country codes "
+            "(DE, PL, CN, ...) or leave a cell empty to infer the origin from the name"
+        )
+    return codes
 
 
 def _is_partial(frame: pd.DataFrame) -> bool:

@@ -264,18 +264,21 @@ class NameNulls:
         seed: int,
         *,
         total: int = DEFAULT_DECOYS,
+        origins: Sequence[str | None] | None = None,
     ) -> list[NameNull]:
-        """The null of every person of an audit (``sexes``: declared, or None to infer):
-        recombinations of the audited people's own parts of the same origin and script where
-        those give enough comparable decoys, else the origin's pools. No decoy is an audited
-        person's name. A name that cannot be parsed, or is written in a script no pool covers,
-        is not tested (with the reason)."""
-        if len(names) != len(sexes):
-            raise ValueError("one sex (or None) per person is needed")
+        """The null of every person of an audit (``sexes`` and ``origins``: declared, or None
+        to infer): recombinations of the audited people's own parts of the same origin and
+        script where those give enough comparable decoys, else the origin's pools. No decoy is
+        an audited person's name. A name that cannot be parsed, or is written in a script no
+        pool covers, is not tested (with the reason); an origin no pool knows raises
+        :class:`~idia.origins.OriginTableError`."""
+        origins = [None] * len(names) if origins is None else list(origins)
+        if not len(names) == len(sexes) == len(origins):
+            raise ValueError("one sex (or None) and one origin (or None) per person are needed")
         people: list[_Person | NameNull] = []
-        for name, sex in zip(names, sexes, strict=True):
+        for name, sex, origin in zip(names, sexes, origins, strict=True):
             try:
-                people.append(self._person(self.parse(name), None, sex))
+                people.append(self._person(self.parse(name), origin, sex))
             except NameInputError as err:
                 people.append(NameNull(name, "no_comparable_decoys", reason=str(err), sex=sex,
                                        sex_basis="unknown" if sex is None else "declared",
