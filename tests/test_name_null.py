@@ -357,6 +357,25 @@ def test_a_name_no_test_can_take_is_one_error_line_and_nothing_is_written(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["me.png"], "nothing written"
 
 
+def test_an_audit_with_an_origin_no_pool_knows_is_one_error_line_and_writes_no_run(
+    tiny_spec, tmp_path
+):
+    for name in ("Jan Kowalski", "Tom Baker"):
+        folder = tmp_path / "people" / name.replace(" ", "_")
+        folder.mkdir(parents=True)
+        Image.new("RGB", (32, 32), (120, 90, 60)).save(folder / "1.png")
+    pd.DataFrame({"name": ["Jan Kowalski", "Tom Baker"], "member": [1, 0],
+                  "origin": ["XQ", ""]}).to_csv(tmp_path / "m.csv", index=False)
+    result = runner.invoke(app, ["audit", "--people", str(tmp_path / "people"), "--model",
+                                 tiny_spec, "--membership", str(tmp_path / "m.csv"),
+                                 "--num-names", "100", "--cache-dir", str(tmp_path / "cache"),
+                                 "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert lines[-1].startswith("error: ") and "XQ" in lines[-1], lines
+    assert not (tmp_path / "run").exists(), "nothing written"
+
+
 def test_builders_of_one_model_share_the_pools_part_embeddings() -> None:
     import gc
     import weakref
