@@ -22,6 +22,7 @@ from idia.cli.options import (
     LabDefenceOpt,
     LabOutOpt,
     LabThreadsOpt,
+    MemberPartsOpt,
     NameDecoysOpt,
     OriginsOpt,
     PeopleOpt,
@@ -181,15 +182,18 @@ def lab_origins(
     per_origin: PerOriginOpt = DEFAULT_PER_ORIGIN,
     name_decoys: NameDecoysOpt = DEFAULT_NAME_DECOYS,
     seed: SeedOpt = 0,
+    member_parts: MemberPartsOpt = 0,
 ) -> None:
     """Control for the name tests: never-seen names of several origins (from the name tables)
-    checked on a lab's model with non-members' photos; their p-values' shares per origin.
-    Figures into LAB/origin_names/."""
+    and, with --member-parts, made of the members' parts, checked on a lab's model with
+    non-members' photos; their p-values' shares per group. Figures into LAB/origin_names/."""
     from idia.lab.origin_names import OriginNamesSettings, run_origin_names
 
     codes = tuple(code.strip().upper() for code in origins.split(",") if code.strip())
-    if not codes:
-        fail("--origins takes country codes like DE,PL,JP")
-    settings = OriginNamesSettings(origins=codes, per_origin=per_origin,
-                                   name_decoys=name_decoys, seed=seed)
+    if not codes and per_origin:
+        fail("--origins takes country codes like DE,PL,JP (or --per-origin 0)")
+    if not per_origin and not member_parts:
+        fail("nothing to check: --per-origin 0 needs --member-parts N")
+    settings = OriginNamesSettings(origins=codes if per_origin else (), per_origin=per_origin,
+                                   name_decoys=name_decoys, seed=seed, member_parts=member_parts)
     render_origin_names(run_origin_names(lab, settings, log=log_line))

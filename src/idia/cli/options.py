@@ -369,8 +369,12 @@ OriginsOpt = Annotated[
     typer.Option(help="Country codes of the never-seen names' origins, comma-separated (the "
                  "name tables' Latin-script pools; see 'idia check --origin')."),
 ]
-PerOriginOpt = Annotated[int, typer.Option(min=2, help="Never-seen names per origin, half "
-                                           "of each sex.")]
+PerOriginOpt = Annotated[int, typer.Option(min=0, help="Never-seen names per origin, half "
+                                           "of each sex (0: no origin names).")]
+MemberPartsOpt = Annotated[int, typer.Option(
+    min=0, help="Also check this many never-seen names of each kind made of the lab members' "
+    "parts: a member's first name + an unused surname, an unused first name + a member's "
+    "surname, two members' parts never together (0: none).")]
 DefenceMethodOpt = Annotated[str, typer.Option(help="unlearn or mask-names.")]
 DefenceSeedOpt = Annotated[int | None, typer.Option(help="Default: the lab's seed.")]
 

@@ -467,12 +467,15 @@ def render_origin_names(summary: dict) -> None:
     origin."""
     console = Console()
     claims = ("name_familiarity", "text_only")
-    table = Table("origin", "names",
+    what = f"{len(summary['by_origin'])} origins" + (
+        ", names of the members' parts" if summary.get("by_member_parts") else "")
+    table = Table("origin or kind", "names",
                   *(f"{RULE_LABELS[c].name}: p <= 0.05 / p <= 0.01" for c in claims),
-                  title=f"never-seen names of {len(summary['by_origin'])} origins on "
+                  title=f"never-seen names ({what}) on "
                   f"{summary['model']}: share of small p-values, 95% Clopper-Pearson (a valid "
                   "test stays at the level)")
-    for origin, row in [*summary["by_origin"].items(), ("all", summary["all"])]:
+    groups = [*summary["by_origin"].items(), *summary.get("by_member_parts", {}).items()]
+    for origin, row in [*groups, ("all", summary["all"])]:
         table.add_row(origin, str(row["n"]), *(
             " / ".join(_share_cell(row[c].get(key)) for key in ("at_0.05", "at_0.01"))
             + ("" if not row[c]["not_tested"] else f" ({sum(row[c]['not_tested'].values())} "

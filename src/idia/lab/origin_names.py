@@ -10,8 +10,15 @@ turn; the name-familiarity and text-only tests' p-values are then valid exactly 
 origin, the share at p <= 0.05 (and 0.01) stays within its Clopper-Pearson interval of the
 level.
 
-Writes ``LAB/origin_names/names.csv`` (one row per name: origin, script, sex, the face it was
-shown with, each test's p-value and null) and ``summary.json``; reads the lab folder only.
+With ``member_parts`` it also checks never-seen names made of the lab's **members' parts**
+(the issue's "Tom <unused surname>"): a member's first name with a surname no lab name has, a
+first name no lab name has with a member's surname, and one member's first name with another
+member's surname (both parts seen, never together). These ask the full-name null the
+question the paper's decoys answered wrongly: the model knows the part, not the name.
+
+Writes ``LAB/origin_names/names.csv`` (one row per name: its group (an origin code or a kind
+of member-part name), origin, script, sex, the face it was shown with, each test's p-value and
+null) and ``summary.json``; reads the lab folder only.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +36,7 @@ import pandas as pd
 from idia.evaluation import calibration
 from idia.lab.pipeline import LabError
 from idia.nameparts import script_of
-from idia.names import normalize_name
+from idia.names import NamePool, default_pool, normalize_name
 from idia.people import find_people
 
 # Eight origins from four continents (Europe, Asia, Africa, South America), their names in
@@ -40,6 +47,9 @@ DEFAULT_PER_ORIGIN = 30
 DEFAULT_NAME_DECOYS = 200  # p floor 1/201: fine enough for the shares at 0.05 and 0.01
 CLAIMS: tuple[str, ...] = ("name_familiarity", "text_only")
 FOLDER = "origin_names"
+# Never-seen names from the members' parts: a member's first name + an unused surname, an
+# unused first name + a member's surname, one member's first name + another's surname.
+MEMBER_PART_KINDS: tuple[str, ...] = ("member-first", "member-surname", "members-both")
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,7 @@ class OriginNamesSettings:
     per_origin: int = DEFAULT_PER_ORIGIN
     name_decoys: int = DEFAULT_NAME_DECOYS
     seed: int = 0
+    member_parts: int = 0  # never-seen names per kind of MEMBER_PART_KINDS (0: none)
 
 
 def draw_names(
@@ -76,9 +87,63 @@ def draw_names(
             else:
                 raise LabError(f"could not draw {per_origin} new names for {origin}")
             drawn.add(key)
-            rows.append({"origin": origin, "name": name, "sex": sex,
+            rows.append({"group": origin, "origin": origin, "name": name, "sex": sex,
                          "script": script_of(name)})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["group", "origin", "name", "sex", "script"])
+
+
+def draw_member_part_names(
+    lab_people: pd.DataFrame, per_kind: int, seen: set[str], seed: int,
+    pool: NamePool | None = None,
+) -> pd.DataFrame:
+    """``per_kind`` never-seen names of each kind of :data:`MEMBER_PART_KINDS`, from the lab's
+    people (``lab_people``: ``name``, ``member``, ``sex``; "first last" names) and ``pool``
+    (the lab's US pool): a member's first name (their sex) + a pool surname that is no part of
+    any lab name; a pool first name of no lab name (sexes in turn) + a member's surname; a
+    member's first name + another member's surname (the first name's sex). Never a name in
+    ``seen`` (normalized), never twice; seeded."""
+    pool = pool or default_pool()
+    parts = [str(n).split(maxsplit=1) for n in lab_people["name"]]
+    if any(len(p) != 2 for p in parts):
+        raise LabError("--member-parts needs the lab's 'first last' names")
+    used_first = {normalize_name(f) for f, _ in parts}
+    used_last = {normalize_name(last) for _, last in parts}
+    members = [(f, last, str(sex)) for (f, last), member, sex in
+               zip(parts, lab_people["member"].astype(bool), lab_people["sex"], strict=True)
+               if member]
+    if len(members) < 2:
+        raise LabError("--member-parts needs a lab with at least two members")
+    free_last = [x for x in pool.surnames if normalize_name(x) not in used_last]
+    free_first = {sex: [x for x in pool.first_names[sex] if normalize_name(x) not in used_first]
+                  for sex in ("f", "m")}
+    rng = np.random.default_rng([seed, 83])
+    drawn: set[str] = set()
+    rows = []
+
+    def one(kind: str, i: int) -> tuple[str, str]:
+        first, _, sex = members[rng.integers(len(members))]
+        if kind == "member-first":
+            return f"{first} {free_last[rng.integers(len(free_last))]}", sex
+        if kind == "member-surname":
+            sex = ("f", "m")[i % 2]
+            _, last, _ = members[rng.integers(len(members))]
+            return f"{free_first[sex][rng.integers(len(free_first[sex]))]} {last}", sex
+        _, last, _ = members[rng.integers(len(members))]
+        return f"{first} {last}", sex
+
+    for kind in MEMBER_PART_KINDS:
+        for i in range(per_kind):
+            for _ in range(1000):
+                name, sex = one(kind, i)
+                key = normalize_name(name)
+                if key not in seen and key not in drawn:
+                    break
+            else:
+                raise LabError(f"could not draw {per_kind} new names of kind {kind}")
+            drawn.add(key)
+            rows.append({"group": kind, "origin": None, "name": name, "sex": sex,
+                         "script": script_of(name)})
+    return pd.DataFrame(rows, columns=["group", "origin", "name", "sex", "script"])
 
 
 def _seen_text(lab: Path) -> tuple[set[str], str]:
@@ -103,6 +168,10 @@ def run_origin_names(
     from idia.engine import create_attack
     from idia.name_null import NameNulls
 
+    if not (settings.origins and settings.per_origin) and not settings.member_parts:
+        raise LabError("nothing to check: give origins with names per origin, or member parts")
+    if not settings.per_origin:
+        settings = replace(settings, origins=())
     lab = Path(lab).resolve()
     summary_path = lab / "summary.json"
     if not summary_path.is_file() or not (lab / "membership.csv").is_file():
@@ -122,15 +191,22 @@ def run_origin_names(
     )
     nulls: NameNulls = attacker.name_nulls
     seen, captions = _seen_text(lab)
-    names = draw_names(nulls.table, settings.origins, settings.per_origin, seen, settings.seed)
+    names = pd.concat([
+        draw_names(nulls.table, settings.origins, settings.per_origin, seen, settings.seed),
+        draw_member_part_names(membership, settings.member_parts, seen, settings.seed)
+        if settings.member_parts else None,
+    ], ignore_index=True)
     names = names[[normalize_name(n) not in captions for n in names["name"]]]
-    log(f"checking {len(names)} never-seen names of {len(settings.origins)} origins on "
+    kinds = f"{len(settings.origins)} origins" + (
+        ", names of the members' parts" if settings.member_parts else "")
+    log(f"checking {len(names)} never-seen names ({kinds}) on "
         f"{lab_summary['model']} ({settings.name_decoys} full-name decoys each), with the "
         f"photos of {len(people)} non-members in turn")
     rows = []
     for i, row in enumerate(names.itertuples(index=False)):
         person = people[i % len(people)]
-        result = attacker.check(person.photos, row.name, sex=row.sex, origin=row.origin,
+        origin = row.origin if isinstance(row.origin, str) else None  # members': inferred
+        result = attacker.check(person.photos, row.name, sex=row.sex, origin=origin,
                                 alpha=lab_summary.get("alpha") or 0.05)
         out = {**row._asdict(), "photos_of": person.name, "n_photos": len(person.photos),
                "null": (result.name_null or {}).get("key")}
@@ -151,8 +227,12 @@ def run_origin_names(
         "n_non_members_shown": len(people),
         "seconds": round(time.perf_counter() - start, 1),
         "by_origin": {
-            origin: _figures(table[table["origin"] == origin], settings.seed)
+            origin: _figures(table[table["group"] == origin], settings.seed)
             for origin in settings.origins
+        },
+        "by_member_parts": {
+            kind: _figures(table[table["group"] == kind], settings.seed)
+            for kind in (MEMBER_PART_KINDS if settings.member_parts else ())
         },
         "all": _figures(table, settings.seed),
     }
