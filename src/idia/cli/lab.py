@@ -192,8 +192,6 @@ def lab_origins(
     codes = tuple(code.strip().upper() for code in origins.split(",") if code.strip())
     if not codes and per_origin:
         fail("--origins takes country codes like DE,PL,JP (or --per-origin 0)")
-    if not per_origin and not member_parts:
-        fail("nothing to check: --per-origin 0 needs --member-parts N")
-    settings = OriginNamesSettings(origins=codes if per_origin else (), per_origin=per_origin,
+    settings = OriginNamesSettings(origins=codes, per_origin=per_origin,
                                    name_decoys=name_decoys, seed=seed, member_parts=member_parts)
     render_origin_names(run_origin_names(lab, settings, log=log_line))

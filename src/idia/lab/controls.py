@@ -81,16 +81,15 @@ def part_exposure(names: Sequence[str], corpus_names: Iterable[str]) -> pd.DataF
     firsts: dict[str, set[str]] = {}
     surnames: dict[str, set[str]] = {}
     for full in set(corpus_names):
-        words = full.split()
-        if not words:
+        if not full.split():
             continue
-        first, surname = name_parts(full) if len(words) > 1 else (words[0], words[0])
+        first, surname = _first_and_surname(full)
+        surname = first if surname is None else surname  # a one-word name gives either part
         firsts.setdefault(normalize_name(first), set()).add(normalize_name(full))
         surnames.setdefault(normalize_name(surname), set()).add(normalize_name(full))
     rows = []
     for name in names:
-        words = name.split()
-        first, surname = name_parts(name) if len(words) > 1 else (name, None)
+        first, surname = _first_and_surname(name)
         own = {normalize_name(name)}
         has_first = bool(firsts.get(normalize_name(first), set()) - own)
         has_surname = surname is not None and bool(
@@ -99,6 +98,11 @@ def part_exposure(names: Sequence[str], corpus_names: Iterable[str]) -> pd.DataF
         rows.append({"name": name, "first_familiar": has_first,
                      "surname_familiar": has_surname, "kind": kind})
     return pd.DataFrame(rows, columns=["name", "first_familiar", "surname_familiar", "kind"])
+
+
+def _first_and_surname(name: str) -> tuple[str, str | None]:
+    """:func:`~idia.synthetic.name_parts`, with no surname for a one-word name."""
+    return name_parts(name) if len(name.split()) > 1 else (name.strip(), None)
 
 
 def part_kind_figures(

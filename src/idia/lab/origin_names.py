@@ -27,6 +27,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,7 @@ FOLDER = "origin_names"
 # Never-seen names from the members' parts: a member's first name + an unused surname, an
 # unused first name + a member's surname, one member's first name + another's surname.
 MEMBER_PART_KINDS: tuple[str, ...] = ("member-first", "member-surname", "members-both")
+NAME_COLUMNS = ["group", "origin", "name", "sex", "script"]  # group: an origin or a kind
 
 
 @dataclass(frozen=True)
@@ -78,18 +80,31 @@ def draw_names(
         drawn: set[str] = set()
         for i in range(per_origin):
             sex = ("f", "m")[i % 2]
-            for _ in range(1000):
-                name = f"{given[sex][rng.integers(len(given[sex]))]} " \
-                       f"{family[rng.integers(len(family))]}"
-                key = normalize_name(name)
-                if key not in seen and key not in drawn:
-                    break
-            else:
-                raise LabError(f"could not draw {per_origin} new names for {origin}")
-            drawn.add(key)
+            name, _ = _new_name(partial(_pool_name, rng, given[sex], family, sex), seen, drawn,
+                                f"{per_origin} new names for {origin}")
             rows.append({"group": origin, "origin": origin, "name": name, "sex": sex,
                          "script": script_of(name)})
-    return pd.DataFrame(rows, columns=["group", "origin", "name", "sex", "script"])
+    return pd.DataFrame(rows, columns=NAME_COLUMNS)
+
+
+def _pool_name(
+    rng: np.random.Generator, given: Sequence[str], family: Sequence[str], sex: str
+) -> tuple[str, str]:
+    return f"{given[rng.integers(len(given))]} {family[rng.integers(len(family))]}", sex
+
+
+def _new_name(
+    draw: Callable[[], tuple[str, str]], seen: set[str], drawn: set[str], what: str
+) -> tuple[str, str]:
+    """(name, sex) from ``draw`` whose name is neither in ``seen`` nor already in ``drawn``
+    (normalized; added to ``drawn``), or :class:`LabError` after 1,000 tries."""
+    for _ in range(1000):
+        name, sex = draw()
+        key = normalize_name(name)
+        if key not in seen and key not in drawn:
+            drawn.add(key)
+            return name, sex
+    raise LabError(f"could not draw {what}")
 
 
 def draw_member_part_names(
@@ -133,17 +148,11 @@ def draw_member_part_names(
 
     for kind in MEMBER_PART_KINDS:
         for i in range(per_kind):
-            for _ in range(1000):
-                name, sex = one(kind, i)
-                key = normalize_name(name)
-                if key not in seen and key not in drawn:
-                    break
-            else:
-                raise LabError(f"could not draw {per_kind} new names of kind {kind}")
-            drawn.add(key)
+            name, sex = _new_name(lambda kind=kind, i=i: one(kind, i), seen, drawn,
+                                  f"{per_kind} new names of kind {kind}")
             rows.append({"group": kind, "origin": None, "name": name, "sex": sex,
                          "script": script_of(name)})
-    return pd.DataFrame(rows, columns=["group", "origin", "name", "sex", "script"])
+    return pd.DataFrame(rows, columns=NAME_COLUMNS)
 
 
 def _seen_text(lab: Path) -> tuple[set[str], str]:
@@ -169,7 +178,8 @@ def run_origin_names(
     from idia.name_null import NameNulls
 
     if not (settings.origins and settings.per_origin) and not settings.member_parts:
-        raise LabError("nothing to check: give origins with names per origin, or member parts")
+        raise LabError("nothing to check: give --origins with --per-origin N, or "
+                       "--member-parts N")
     if not settings.per_origin:
         settings = replace(settings, origins=())
     lab = Path(lab).resolve()
