@@ -12,8 +12,8 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet $(TORCH)
-	$(BIN)/python -m pip install --quiet -e '.[test,spark,web]'
+	$(BIN)/python -m pip install --quiet --no-cache-dir $(TORCH)
+	$(BIN)/python -m pip install --quiet --no-cache-dir -e '.[test,spark,web]'
 	touch $@
 
 lab: install

@@ -9,6 +9,7 @@ import gc
 import hashlib
 import json
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -23,6 +24,21 @@ TINY_OPEN_CLIP = {
     "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 8, "head_width": 32},
     "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
 }
+
+
+# The session's shared labs and models take about 2 GiB of the temporary folder at once (tests'
+# own folders are removed as they pass: tmp_path_retention_policy in pyproject.toml).
+MIN_FREE_TMP_BYTES = 3 * 2**30
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Stop at once, in one line, when the temporary folder cannot hold the session: a full
+    disk otherwise surfaces as hundreds of setup errors far from their cause."""
+    free = shutil.disk_usage(tempfile.gettempdir()).free
+    if free < MIN_FREE_TMP_BYTES:
+        pytest.exit(f"only {free / 2**30:.1f} GiB free in {tempfile.gettempdir()}; the test "
+                    f"session needs {MIN_FREE_TMP_BYTES / 2**30:.0f} GiB: free some space or "
+                    "point $TMPDIR at a larger disk", returncode=3)
 
 
 LAB_FIXTURES = {"quick_lab", "defended_lab"}  # the quick lab and what is built on it
