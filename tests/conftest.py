@@ -8,14 +8,30 @@ import functools
 import gc
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-import numpy as np
-import pytest
-from PIL import Image
+
+def _share_the_cores() -> None:
+    """Each pytest-xdist worker gets its share of the cores for its math libraries' threads
+    (before numpy or torch is loaded). Two workers on 2 cores, each with torch's default 2
+    threads, ran the quick lab beside a busy process in 112 s instead of 52 s with 1 thread.
+    A thread count already set in the environment is kept."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        threads = str(max(1, len(os.sched_getaffinity(0)) // workers))
+        for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            os.environ.setdefault(variable, threads)
+
+
+_share_the_cores()
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -42,17 +58,22 @@ def pytest_sessionstart(session: pytest.Session) -> None:
                     "point $TMPDIR at a larger disk", returncode=3)
 
 
-LAB_FIXTURES = {"quick_lab", "defended_lab"}  # the quick lab and what is built on it
+SHARED_GROUPS = {  # a costly session fixture -> the group of the tests that use it
+    "quick_lab": "quick_lab", "defended_lab": "quick_lab",  # the quick lab and what is built on it
+    "familiarity_lab": "familiarity_lab",
+}
 LAB_GROUP = "quick_lab"
 
 
 def _work_unit(item: pytest.Item) -> str | None:
     """The group of tests that one pytest-xdist worker runs together (``--dist loadgroup``),
-    so that a costly shared fixture is built once in a parallel run too: the quick lab's
-    tests form one group; a test whose module builds a fixture for more than one test (module
-    or session scope) runs with the rest of its module. None: any worker."""
-    if LAB_FIXTURES & set(item.fixturenames):
-        return LAB_GROUP
+    so that a costly shared fixture is built once in a parallel run too: the tests of a costly
+    session fixture (SHARED_GROUPS) form one group; a test whose module builds a fixture for
+    more than one test (module or session scope) runs with the rest of its module. None: any
+    worker."""
+    for name in item.fixturenames:
+        if name in SHARED_GROUPS:
+            return SHARED_GROUPS[name]
     module = item.getparent(pytest.Module).nodeid
     definitions = item._fixtureinfo.name2fixturedefs
     for name in item.fixturenames:
@@ -95,8 +116,14 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def origin_table_dir(tmp_path_factory) -> Path:
     """The folder of the session's origin table (idia.origins: public reference data, extracted
-    from names-dataset on first use, over a minute)."""
-    return tmp_path_factory.mktemp("origin-table")
+    from names-dataset on first use, about 40 s), shared by the pytest-xdist workers of one run:
+    the first to need it extracts it, the others wait (idia.origins locks the folder)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's folder, above each worker's own
+    folder = root / "origin-table"
+    folder.mkdir(exist_ok=True)
+    return folder
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -327,27 +354,38 @@ class FamiliarityModel:
             out.append(v / np.linalg.norm(v))
         return np.stack(out).astype(np.float32)
 
+    @functools.cached_property
+    def _frames(self) -> list[tuple[str, str, str]]:
+        """(template, head, tail) of each template, the longest frame first (the earlier
+        template first among frames of one length)."""
+        frames = [(template, *template.split("{}")) for template in self.templates]
+        return sorted(frames, key=lambda frame: -len(frame[1] + frame[2]))
+
     def _split(self, text: str) -> tuple[str, str]:
         """(template, name) of a prompt: the longest template that frames it."""
-        best = ("{}", text)
-        for template in self.templates:
-            head, tail = template.split("{}")
-            fits = text.startswith(head) and text.endswith(tail) and len(text) > len(head + tail)
-            if fits and len(head + tail) > len(best[0]) - 2:
-                best = (template, text[len(head) : len(text) - len(tail)])
-        return best
+        for template, head, tail in self._frames:
+            if head + tail and len(text) > len(head + tail) and text.startswith(head) \
+                    and text.endswith(tail):
+                return template, text[len(head) : len(text) - len(tail)]
+        return "{}", text
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
-        out = []
-        for text in texts:
-            template, name = self._split(text)
-            v = _unit(f"template:{template}", self.dim) + 0.6 * _unit(f"name:{name}", self.dim)
-            if name in self.associated:
-                v = v + 1.5 * _unit(f"person:{name}", self.dim) + 0.6 * _unit("face", self.dim)
-            elif name in self.familiar:
-                v = v + 0.6 * _unit("face", self.dim)
-            out.append(v / np.linalg.norm(v))
-        return np.stack(out).astype(np.float32)
+        """One row per text, computed for the whole batch at once (the audits of the tests
+        encode hundreds of thousands of prompts)."""
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        templates, names = zip(*map(self._split, texts), strict=True)
+        v = np.stack([_unit(f"template:{t}", self.dim) for t in templates]) + 0.6 * np.stack(
+            [_unit(f"name:{n}", self.dim) for n in names])
+        associated = [i for i, n in enumerate(names) if n in self.associated]
+        familiar = [i for i, n in enumerate(names) if n in self.familiar and
+                    n not in self.associated]
+        if associated:
+            v[associated] = v[associated] + 1.5 * np.stack(
+                [_unit(f"person:{names[i]}", self.dim) for i in associated]
+            ) + 0.6 * _unit("face", self.dim)
+        v[familiar] = v[familiar] + 0.6 * _unit("face", self.dim)
+        return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
 
 
 @pytest.fixture(scope="session")
@@ -367,6 +405,48 @@ def familiarity_model(familiarity_people) -> FamiliarityModel:
     return FamiliarityModel(
         people, familiarity_people["associated"], familiarity_people["familiar"]
     )
+
+
+@pytest.fixture(scope="session")
+def familiarity_lab(familiarity_model, familiarity_people, tmp_path_factory) -> Iterator[Path]:
+    """A lab folder as `idia lab` leaves it, without the training, audited by the
+    familiarity model (test_claims reads its audit, test_web serves it): the "associated"
+    people are members at 75 and 25 pairs, the "familiar" at 1 pair (the model knows their
+    names only as text), the unknown are non-members. 4 flat-colour PNGs per person, in which
+    no face can be found; the audit is a real one (whole photos, as the card says). Read only,
+    like ``quick_lab``."""
+    from idia.audit import run_audit
+    from idia.engine import IdentityInferenceAttack
+
+    root = tmp_path_factory.mktemp("familiarity_lab")
+    counts = {name: 75 if i % 2 == 0 else 25
+              for i, name in enumerate(familiarity_people["associated"])}
+    counts |= {name: 1 for name in familiarity_people["familiar"]}
+    counts |= {name: 0 for name in familiarity_people["unknown"]}
+    for name in counts:
+        folder = root / "people" / name.replace(" ", "_")
+        folder.mkdir(parents=True)
+        for variant in range(4):
+            familiarity_model.photo(name, variant).save(folder / f"{variant}.png")
+    with (root / "membership.csv").open("w") as f:
+        f.write("name,member,count\n")
+        f.writelines(f"{n},{str(c > 0).lower()},{c}\n" for n, c in counts.items())
+    attacker = IdentityInferenceAttack(familiarity_model, crop="none", num_names=300, seed=0,
+                                       name_decoys=200, progress=False)
+    run_audit(attacker, root / "people", root / "run", root / "membership.csv",
+              log=lambda _: None)
+    (root / "model").mkdir()
+    (root / "model" / "model.card.json").write_text(json.dumps({
+        "idia_model_card": 1,
+        "name": "Synthetic lab model",
+        "photos": {"crop": "none", "face_margin": 0.3},
+        "trained_on": {"made_by": "idia lab", "seed": 0, "people": "../people",
+                       "audit_run": "../run", "membership": "../membership.csv",
+                       "synthetic": True},
+    }))
+    before = _snapshot(root)
+    yield root
+    assert _snapshot(root) == before, "a test wrote into the shared familiarity lab"
 
 
 LFW_SMALL_PEOPLE = {  # name -> photos copied (real people of LFW, both sexes, many origins)

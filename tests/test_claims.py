@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from idia import IdentityInferenceAttack, claims
-from idia.audit import run_audit
+from idia.run_folder import RunFolder
 
 # --- Pure pieces ----------------------------------------------------------------------------
 
@@ -147,22 +147,14 @@ def _people_folder(model, names, root, photos=4):
 
 
 @pytest.fixture(scope="module")
-def audited(familiarity_model, familiarity_people, tmp_path_factory):
-    root = tmp_path_factory.mktemp("claims_audit")
-    people = _people_folder(familiarity_model, familiarity_model.people, root / "people")
-    members = familiarity_people["associated"] + familiarity_people["familiar"]
-    pd.DataFrame(
-        {"name": familiarity_model.people,
-         "member": [n in members for n in familiarity_model.people]}
-    ).to_csv(root / "membership.csv", index=False)
-    attacker = IdentityInferenceAttack(familiarity_model, crop="none", num_names=300, seed=0,
-                                       name_decoys=200, progress=False)
-    summary = run_audit(attacker, people, root / "run", root / "membership.csv",
-                        log=lambda _: None)
-    results = pd.read_parquet(root / "run" / "results.parquet")
+def audited(familiarity_lab, familiarity_people):
+    """The shared familiarity lab's audit (conftest.py): its summary, its results with each
+    person's kind, and the lab's folder."""
+    run = RunFolder(familiarity_lab / "run")
+    results = run.results.copy()
     kind = {n: k for k, names in familiarity_people.items() for n in names}
     results["kind"] = results["name"].map(kind)
-    return summary, results, root
+    return run.summary, results, familiarity_lab
 
 
 def test_audit_separates_the_two_claims(audited):
@@ -263,11 +255,12 @@ def test_check_without_reference_or_photos_says_what_was_not_tested(
     assert attacker.check([], unknown).verdict is None
 
 
-def test_evaluate_redraws_the_tests_and_checks_their_calibration(audited):
+def test_evaluate_redraws_the_tests_and_checks_their_calibration(audited, lab_copy):
     from idia.evaluation import EvaluationSettings, evaluate_run
 
     _, results, root = audited
-    document = evaluate_run(root / "run", EvaluationSettings(sizes=[2, 4], draws=4, seed=1))
+    run = lab_copy(root) / "run"  # evaluate_run writes into the run folder
+    document = evaluate_run(run, EvaluationSettings(sizes=[2, 4], draws=4, seed=1))
     at_all_photos = document["sizes"][-1]
     # all photos in every draw: the draws agree with the audit's own verdicts
     members = results[results["truth"] == True]  # noqa: E712

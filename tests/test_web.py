@@ -27,9 +27,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from idia.audit import run_audit
 from idia.cli import app
-from idia.engine import IdentityInferenceAttack
 from idia.models.card import read_card
 from idia.serve import demo as web_demo
 from idia.serve import page as web_page
@@ -97,45 +95,9 @@ def label(demo) -> str:
 
 
 @pytest.fixture(scope="module")
-def synthetic_lab(familiarity_model, familiarity_people, tmp_path_factory) -> Path:
-    """A lab folder as `idia lab` leaves it, without the training: the model links the
-    "associated" people's faces to their names by construction (members at 75 and 25
-    pairs), knows the "familiar" names only as text (members at 1 pair) and none of the
-    others (non-members). The photos are flat-colour PNGs in which no face can be found, and
-    the audit is a real one (whole photos, as the card says)."""
-    root = tmp_path_factory.mktemp("synthetic_lab")
-    counts = {name: 75 if i % 2 == 0 else 25
-              for i, name in enumerate(familiarity_people["associated"])}
-    counts |= {name: 1 for name in familiarity_people["familiar"]}
-    counts |= {name: 0 for name in familiarity_people["unknown"]}
-    for name in counts:
-        folder = root / "people" / name.replace(" ", "_")
-        folder.mkdir(parents=True)
-        for variant in range(4):
-            familiarity_model.photo(name, variant).save(folder / f"{variant}.png")
-    with (root / "membership.csv").open("w") as f:
-        f.write("name,member,count\n")
-        f.writelines(f"{n},{str(c > 0).lower()},{c}\n" for n, c in counts.items())
-    attacker = IdentityInferenceAttack(familiarity_model, crop="none", num_names=300, seed=0,
-                                       name_decoys=200, progress=False)
-    run_audit(attacker, root / "people", root / "run", root / "membership.csv",
-              log=lambda _: None)
-    (root / "model").mkdir()
-    (root / "model" / "model.card.json").write_text(json.dumps({
-        "idia_model_card": 1,
-        "name": "Synthetic lab model",
-        "photos": {"crop": "none", "face_margin": 0.3},
-        "trained_on": {"made_by": "idia lab", "seed": 0, "people": "../people",
-                       "audit_run": "../run", "membership": "../membership.csv",
-                       "synthetic": True},
-    }))
-    return root
-
-
-@pytest.fixture(scope="module")
-def lab_demo(synthetic_lab, familiarity_model) -> WebDemo:
+def lab_demo(familiarity_lab, familiarity_model) -> WebDemo:
     """The page for the synthetic lab, prepared as `idia web` does at start-up."""
-    card = read_card(synthetic_lab / "model" / "model.card.json")
+    card = read_card(familiarity_lab / "model" / "model.card.json")
     demo = WebDemo({card.name: familiarity_model}, num_names=300, cards={card.name: card})
     demo.prepare(card.name, log=lambda _: None)
     return demo
@@ -154,19 +116,19 @@ def browser_demo(request) -> WebDemo:
     return demo
 
 
-def test_a_lab_whose_card_does_not_say_synthetic_shows_no_examples(synthetic_lab):
+def test_a_lab_whose_card_does_not_say_synthetic_shows_no_examples(familiarity_lab):
     """Real people's photos (idia lab --faces, or a card that does not say) are never
     offered as examples; the lab's people remain the face test's reference."""
-    card = read_card(synthetic_lab / "model" / "model.card.json")
+    card = read_card(familiarity_lab / "model" / "model.card.json")
     real = replace(card, trained_on={**card.trained_on, "synthetic": False})
     lab, why = lab_examples(real)
     assert why is None and lab is not None
     assert lab.real_people and lab.examples == ()
-    assert lab.people_dir == synthetic_lab / "people"
+    assert lab.people_dir == familiarity_lab / "people"
     assert "not shown" in examples_markdown("m", lab)
 
 
-def test_lab_examples_are_chosen_by_the_labs_audit(lab_demo, synthetic_lab):
+def test_lab_examples_are_chosen_by_the_labs_audit(lab_demo, familiarity_lab):
     (label,) = lab_demo.labs
     lab = lab_demo.labs[label]
     first, second, middle, low, third = lab.examples
@@ -180,7 +142,7 @@ def test_lab_examples_are_chosen_by_the_labs_audit(lab_demo, synthetic_lab):
     assert low.label.startswith(f"{low.name} (in training: 1 pair): ")
     assert max(len(e.label) for e in lab.examples) <= 60, "Gradio cuts longer labels"
     assert all(len(e.photos) == 4 for e in lab.examples)
-    assert all(synthetic_lab / "people" in e.photos[0].parents for e in lab.examples)
+    assert all(familiarity_lab / "people" in e.photos[0].parents for e in lab.examples)
     assert "for 25 of 25 at 75 pairs" in lab.overview and "of 75 non-members" in lab.overview
     assert "Benjamini-Hochberg): 25, 25, 0, " in lab.overview
 
@@ -202,10 +164,10 @@ def test_an_example_member_gives_yes_and_a_non_member_no(lab_demo):
     assert "kept out of the model's training data" in no.verdict
 
 
-def test_only_the_pages_examples_can_be_asked_for(lab_demo, demo, label, synthetic_lab):
+def test_only_the_pages_examples_can_be_asked_for(lab_demo, demo, label, familiarity_lab):
     (lab_label,) = lab_demo.labs
     member = lab_demo.labs[lab_label].examples[0]
-    others = [p.name.replace("_", " ") for p in (synthetic_lab / "people").iterdir()]
+    others = [p.name.replace("_", " ") for p in (familiarity_lab / "people").iterdir()]
     not_example = next(n for n in others if lab_demo.labs[lab_label].find(n) is None)
     for model, name in ((lab_label, not_example), (lab_label, "../../etc/passwd"),
                         (label, member.name), ("", member.name), (lab_label, None)):
@@ -214,9 +176,9 @@ def test_only_the_pages_examples_can_be_asked_for(lab_demo, demo, label, synthet
     assert demo.labs == {} and demo.run_example(label, member.name).table.empty
 
 
-def test_the_default_crop_follows_the_card(lab_demo, synthetic_lab, spec, pictures, tmp_path):
+def test_the_default_crop_follows_the_card(lab_demo, familiarity_lab, spec, pictures, tmp_path):
     (label,) = lab_demo.labs
-    photos = sorted(str(p) for p in (synthetic_lab / "people").glob("*/0.png"))[:3]
+    photos = sorted(str(p) for p in (familiarity_lab / "people").glob("*/0.png"))[:3]
     assert lab_demo.default_crop(label) == "none"
     whole = lab_demo.run(label, "Ada Lovelace", photos, None, 0, None)
     assert "Paper's rule:" in whole.verdict and len(whole.crops) == 3
@@ -244,13 +206,13 @@ def test_the_default_crop_follows_the_card(lab_demo, synthetic_lab, spec, pictur
 
 
 def test_prompts_and_lab_people_are_encoded_at_start_up_not_on_the_first_click(
-    synthetic_lab, familiarity_model
+    familiarity_lab, familiarity_model
 ):
     from idia.name_null import forget_shared_familiarity
 
     forget_shared_familiarity()  # earlier tests' attacks on this model filled it
     counted = CountingModel(familiarity_model)
-    card = read_card(synthetic_lab / "model" / "model.card.json")
+    card = read_card(familiarity_lab / "model" / "model.card.json")
     demo = WebDemo({"Lab": counted}, num_names=300, cards={"Lab": card})
     lines = []
     demo.prepare("Lab", log=lines.append)

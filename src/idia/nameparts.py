@@ -36,6 +36,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Literal, Protocol
 
 from idia.errors import IdiaError
@@ -195,9 +196,11 @@ class ParsedName:
         return text
 
 
+@lru_cache(maxsize=2**16)
 def fold(text: str) -> str:
     """The lookup form of a name: case folded, accents removed from alphabetic scripts,
-    typographic apostrophes straightened, spaces collapsed."""
+    typographic apostrophes straightened, spaces collapsed. Remembered for the last 65,536
+    texts: a name null folds the same name parts over and over."""
     out: list[str] = []
     for ch in unicodedata.normalize("NFKD", text.replace("’", "'")):
         if unicodedata.combining(ch) and out and script_of_char(out[-1]) in _FOLDED_SCRIPTS:
@@ -206,8 +209,11 @@ def fold(text: str) -> str:
     return " ".join(unicodedata.normalize("NFC", "".join(out)).casefold().split())
 
 
+@lru_cache(maxsize=2**14)
 def script_of_char(ch: str) -> str | None:
-    """The script of a letter ("Latin", "Han", ...); None for anything that is not a letter."""
+    """The script of a letter ("Latin", "Han", ...); None for anything that is not a letter.
+    Remembered per character (a text has few distinct ones, and a name null asks millions of
+    times)."""
     if not unicodedata.category(ch).startswith("L") or unicodedata.category(ch) == "Lm":
         return None
     words = unicodedata.name(ch, "UNKNOWN").split()

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from filelock import FileLock
 
 from idia.cache import default_cache_dir
 from idia.errors import IdiaError
@@ -250,11 +251,16 @@ def _open_table(path: Path) -> OriginTable:
 
 def load_origin_table(cache_dir: str | Path | None = None) -> OriginTable:
     """The compact table, extracted from the package on first use and read from the cache
-    folder afterwards (once per process)."""
+    folder afterwards (once per process). Processes that share a cache folder extract it
+    once: the others wait for the first (the extraction takes about 40 s and 2 GB)."""
     path = table_path(cache_dir)
     if not path.is_file():
         try:
-            extract_origin_table(path)
+            if not path.parent.exists():
+                path.parent.mkdir(mode=0o700, parents=True)
+            with FileLock(path.with_name(path.name + ".lock")):
+                if not path.is_file():
+                    extract_origin_table(path)
         except OSError as err:
             raise OriginTableError(
                 f"cannot write the origin table to {path.parent} ({err}); set $IDIA_CACHE_DIR "
