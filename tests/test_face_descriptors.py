@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -22,6 +23,7 @@ from idia.face_descriptors import (
     describe_images,
     describe_paths,
     encoder_identity,
+    thread_encoder,
 )
 
 
@@ -102,6 +104,33 @@ def test_files_in_worker_processes_match_one_process_and_unreadable_files_are_ma
     assert one.status[-1] == "unreadable" and set(one.status[:-1]) == {"ok"}
     assert one.status == two.status
     np.testing.assert_array_equal(one.vectors, two.vectors)
+
+
+def test_a_thread_loads_dlibs_models_once_per_rule(astronaut, monkeypatch) -> None:
+    """describe_images loads the models once per thread and box rule (a reference set calls it
+    once per person), never sharing them between threads (dlib's networks keep state)."""
+    built = []
+    real_init = FaceDescriptorEncoder.__init__
+
+    def counted(self, *args, **kwargs) -> None:
+        built.append(args)
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(FaceDescriptorEncoder, "__init__", counted)
+    seen = {}
+
+    def in_a_new_thread() -> None:
+        for _ in range(3):
+            assert describe_images([astronaut]).found.all()
+        describe_images([astronaut], box=FULL_IMAGE)
+        seen["encoder"] = thread_encoder()
+
+    thread = threading.Thread(target=in_a_new_thread)
+    thread.start()
+    thread.join()
+    assert len(built) == 2, "one load per box rule in that thread"
+    assert thread_encoder() is not seen["encoder"], "another thread has its own"
+    assert thread_encoder() is thread_encoder()
 
 
 def test_missing_dlib_names_the_packages_to_install(monkeypatch) -> None:

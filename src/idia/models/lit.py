@@ -36,6 +36,7 @@ from idia.face_descriptors import (
     FaceBox,
     FaceDescriptorEncoder,
     box_rule,
+    encoder_identity,
 )
 from idia.models.base import ModelLoadError
 from idia.models.openclip import causal_text_tower
@@ -146,12 +147,11 @@ def tokenizer_for(config: LiTConfig) -> Any:
 
 def face_encoder_record(config: LiTConfig) -> dict[str, Any]:
     """What a LiT model's card says about its locked image tower."""
-    encoder = FaceDescriptorEncoder(fallback=config.fallback)
     return {
         "name": ENCODER_NAME,
         "description": "dlib's ResNet face descriptor (128-d), locked: never trained here",
         "packages": FACE_ENCODER_PACKAGES,
-        "identity": encoder.identity,
+        "identity": encoder_identity(None, config.fallback),
         "faces": box_rule(None, config.fallback),
         "trained": False,
     }
