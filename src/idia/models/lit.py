@@ -17,6 +17,7 @@ projection. A folder (spec ``lit:DIR``) holds ``lit.json`` (:class:`LiTConfig`),
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Sequence
@@ -41,6 +42,7 @@ from idia.face_descriptors import (
 from idia.models.base import ModelLoadError
 from idia.models.openclip import causal_text_tower
 from idia.models.spec import LIT_CHECKPOINT, LIT_CONFIG
+from idia.models.tokens import remembering
 from idia.models.torch_utils import (
     model_identity,
     numerics,
@@ -139,10 +141,16 @@ class LiTNetwork(torch.nn.Module):
 
 
 def tokenizer_for(config: LiTConfig) -> Any:
-    """CLIP's BPE tokenizer (shipped with open_clip) at the config's context length."""
+    """CLIP's BPE tokenizer (shipped with open_clip) at the config's context length, one per
+    length in a process (its models share their remembered token ids)."""
+    return _simple_tokenizer(config.context_length)
+
+
+@functools.lru_cache(maxsize=4)
+def _simple_tokenizer(context_length: int) -> Any:
     from open_clip.tokenizer import SimpleTokenizer
 
-    return SimpleTokenizer(context_length=config.context_length)
+    return SimpleTokenizer(context_length=context_length)
 
 
 def face_encoder_record(config: LiTConfig) -> dict[str, Any]:
@@ -271,7 +279,7 @@ class LiTModel:
 
     @torch.inference_mode()
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
-        tokens = self.tokenizer(list(texts))
+        tokens = remembering(self.tokenizer)(texts)
         order = np.argsort(self._tower.lengths(tokens).numpy(), kind="stable")
         sorted_tokens = tokens[torch.from_numpy(order)]
 

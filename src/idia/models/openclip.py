@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import torch
 from PIL import Image
 
 from idia.models.base import ModelLoadError
+from idia.models.tokens import remembering
 from idia.models.torch_utils import (
     model_identity,
     numerics,
@@ -62,6 +64,7 @@ class OpenCLIPModel:
         self.model = model.to(self.device).eval()
         self.preprocess = preprocess
         self.tokenizer = tokenizer
+        self._tokenize = remembering(tokenizer)
         self.name = name
         self.text_batch_size = text_batch_size
         self.image_batch_size = image_batch_size
@@ -115,7 +118,9 @@ class OpenCLIPModel:
             )
         except Exception as err:  # open_clip raises bare RuntimeErrors for every failure
             raise ModelLoadError(_load_failure_message(model_name, pretrained_arg, err)) from err
-        tokenizer = open_clip.get_tokenizer(model_name)
+        text_config = config.get("text_cfg") if isinstance(config, dict) else config
+        tokenizer = _shared_tokenizer(model_name,
+                                      json.dumps(text_config, sort_keys=True, default=str))
         spec = f"open_clip:{arch}:{pretrained or 'random'}"
         return cls(
             model, preprocess, tokenizer, name=spec, device=str(device_obj), config=config, **kwargs
@@ -133,7 +138,7 @@ class OpenCLIPModel:
 
     @torch.inference_mode()
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
-        tokens = self.tokenizer(list(texts))
+        tokens = self._tokenize(texts)
         if self._tower is None:
             order = np.arange(len(texts))
         else:  # short prompts together, so each batch is cut to a short length
@@ -214,6 +219,15 @@ def causal_text_tower(model: torch.nn.Module) -> CausalTextTower | None:
 
 def _tokenizer_id(tokenizer: Any) -> tuple[str, int | None]:
     return type(tokenizer).__name__, getattr(tokenizer, "context_length", None)
+
+
+@lru_cache(maxsize=16)
+def _shared_tokenizer(model_name: str, text_config: str) -> Any:
+    """One tokenizer object per model name and text config in a process, so that the models
+    of one family share their remembered token ids (:mod:`idia.models.tokens`)."""
+    import open_clip
+
+    return open_clip.get_tokenizer(model_name)
 
 
 def _register_arch(arch: str) -> tuple[str, Any]:

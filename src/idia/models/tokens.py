@@ -1,0 +1,98 @@
+"""Token ids remembered per tokenizer, shared by every model that uses the same tokenizer.
+
+CLIP's BPE tokenizer cleans each text with ftfy before splitting it: about 80 us a prompt on
+one core, more than the text tower of a small model takes to encode it. An audit tokenizes
+the same prompts for every model it attacks (a defence's model before and after erasure, the
+checkpoints of one family), so the ids are kept here, per tokenizer object, up to
+:data:`MAX_REMEMBERED` texts (the oldest quarter goes when that is reached). What is kept is
+exactly what the tokenizer returned: each row without its trailing run of one value (the
+padding), and that value.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+MAX_REMEMBERED = 2**19  # texts per tokenizer: about 100 MB for CLIP prompts of ~15 tokens
+
+
+class TokenMemo:
+    """A tokenizer (``tokenizer(texts) -> (N, C)`` integer tensor) that tokenizes each text
+    once and answers repeated texts from memory, in the same tensor the tokenizer gives."""
+
+    def __init__(self, tokenizer: Callable[[list[str]], torch.Tensor],
+                 max_texts: int = MAX_REMEMBERED) -> None:
+        if max_texts < 1:
+            raise ValueError(f"max_texts must be at least 1, not {max_texts}")
+        self.tokenizer = tokenizer
+        self.max_texts = max_texts
+        self._rows: dict[str, tuple[np.ndarray, int]] = {}
+        self._width: int | None = None
+        self._dtype: torch.dtype | None = None
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __call__(self, texts: Sequence[str]) -> torch.Tensor:
+        texts = list(texts)
+        if not texts:
+            return self.tokenizer(texts)
+        with self._lock:
+            known = {text: self._rows.get(text) for text in texts}
+        missing = [text for text, row in known.items() if row is None]
+        if missing:
+            fresh = self.tokenizer(missing)
+            self._remember(missing, fresh)
+            if len(missing) == len(texts):
+                return fresh
+            rows = fresh.numpy()
+            known.update((text, _trim(row)) for text, row in zip(missing, rows, strict=True))
+        assert self._width is not None and self._dtype is not None
+        out = np.empty((len(texts), self._width), np.int64)
+        for i, text in enumerate(texts):
+            head, pad = known[text]  # type: ignore[misc]
+            out[i, : len(head)] = head
+            out[i, len(head):] = pad
+        return torch.from_numpy(out).to(self._dtype)
+
+    def _remember(self, texts: list[str], tokens: torch.Tensor) -> None:
+        rows = tokens.numpy()
+        with self._lock:
+            self._width, self._dtype = rows.shape[1], tokens.dtype
+            self._rows.update((text, _trim(row)) for text, row in zip(texts, rows, strict=True))
+            if len(self._rows) > self.max_texts:
+                excess = len(self._rows) - 3 * self.max_texts // 4
+                for text in list(itertools.islice(self._rows, excess)):
+                    del self._rows[text]
+
+
+def _trim(row: np.ndarray) -> tuple[np.ndarray, int]:
+    """The row without its trailing run of its last value (the padding), and that value."""
+    pad = row[-1]
+    kept = len(row) - int(np.argmax(row[::-1] != pad)) if (row != pad).any() else 0
+    return row[:kept].astype(np.int32), int(pad)
+
+
+_memos: weakref.WeakKeyDictionary[Any, TokenMemo] = weakref.WeakKeyDictionary()
+_memos_lock = threading.Lock()
+
+
+def remembering(tokenizer: Any) -> TokenMemo:
+    """The memo of this tokenizer object, shared by the models that hold it (a new one for a
+    tokenizer that cannot be weakly referenced)."""
+    with _memos_lock:
+        try:
+            memo = _memos.get(tokenizer)
+        except TypeError:
+            return TokenMemo(tokenizer)
+        if memo is None:
+            memo = _memos[tokenizer] = TokenMemo(tokenizer)
+        return memo
