@@ -9,6 +9,7 @@ import gc
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -355,19 +356,21 @@ class FamiliarityModel:
         return np.stack(out).astype(np.float32)
 
     @functools.cached_property
-    def _frames(self) -> list[tuple[str, str, str]]:
-        """(template, head, tail) of each template, the longest frame first (the earlier
-        template first among frames of one length)."""
-        frames = [(template, *template.split("{}")) for template in self.templates]
-        return sorted(frames, key=lambda frame: -len(frame[1] + frame[2]))
+    def _frames(self) -> tuple[list[str], re.Pattern]:
+        """The templates, the longest frame first (the earlier template first among frames of
+        one length), and one pattern whose n-th group is the name in the n-th of them."""
+        frames = sorted((t for t in self.templates if t != "{}"),
+                        key=lambda t: -len(t.replace("{}", "")))
+        pattern = "|".join("{}(.+){}".format(*map(re.escape, t.split("{}"))) for t in frames)
+        return frames, re.compile(f"^(?:{pattern})$", re.DOTALL)
 
     def _split(self, text: str) -> tuple[str, str]:
         """(template, name) of a prompt: the longest template that frames it."""
-        for template, head, tail in self._frames:
-            if head + tail and len(text) > len(head + tail) and text.startswith(head) \
-                    and text.endswith(tail):
-                return template, text[len(head) : len(text) - len(tail)]
-        return "{}", text
+        frames, pattern = self._frames
+        found = pattern.match(text)
+        if found is None:
+            return "{}", text
+        return frames[found.lastindex - 1], found.group(found.lastindex)
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         """One row per text, computed for the whole batch at once (the audits of the tests
