@@ -61,11 +61,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
                     "point $TMPDIR at a larger disk", returncode=3)
 
 
+LAB_GROUP = "quick_lab"
 SHARED_GROUPS = {  # a costly session fixture -> the group of the tests that use it
-    "quick_lab": "quick_lab", "defended_lab": "quick_lab",  # the quick lab and what is built on it
+    "quick_lab": LAB_GROUP, "defended_lab": LAB_GROUP,  # the quick lab and what is built on it
     "familiarity_lab": "familiarity_lab",
 }
-LAB_GROUP = "quick_lab"
 
 
 def _work_unit(item: pytest.Item) -> str | None:

@@ -256,8 +256,7 @@ def load_origin_table(cache_dir: str | Path | None = None) -> OriginTable:
     path = table_path(cache_dir)
     if not path.is_file():
         try:
-            if not path.parent.exists():
-                path.parent.mkdir(mode=0o700, parents=True)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # for the lock file
             with FileLock(path.with_name(path.name + ".lock")):
                 if not path.is_file():
                     extract_origin_table(path)

@@ -239,6 +239,7 @@ class LiTModel:
         except IdiaError as err:  # dlib or its weights missing: say what to install
             raise ModelLoadError(str(err)) from err
         self.tokenizer = tokenizer_for(config)
+        self._tokenize = remembering(self.tokenizer)
         tower = causal_text_tower(self.network)
         assert tower is not None, "open_clip's TextTransformer is causal and pools at the end"
         self._tower = tower
@@ -279,7 +280,7 @@ class LiTModel:
 
     @torch.inference_mode()
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
-        tokens = remembering(self.tokenizer)(texts)
+        tokens = self._tokenize(texts)
         order = np.argsort(self._tower.lengths(tokens).numpy(), kind="stable")
         sorted_tokens = tokens[torch.from_numpy(order)]
 

@@ -20,7 +20,13 @@ from typing import Any
 import numpy as np
 import torch
 
-MAX_REMEMBERED = 2**19  # texts per tokenizer: 247 bytes a paper prompt (tracemalloc), 123 MiB
+# Texts per tokenizer: as many prompts as `idia web` keeps embedded (its prompt memory), so a
+# server holds the names checked no longer as text than as embeddings; 247 bytes a paper
+# prompt (tracemalloc), 24 MiB at the bound. A defence on a quick lab: 86 s (2**19: 75 s;
+# no memo: 128 s).
+MAX_REMEMBERED = 100_000
+
+_Row = tuple[np.ndarray, int]  # a row without its trailing padding, and the padding value
 
 
 class TokenMemo:
@@ -33,7 +39,7 @@ class TokenMemo:
             raise ValueError(f"max_texts must be at least 1, not {max_texts}")
         self.tokenizer = tokenizer
         self.max_texts = max_texts
-        self._rows: dict[str, tuple[np.ndarray, int]] = {}
+        self._rows: dict[str, _Row] = {}
         self._width: int | None = None
         self._dtype: torch.dtype | None = None
         self._lock = threading.Lock()
@@ -50,11 +56,9 @@ class TokenMemo:
         missing = [text for text, row in known.items() if row is None]
         if missing:
             fresh = self.tokenizer(missing)
-            self._remember(missing, fresh)
+            known.update(self._remember(missing, fresh))
             if len(missing) == len(texts):
                 return fresh
-            rows = fresh.numpy()
-            known.update((text, _trim(row)) for text, row in zip(missing, rows, strict=True))
         assert self._width is not None and self._dtype is not None
         out = np.empty((len(texts), self._width), np.int64)
         for i, text in enumerate(texts):
@@ -63,18 +67,20 @@ class TokenMemo:
             out[i, len(head):] = pad
         return torch.from_numpy(out).to(self._dtype)
 
-    def _remember(self, texts: list[str], tokens: torch.Tensor) -> None:
-        rows = tokens.numpy()
+    def _remember(self, texts: list[str], tokens: torch.Tensor) -> dict[str, _Row]:
+        """Keep the texts' trimmed rows (the oldest go past the bound) and return them."""
+        trimmed = {text: _trim(row) for text, row in zip(texts, tokens.numpy(), strict=True)}
         with self._lock:
-            self._width, self._dtype = rows.shape[1], tokens.dtype
-            self._rows.update((text, _trim(row)) for text, row in zip(texts, rows, strict=True))
+            self._width, self._dtype = tokens.shape[1], tokens.dtype
+            self._rows.update(trimmed)
             if len(self._rows) > self.max_texts:
                 excess = len(self._rows) - 3 * self.max_texts // 4
                 for text in list(itertools.islice(self._rows, excess)):
                     del self._rows[text]
+        return trimmed
 
 
-def _trim(row: np.ndarray) -> tuple[np.ndarray, int]:
+def _trim(row: np.ndarray) -> _Row:
     """The row without its trailing run of its last value (the padding), and that value."""
     pad = row[-1]
     kept = len(row) - int(np.argmax(row[::-1] != pad)) if (row != pad).any() else 0
