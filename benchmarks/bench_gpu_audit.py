@@ -22,6 +22,7 @@ agreement that matters.
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -45,6 +46,7 @@ class Outcome:
     best: np.ndarray  # (people, photos, templates), -1 where a person has fewer photos
     winners: np.ndarray  # (people, templates)
     scores: np.ndarray  # (people,)
+    peak_gib: float  # the most GPU memory PyTorch held during the run (0 on a CPU)
 
 
 def _render(jobs: list[tuple[synthetic.Identity, int, int]]) -> list[Image.Image]:
@@ -82,8 +84,10 @@ def build_models(args: argparse.Namespace, precisions: list[str]) -> dict[str, o
     models = {precisions[0]: first}
     for precision in precisions[1:]:
         if isinstance(first, OpenCLIPModel):
+            # a copy of the tokenizer: each precision tokenizes its prompts afresh (token ids are
+            # remembered per tokenizer object), as a first audit does
             models[precision] = OpenCLIPModel(
-                first.model, first.preprocess, first.tokenizer, name=first.name,
+                first.model, first.preprocess, copy.deepcopy(first.tokenizer), name=first.name,
                 device=str(first.device), image_batch_size=args.per_person, precision=precision)
         else:
             models[precision] = load_model(spec, device=args.device, precision=precision,
@@ -95,7 +99,14 @@ def run(model, people: dict[str, list[Image.Image]], names: int, precision: str)
     idia = IdentityInferenceAttack(model, crop="none", num_names=max(names, len(people)),
                                    progress=False)
     candidates = idia.candidates(list(people))
-    synchronize = torch.cuda.synchronize if model.device.type == "cuda" else lambda: None
+    on_gpu = model.device.type == "cuda"
+    synchronize = torch.cuda.synchronize if on_gpu else lambda: None
+    if on_gpu:
+        torch.cuda.reset_peak_memory_stats(model.device)
+    # untimed warm-up (CUDA context, kernels, autotuning) on texts and photos not timed below
+    model.encode_texts([f"warm-up {i}" for i in range(64)])
+    model.encode_images(next(iter(people.values())))
+    synchronize()
     t0 = time.perf_counter()
     idia.classifier.group_embeddings(
         [[t.replace("{}", n) for n in candidates.names] for t in idia.templates])
@@ -111,7 +122,8 @@ def run(model, people: dict[str, list[Image.Image]], names: int, precision: str)
     photo_s = time.perf_counter() - t1
     winners, _ = attack.majority_votes(best)
     real = np.array([candidates.index_of(p) for p in people])
-    return Outcome(precision, text_s, photo_s, best, winners, attack.score(winners, real))
+    peak = torch.cuda.max_memory_allocated(model.device) / 2**30 if on_gpu else 0.0
+    return Outcome(precision, text_s, photo_s, best, winners, attack.score(winners, real), peak)
 
 
 def main() -> None:
@@ -153,7 +165,7 @@ def main() -> None:
     valid = reference.best >= 0
     n_prompts = 21 * max(args.names, len(people))
     header = ("precision", "prompts/s", "photos/s", "total s", "top-1 agree", "winners agree",
-              "scores agree", "verdicts agree", "members")
+              "scores agree", "verdicts agree", "members", "peak GiB")
     print("\n" + "".join(f"{h:>15}" for h in header))
     for o in outcomes:
         members, reference_members = o.scores >= 1, reference.scores >= 1
@@ -167,6 +179,7 @@ def main() -> None:
             f"{(o.scores == reference.scores).mean():.2%}",
             f"{(members == reference_members).mean():.2%}",
             f"{int(members.sum())}/{len(members)}",
+            f"{o.peak_gib:.2f}",
         )
         print("".join(f"{c:>15}" for c in cells))
     print("(agreement with fp32 on the same photos and prompts; verdict: member if score >= 1)")

@@ -3,8 +3,9 @@
 # x 21 templates, 6,000 synthetic face photos (200 people x 30), run once per precision (fp32,
 # bf16, fp16) on the same photos and prompts: throughput, and the share of top-1 predictions,
 # template winners, scores and verdicts (paper rule) that agree with fp32.
-# If a trained lab model is beside the repo root (lab/model/*.json + lab/model/checkpoint.pt and
-# lab/people, e.g. carried), the same comparison on it, where verdicts carry signal.
+# If a trained lab model is in the repo root (lab/model/*.json + lab/model/checkpoint.pt and
+# lab/people, e.g. carried; LAB_DIR=folder names another folder than lab), the same comparison
+# on it, where verdicts carry signal.
 # On the device machine, from the repo root (torch and open_clip installed or carried):
 #   bash benchmarks/gpu_audit.sh
 # Anywhere, at toy size on CPU (checks that the script runs; figures mean nothing):
@@ -20,8 +21,9 @@ fi
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 "$PYTHON" benchmarks/bench_gpu_audit.py --model ViT-L-14 --names 1000 --photos 6000 \
   --per-person 30 --device cuda
-config=$(ls lab/model/*.json 2>/dev/null | head -n 1 || true)
-if [[ -n "$config" && -f lab/model/checkpoint.pt && -d lab/people ]]; then
-  "$PYTHON" benchmarks/bench_gpu_audit.py --model "open_clip:$config:lab/model/checkpoint.pt" \
-    --people lab/people --names 1000 --per-person 30 --device cuda
+lab="${LAB_DIR:-lab}"
+config=$(ls "$lab"/model/*.json 2>/dev/null | head -n 1 || true)
+if [[ -n "$config" && -f "$lab/model/checkpoint.pt" && -d "$lab/people" ]]; then
+  "$PYTHON" benchmarks/bench_gpu_audit.py --model "open_clip:$config:$lab/model/checkpoint.pt" \
+    --people "$lab/people" --names 1000 --per-person 30 --device cuda
 fi
