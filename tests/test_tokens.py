@@ -7,10 +7,13 @@ import numpy as np
 import open_clip
 import pytest
 import torch
-from open_clip.tokenizer import SimpleTokenizer
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from open_clip.tokenizer import SimpleTokenizer, basic_clean
 
 from idia.models.openclip import OpenCLIPModel
-from idia.models.tokens import TokenMemo, remembering
+from idia.models.tokens import TokenMemo, WordwiseTokenizer, remembering
+from idia.prompts import PAPER_TEMPLATES, render_prompts
 
 TEXTS = [
     "a photo of Adrianne León.", "actor Lin-Manuel Miranda", "Conan O'Brien", "",
@@ -67,3 +70,63 @@ def test_models_of_one_config_share_the_tokenizer_and_its_memo(tiny_open_clip):
     unshared = OpenCLIPModel(one.model, one.preprocess, open_clip.get_tokenizer(config.stem))
     assert unshared.tokenizer is not one.tokenizer
     np.testing.assert_array_equal(one.encode_texts(prompts), unshared.encode_texts(prompts))
+
+
+NAMES = [
+    "Adrianne Leon", "Conan O'Brien", "Lin-Manuel Miranda", "T.J. Thyne", "Jr.", "R2 D2",
+    "DOUBLE  Space", " padded ", "the CAT'S pyjamas", "<start_of_text> <end_of_text>",
+    "A&B", "Tom &amp; Jerry", "<b>bold</b>", "tab\tname", "line\nbreak", "Adrianne León",
+    "Ａｎｄｒé", "박지성", "Владимир", "x" * 300, "", "   ", "!!!", "'s 't 're", "Ann Lee's",
+    "<b> &amp;amp;amp;",  # ftfy unescapes HTML only where no '<' is in the text: not word-wise
+]
+
+
+class CountingEncode:
+    """A SimpleTokenizer whose encode calls are recorded."""
+
+    def __init__(self) -> None:
+        self.tokenizer, self.seen = SimpleTokenizer(), []
+
+    def __getattr__(self, name):
+        return getattr(self.tokenizer, name)
+
+    def encode(self, text):
+        self.seen.append(text)
+        return self.tokenizer.encode(text)
+
+
+def test_open_clips_tokenizer_is_tokenized_word_by_word_with_its_own_ids():
+    prompts = render_prompts(PAPER_TEMPLATES, NAMES)
+    counting = CountingEncode()
+    wordwise = WordwiseTokenizer(counting, max_words=1000)
+    ids = wordwise(prompts)
+    assert ids.dtype == torch.long and torch.equal(ids, SimpleTokenizer()(prompts))
+    assert torch.equal(TokenMemo(SimpleTokenizer())(prompts), ids), "the memo takes this path"
+    whole = {text for text in counting.seen if " " in text.strip()}
+    assert whole and all(not text.isascii() or "&" in text or "\t" in text or "\n" in text
+                         for text in whole), "printable ASCII without '&' goes word by word"
+    assert len(set(counting.seen)) == len(counting.seen), "each word is encoded once"
+
+
+def test_other_tokenizers_keep_their_own_path():
+    canonical = SimpleTokenizer(clean="canonicalize")
+    assert TokenMemo(canonical)._tokenize_unseen is canonical
+    assert TokenMemo(SimpleTokenizer())._tokenize_unseen is not canonical
+
+
+printable_ascii = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=60)
+reference = SimpleTokenizer()
+forgetful = WordwiseTokenizer(SimpleTokenizer(), max_words=3)  # forgets its words often
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(printable_ascii, st.text(max_size=20)), min_size=1, max_size=4))
+def test_word_by_word_gives_the_tokenizers_ids_on_any_text(texts):
+    assert torch.equal(forgetful(texts), reference(texts))
+
+
+@settings(max_examples=300, deadline=None)
+@given(printable_ascii.filter(lambda text: "&" not in text))
+def test_the_cleaning_leaves_printable_ascii_without_ampersands_alone(text):
+    """The assumption that lets such texts be split into words before cleaning."""
+    assert basic_clean(text) == text.strip()

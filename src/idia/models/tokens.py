@@ -7,11 +7,18 @@ checkpoints of one family), so the ids are kept here, per tokenizer object, up t
 :data:`MAX_REMEMBERED` texts (the oldest quarter goes when that is reached). What is kept is
 exactly what the tokenizer returned: each row without its trailing run of one value (the
 padding), and that value.
+
+Texts the memo has not seen go to the tokenizer, except for open_clip's plain BPE tokenizer
+(``SimpleTokenizer``, lower-case cleaning, no reduction), whose texts of printable ASCII
+without ``&`` are tokenized word by word, each word once (:class:`WordwiseTokenizer`): 21
+templates x 1,000 names are some 1,400 distinct words. The ids are the tokenizer's own (see
+the class for why; tests/test_tokens.py checks it on any text).
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 import weakref
 from collections.abc import Callable, Sequence
@@ -38,6 +45,7 @@ class TokenMemo:
         if max_texts < 1:
             raise ValueError(f"max_texts must be at least 1, not {max_texts}")
         self.tokenizer = tokenizer
+        self._tokenize_unseen = _wordwise(tokenizer, max_texts) or tokenizer
         self.max_texts = max_texts
         self._rows: dict[str, _Row] = {}
         self._width: int | None = None
@@ -55,7 +63,7 @@ class TokenMemo:
             known = {text: self._rows.get(text) for text in texts}
         missing = [text for text, row in known.items() if row is None]
         if missing:
-            fresh = self.tokenizer(missing)
+            fresh = self._tokenize_unseen(missing)
             known.update(self._remember(missing, fresh))
             if len(missing) == len(texts):
                 return fresh
@@ -78,6 +86,67 @@ class TokenMemo:
                 for text in list(itertools.islice(self._rows, excess)):
                     del self._rows[text]
         return trimmed
+
+
+# Printable ASCII but '&': ftfy.fix_text leaves such a text as it is (its fixes act on other
+# characters; HTML entities need '&'), and so does html.unescape.
+_LEFT_ALONE_BY_FTFY = re.compile(r"[ -%'-~]*")
+
+
+class WordwiseTokenizer:
+    """open_clip's plain BPE tokenizer (``SimpleTokenizer``), each word encoded once.
+
+    The tokenizer cleans a text (``ftfy.fix_text``, ``html.unescape`` twice, whitespace runs to
+    one space, lower case) and then splits it with a pattern none of whose matches holds
+    whitespace, so the ids of a text are the ids of its words in turn. For a text that the
+    cleaning leaves as it is (printable ASCII without ``&``, see above) but for whitespace and
+    case, a word's ids are ``encode(word)`` of the lower-cased word, remembered (up to
+    ``max_words``, then forgotten all at once); any other text is encoded whole. Rows are then
+    framed as the tokenizer frames them: start and end tokens, cut to the context length with
+    the end token last, zeros after."""
+
+    def __init__(self, tokenizer: Any, max_words: int) -> None:
+        self.tokenizer = tokenizer
+        self.max_words = max_words
+        self._words: dict[str, list[int]] = {}
+
+    def encode(self, text: str) -> list[int]:
+        if not _LEFT_ALONE_BY_FTFY.fullmatch(text):
+            return self.tokenizer.encode(text)
+        words = self._words
+        if len(words) > self.max_words:
+            words.clear()
+        ids: list[int] = []
+        for word in text.lower().split():
+            known = words.get(word)
+            if known is None:
+                known = words[word] = self.tokenizer.encode(word)
+            ids.extend(known)
+        return ids
+
+    def __call__(self, texts: Sequence[str]) -> torch.Tensor:
+        width = self.tokenizer.context_length
+        start, end = self.tokenizer.sot_token_id, self.tokenizer.eot_token_id
+        out = np.zeros((len(texts), width), np.int64)
+        for i, text in enumerate(texts):
+            row = [start, *self.encode(text), end]
+            if len(row) > width:
+                row = row[:width]
+                row[-1] = end
+            out[i, : len(row)] = row
+        return torch.from_numpy(out)
+
+
+def _wordwise(tokenizer: Any, max_words: int) -> WordwiseTokenizer | None:
+    """The word-wise form of open_clip's plain BPE tokenizer; None for any other tokenizer."""
+    try:
+        from open_clip.tokenizer import SimpleTokenizer, get_clean_fn
+    except ImportError:
+        return None
+    if (type(tokenizer) is not SimpleTokenizer or tokenizer.clean_fn is not get_clean_fn("lower")
+            or tokenizer.reduction_fn is not None):
+        return None
+    return WordwiseTokenizer(tokenizer, max_words)
 
 
 def _trim(row: np.ndarray) -> _Row:
