@@ -77,7 +77,7 @@ class TokenMemo:
 
     def _remember(self, texts: list[str], tokens: torch.Tensor) -> dict[str, _Row]:
         """Keep the texts' trimmed rows (the oldest go past the bound) and return them."""
-        trimmed = {text: _trim(row) for text, row in zip(texts, tokens.numpy(), strict=True)}
+        trimmed = dict(zip(texts, _trimmed(tokens.numpy()), strict=True))
         with self._lock:
             self._width, self._dtype = tokens.shape[1], tokens.dtype
             self._rows.update(trimmed)
@@ -149,11 +149,14 @@ def _wordwise(tokenizer: Any, max_words: int) -> WordwiseTokenizer | None:
     return WordwiseTokenizer(tokenizer, max_words)
 
 
-def _trim(row: np.ndarray) -> _Row:
-    """The row without its trailing run of its last value (the padding), and that value."""
-    pad = row[-1]
-    kept = len(row) - int(np.argmax(row[::-1] != pad)) if (row != pad).any() else 0
-    return row[:kept].astype(np.int32), int(pad)
+def _trimmed(rows: np.ndarray) -> list[_Row]:
+    """Each row without its trailing run of its last value (the padding), and that value."""
+    pads = rows[:, -1]
+    differs = rows != pads[:, None]
+    kept = np.where(differs.any(axis=1), rows.shape[1] - np.argmax(differs[:, ::-1], axis=1), 0)
+    narrow = rows.astype(np.int32)
+    return [(narrow[i, :k].copy(), pad)  # a copy: the rows kept do not hold the whole block
+            for i, (k, pad) in enumerate(zip(kept.tolist(), pads.tolist(), strict=True))]
 
 
 _memos: weakref.WeakKeyDictionary[Any, TokenMemo] = weakref.WeakKeyDictionary()
