@@ -112,6 +112,10 @@ def test_other_tokenizers_keep_their_own_path():
     canonical = SimpleTokenizer(clean="canonicalize")
     assert TokenMemo(canonical)._tokenize_unseen is canonical
     assert TokenMemo(SimpleTokenizer())._tokenize_unseen is not canonical
+    spaced = SimpleTokenizer(additional_special_tokens=["<two words>"])
+    assert TokenMemo(spaced)._tokenize_unseen is spaced, "a special token spans two words"
+    assert torch.equal(TokenMemo(spaced)(["a photo of <two words>"]),
+                       spaced(["a photo of <two words>"]))
 
 
 printable_ascii = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=60)

@@ -146,6 +146,9 @@ def _wordwise(tokenizer: Any, max_words: int) -> WordwiseTokenizer | None:
     if (type(tokenizer) is not SimpleTokenizer or tokenizer.clean_fn is not get_clean_fn("lower")
             or tokenizer.reduction_fn is not None):
         return None
+    specials = [tokenizer.decoder[i] for i in tokenizer.all_special_ids]
+    if any(len(token.split()) != 1 for token in specials):  # a special token across words
+        return None
     return WordwiseTokenizer(tokenizer, max_words)
 
 
