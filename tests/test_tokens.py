@@ -98,7 +98,7 @@ class CountingEncode:
 def test_open_clips_tokenizer_is_tokenized_word_by_word_with_its_own_ids():
     prompts = render_prompts(PAPER_TEMPLATES, NAMES)
     counting = CountingEncode()
-    wordwise = WordwiseTokenizer(counting, max_words=1000)
+    wordwise = WordwiseTokenizer(counting, max_texts=1000)
     ids = wordwise(prompts)
     assert ids.dtype == torch.long and torch.equal(ids, SimpleTokenizer()(prompts))
     assert torch.equal(TokenMemo(SimpleTokenizer())(prompts), ids), "the memo takes this path"
@@ -120,7 +120,7 @@ def test_other_tokenizers_keep_their_own_path():
 
 printable_ascii = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=60)
 reference = SimpleTokenizer()
-forgetful = WordwiseTokenizer(SimpleTokenizer(), max_words=3)  # forgets its words often
+forgetful = WordwiseTokenizer(SimpleTokenizer(), max_texts=3)  # forgets its words often
 
 
 @settings(max_examples=300, deadline=None)
@@ -134,3 +134,12 @@ def test_word_by_word_gives_the_tokenizers_ids_on_any_text(texts):
 def test_the_cleaning_leaves_printable_ascii_without_ampersands_alone(text):
     """The assumption that lets such texts be split into words before cleaning."""
     assert basic_clean(text) == text.strip()
+
+
+def test_the_words_are_forgotten_after_as_many_texts_as_the_memo_keeps():
+    """A name's parts are held no longer than the memo holds a text (docs/security.md)."""
+    counting = CountingEncode()
+    wordwise = WordwiseTokenizer(counting, max_texts=4)
+    texts = ["Ann Lee"] * 5
+    assert torch.equal(wordwise(texts), SimpleTokenizer()(texts))
+    assert counting.seen == ["ann", "lee", "ann", "lee"], "forgotten at the fifth text"
